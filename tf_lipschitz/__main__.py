@@ -1,0 +1,6 @@
+"""`python -m tf_lipschitz` is the `tf-lipschitz` command."""
+
+from tf_lipschitz.cli import main
+
+if __name__ == "__main__":
+    raise SystemExit(main())
