@@ -1,0 +1,37 @@
+"""Shared test set-up: quiet TensorFlow, 2 logical CPU devices for distribution tests, seeded Keras."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+# Two logical CPUs so MirroredStrategy tests have two replicas; must run before TF initializes devices.
+_cpus = tf.config.list_physical_devices("CPU")
+try:
+    tf.config.set_logical_device_configuration(
+        _cpus[0], [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()]
+    )
+except RuntimeError:
+    pass
+
+SHARED_DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
+
+
+@pytest.fixture(autouse=True)
+def _seed_and_policy():
+    keras.utils.set_random_seed(1234)
+    yield
+    keras.mixed_precision.set_global_policy("float32")
+    keras.backend.clear_session()
+
+
+@pytest.fixture
+def mnist_path():
+    """Path of ../shared/data/mnist/mnist.npz; skips the test when absent."""
+    path = os.path.abspath(os.path.join(SHARED_DATA, "mnist", "mnist.npz"))
+    if not os.path.exists(path):
+        pytest.skip(f"real data not found at {path}")
+    return path

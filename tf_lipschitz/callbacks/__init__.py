@@ -1,0 +1,1 @@
+"""Keras callbacks: spectral gradient clamping, domain/range logging, Lipschitz, sample and metric monitors."""
