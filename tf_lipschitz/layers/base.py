@@ -1,0 +1,225 @@
+"""What every normalized Lipschitz layer shares: the power-iteration state and when it advances.
+
+A normalized layer keeps a unit vector `v` (a non-trainable float32 weight) and divides its kernel by
+σ = ‖A v‖, where A is the layer's linear operator (the reshaped kernel for spectral normalization,
+the convolution itself for Toeplitz normalization). Gradients flow through σ with `v` held constant.
+
+When does `v` advance? By default in every call with `training=True`, like Miyato et al.'s layer.
+A WGAN-ALP critic, however, is called several times in one update (real, fake and perturbed
+batches); it should advance once per update. For that:
+
+    advance_power_iteration(critic)          # once per update
+    with power_iteration_frozen():           # every call inside uses the advanced state
+        loss = ...critic(x_real, training=True)...critic(x_fake, training=True)...
+
+`tf_lipschitz.models.LipschitzGAN` does exactly this for you.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from typing import Iterator
+
+import keras
+import numpy as np
+from keras import ops
+
+from tf_lipschitz import ops as lip_ops
+
+__all__ = [
+    "LipschitzLayer",
+    "NormalizedKernelMixin",
+    "power_iteration_frozen",
+    "advance_power_iteration",
+    "lipschitz_layers",
+]
+
+# A process-wide counter, not a thread-local: MirroredStrategy traces each replica in its own thread.
+_frozen_depth = 0
+_frozen_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def power_iteration_frozen() -> Iterator[None]:
+    """Context manager: calls of normalized layers inside it use their state without advancing it.
+
+    It acts when a function is traced (as `tf.function` reads Python state), so put it inside the
+    traced `train_step`, around the calls that should share one power-iteration state.
+
+    Yields:
+        Nothing.
+
+    Example:
+        >>> layer = SpectralNormDense(4)  # doctest: +SKIP
+        >>> with power_iteration_frozen():  # doctest: +SKIP
+        ...     y = layer(x, training=True)  # v is not advanced
+    """
+    global _frozen_depth
+    with _frozen_lock:
+        _frozen_depth += 1
+    try:
+        yield
+    finally:
+        with _frozen_lock:
+            _frozen_depth -= 1
+
+
+def _is_frozen() -> bool:
+    return _frozen_depth > 0
+
+
+class LipschitzLayer:
+    """Mixin of layers that know an upper bound of their own Lipschitz constant (L2 norms)."""
+
+    def lipschitz_bound(self) -> float:
+        """Upper bound of the layer's Lipschitz constant, activation included.
+
+        Returns:
+            A float.
+        """
+        raise NotImplementedError
+
+
+def lipschitz_layers(model) -> list:
+    """All normalized Lipschitz layers inside a layer or model, nested models included.
+
+    Args:
+        model: A Keras layer or model.
+
+    Returns:
+        A list of the `NormalizedKernelMixin` layers, in traversal order.
+
+    Example:
+        >>> lipschitz_layers(keras.Sequential([keras.layers.Dense(2)]))
+        []
+    """
+    found = []
+    stack = [model]
+    seen = set()
+    while stack:
+        layer = stack.pop()
+        if id(layer) in seen:
+            continue
+        seen.add(id(layer))
+        if isinstance(layer, NormalizedKernelMixin):
+            found.append(layer)
+        stack.extend(reversed(getattr(layer, "_layers", None) or []))
+    return found
+
+
+def advance_power_iteration(model) -> None:
+    """Advances the power iteration of every normalized layer inside `model` once.
+
+    Call it once per training update (before the forward passes) and run those passes inside
+    `power_iteration_frozen()`. It works eagerly and inside `tf.function`/XLA/replica functions.
+    Layers not built yet are skipped.
+
+    Args:
+        model: A Keras layer or model.
+
+    Example:
+        >>> advance_power_iteration(keras.Sequential([keras.layers.Dense(2)]))
+    """
+    for layer in lipschitz_layers(model):
+        if layer.built:
+            layer.advance_power_iteration()
+
+
+class NormalizedKernelMixin(LipschitzLayer):
+    """Divides a Dense/Conv kernel by an operator norm estimated with a persistent power iteration.
+
+    Subclasses define `_operators(kernel)` returning the (A, Aᵀ) callables, `_vector_shape(input_shape)`,
+    and `_scale()` (the target norm, `k_sn` or `k`). The host class must keep its kernel in `self._kernel`.
+    """
+
+    def _init_normalization(self, scale: float, scale_name: str, power_iterations: int) -> None:
+        if not isinstance(scale, (int, float, np.floating, np.integer)) or not scale > 0:
+            raise ValueError(f"`{scale_name}` must be > 0. Received: {scale_name}={scale}")
+        if not isinstance(power_iterations, (int, np.integer)) or isinstance(power_iterations, bool) \
+                or power_iterations < 1:
+            raise ValueError(
+                f"`power_iterations` must be an integer >= 1. Received: power_iterations={power_iterations}"
+            )
+        self.power_iterations = int(power_iterations)
+
+    def add_weight(self, *args, **kwargs):
+        # The kernel is read in float32 for the power iteration even under mixed precision; the
+        # normalized kernel is cast to the compute dtype afterwards.
+        if kwargs.get("name") == "kernel":
+            kwargs["autocast"] = False
+        return super().add_weight(*args, **kwargs)
+
+    def _build_power_iteration(self, input_shape) -> None:
+        self.power_iteration_vector = self.add_weight(
+            name="power_iteration_vector",
+            shape=self._vector_shape(input_shape),
+            initializer=keras.initializers.RandomNormal(stddev=1.0),
+            trainable=False,
+            dtype="float32",
+            autocast=False,
+            # A replica may update it: every replica computes the same vector from the same kernel.
+            aggregation="only_first_replica",
+        )
+
+    def _kernel_float32(self):
+        return ops.cast(self._kernel, "float32")
+
+    def advance_power_iteration(self):
+        """Runs `power_iterations` steps from the stored state, stores and returns the new unit vector."""
+        kernel = ops.stop_gradient(self._kernel_float32())
+        operator, adjoint = self._operators(kernel)
+        _, _, v = lip_ops.power_iteration(operator, adjoint, self.power_iteration_vector, self.power_iterations)
+        self.power_iteration_vector.assign(v)
+        return v
+
+    def operator_norm(self, training: bool = False):
+        """Current estimate σ of the un-normalized kernel's operator norm (advances the state when training).
+
+        Args:
+            training: Whether to advance the power iteration first (skipped inside `power_iteration_frozen()`).
+
+        Returns:
+            A float32 scalar tensor; gradients flow into the kernel with the state held constant.
+        """
+        kernel = self._kernel_float32()
+        if training and not _is_frozen():
+            v = self.advance_power_iteration()
+        else:
+            v = lip_ops.l2_normalize(ops.convert_to_tensor(self.power_iteration_vector))
+        operator, _ = self._operators(kernel)
+        av = operator(ops.stop_gradient(v))
+        return ops.sqrt(ops.sum(ops.square(av)))
+
+    def normalized_kernel(self, training: bool = False):
+        """The kernel actually used: scale · W / σ(W), in the layer's compute dtype.
+
+        Args:
+            training: Whether to advance the power iteration first.
+
+        Returns:
+            A tensor shaped like the kernel.
+        """
+        sigma = ops.maximum(self.operator_norm(training), 1e-12)
+        kernel = self._kernel_float32() * (self._scale() / sigma)
+        return ops.cast(kernel, self.compute_dtype)
+
+    def _add_bias_and_activate(self, outputs):
+        if self.bias is not None:
+            bias = self.bias
+            if getattr(self, "data_format", "channels_last") == "channels_first":
+                bias = ops.reshape(bias, (1, -1) + (1,) * (len(outputs.shape) - 2))
+            outputs = ops.add(outputs, bias)
+        if self.activation is not None:
+            outputs = self.activation(outputs)
+        return outputs
+
+    def _activation_bound(self) -> float:
+        return lip_ops._activation_bound(self.activation)
+
+    # Keras' Dense/Conv serialize only kernel and bias; the power-iteration state must persist too.
+    def save_own_variables(self, store):
+        keras.layers.Layer.save_own_variables(self, store)
+
+    def load_own_variables(self, store):
+        keras.layers.Layer.load_own_variables(self, store)
