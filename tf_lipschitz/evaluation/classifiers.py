@@ -1,0 +1,239 @@
+"""Classifiers that IS, FID and KID look through: TF-GAN's Inception, a local model, or any callable.
+
+Every classifier becomes a `Classifier`: a function from a float32 batch in [-1, 1] (already resized to the
+classifier's input) to `(logits, pool)`, the class logits for the Inception Score and the pooled features
+for FID and KID, plus the input size and channels, and a name that keys cached reference statistics.
+
+Model outputs are read the same way everywhere: a dict with `logits` and `pool` (or TF-GAN's `pool_3`);
+a dict with two other keys, taken in sorted order (a Keras export's `output_0`, `output_1`); a pair
+`(logits, pool)`; or a single tensor, used as both.
+
+Reference:
+    Szegedy et al., "Rethinking the Inception Architecture for Computer Vision", CVPR 2016.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+from typing import Any, Callable, Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tf_lipschitz.evaluation.images import to_model_input
+
+__all__ = [
+    "INCEPTION_TFHUB",
+    "INCEPTION_IMAGE_SIZE",
+    "Classifier",
+    "split_outputs",
+    "load_classifier",
+    "tfgan_inception",
+]
+
+INCEPTION_TFHUB = "https://tfhub.dev/tensorflow/tfgan/eval/inception/1"
+INCEPTION_IMAGE_SIZE = (299, 299)
+_POOL_KEYS = ("pool", "pool_3")
+
+
+@dataclasses.dataclass(frozen=True)
+class Classifier:
+    """A classifier for evaluation: `fn(x) -> (logits, pool)` on float32 images in [-1, 1].
+
+    Args:
+        fn: Maps a batch `(N, H, W, C)` in [-1, 1] to `(logits, pool)`, each with N rows.
+        name: Identifies the classifier in cache file names.
+        image_size: `(H, W)` that inputs are resized to; `None` keeps their size.
+        channels: 1 or 3, the channels `fn` expects; `None` keeps them.
+
+    Example:
+        >>> clf = Classifier(lambda x: (x[:, 0, 0, :], x[:, 0, 0, :]), name="corner", image_size=(4, 4))
+        >>> [a.shape for a in clf(np.zeros((2, 8, 8), "uint8"))]
+        [(2, 3), (2, 3)]
+    """
+
+    fn: Callable[[tf.Tensor], Any]
+    name: str
+    image_size: tuple[int, int] | None = None
+    channels: int | None = 3
+
+    def __call__(self, batch) -> tuple[np.ndarray, np.ndarray]:
+        """Logits and pooled features (float32 NumPy arrays, one row per image) of an image batch."""
+        x = to_model_input(batch, image_size=self.image_size, channels=self.channels)
+        logits, pool = split_outputs(self.fn(x))
+        n = x.shape[0]
+        return _as_rows(logits, n), _as_rows(pool, n)
+
+
+def _as_rows(tensor, n: int) -> np.ndarray:
+    return np.asarray(tensor, dtype=np.float32).reshape(n, -1)
+
+
+def split_outputs(outputs) -> tuple[Any, Any]:
+    """Reads `(logits, pool)` out of a model's outputs, by the rules in the module docstring.
+
+    Args:
+        outputs: A dict, a pair, or a single tensor.
+
+    Returns:
+        `(logits, pool)`.
+
+    Raises:
+        ValueError: If the outputs fit none of the rules.
+
+    Example:
+        >>> split_outputs({"output_1": 2, "output_0": 1})
+        (1, 2)
+    """
+    if isinstance(outputs, dict):
+        if "logits" in outputs:
+            pool = next((outputs[k] for k in _POOL_KEYS if k in outputs), outputs["logits"])
+            return outputs["logits"], pool
+        if len(outputs) == 2:
+            first, second = sorted(outputs)
+            return outputs[first], outputs[second]
+        if len(outputs) == 1:
+            (only,) = outputs.values()
+            return only, only
+        raise ValueError(f"Cannot tell logits from pool features among outputs {sorted(outputs)}.")
+    if isinstance(outputs, (list, tuple)):
+        if len(outputs) == 2:
+            return outputs[0], outputs[1]
+        raise ValueError(f"A classifier must return (logits, pool); it returned {len(outputs)} outputs.")
+    return outputs, outputs
+
+
+def _spatial_spec(shape: Sequence | None) -> tuple[tuple[int, int] | None, int | None]:
+    """`(image_size, channels)` of an input shape `(N, H, W, C)`, `None` where not fixed."""
+    if shape is None or len(shape) != 4:
+        return None, None
+    height, width, channels = shape[1], shape[2], shape[3]
+    size = (int(height), int(width)) if height and width else None
+    return size, int(channels) if channels else None
+
+
+def _path_name(path: str) -> str:
+    digest = hashlib.sha1(os.path.abspath(path).encode()).hexdigest()[:8]
+    return f"{os.path.basename(os.path.normpath(path))}-{digest}"
+
+
+def _from_keras(model: keras.Model, name: str | None) -> Classifier:
+    size, channels = _spatial_spec(tuple(model.inputs[0].shape) if model.inputs else None)
+    call = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    return Classifier(call, name or model.name, size, channels)
+
+
+def _from_saved_model(path: str, name: str | None) -> Classifier:
+    loaded = tf.saved_model.load(path)
+    signature = loaded.signatures.get("serving_default") if hasattr(loaded, "signatures") else None
+    if signature is None:
+        return Classifier(loaded, name or _path_name(path), None, 3)
+    (input_name, spec), *rest = signature.structured_input_signature[1].items()
+    if rest:
+        raise ValueError(f"The SavedModel at {path!r} must take one image input; it takes {1 + len(rest)}.")
+    size, channels = _spatial_spec(tuple(spec.shape))
+    # Keep `loaded` alive with the signature: its variables are owned by the loaded object.
+    return Classifier(lambda x, _keep=loaded: signature(**{input_name: x}), name or _path_name(path), size, channels)
+
+
+def tfgan_inception(handle: str = INCEPTION_TFHUB) -> Classifier:
+    """TF-GAN's Inception network (`tfgan/eval/inception/1`), from TF-Hub or a local copy of the module.
+
+    It takes 299×299 RGB in [-1, 1] and returns 1008 `logits` and 2048 `pool_3` features, the network and
+    outputs that TF-GAN's `inception_score` and `frechet_inception_distance` use. Needs `tensorflow-hub`.
+
+    Args:
+        handle: The TF-Hub handle, or the folder of a downloaded and extracted copy of the module.
+
+    Returns:
+        A `Classifier`.
+
+    Raises:
+        RuntimeError: If the module cannot be loaded (for example offline); the message says how to pass
+            a local model instead.
+
+    Example:
+        >>> inception = tfgan_inception("/models/tfgan_inception_1")  # doctest: +SKIP
+    """
+    try:
+        import tensorflow_hub as hub  # Only this path needs TF-Hub: imported lazily.
+    except ImportError as err:
+        raise RuntimeError(
+            "The default Inception classifier needs tensorflow-hub (`pip install tensorflow-hub`), "
+            "or pass `classifier_fn=` a local SavedModel path, a Keras model or a callable."
+        ) from err
+    try:
+        module = hub.load(handle)
+    except Exception as err:  # offline: URLError; bad folder: OSError; TF errors otherwise
+        raise RuntimeError(
+            f"Could not load the default Inception classifier from {handle!r} ({type(err).__name__}: {err}). "
+            "Offline, download the TF-Hub module tfgan/eval/inception/1 on a connected machine, extract it, "
+            "and pass its folder as `classifier_fn=` (or `--classifier` on the command line); any SavedModel "
+            "folder, `.keras` file, Keras model or callable returning (logits, pool features) also works."
+        ) from err
+    name = "tfgan-inception-1" if handle == INCEPTION_TFHUB else _path_name(handle)
+    return Classifier(lambda x, _keep=module: module(x), name, INCEPTION_IMAGE_SIZE, 3)
+
+
+def load_classifier(
+    classifier_fn=None,
+    *,
+    image_size: Sequence[int] | None = None,
+    channels: int | None = None,
+    name: str | None = None,
+) -> Classifier:
+    """Makes a `Classifier` out of whatever the user passed as `classifier_fn`.
+
+    Args:
+        classifier_fn: `None` for TF-GAN's Inception from TF-Hub; a `Classifier` (returned as is); a
+            `keras.Model`; a path to a `.keras`/`.h5` file, a SavedModel folder or a TF-Hub module folder;
+            or a callable `fn(x) -> outputs`.
+        image_size: Input `(H, W)`, overriding what the model declares (required to resize for a callable).
+        channels: Input channels (1 or 3), overriding what the model declares; 3 for callables.
+        name: Cache name, overriding the model name or the path-derived one.
+
+    Returns:
+        A `Classifier`.
+
+    Raises:
+        RuntimeError: If the default Inception cannot be loaded.
+        ValueError: If `channels` is not 1 or 3, or a path is neither a file nor a folder.
+
+    Example:
+        >>> clf = load_classifier(lambda x: x[:, 0, 0, :], image_size=(8, 8), name="corner")
+        >>> clf.name, clf.image_size, clf.channels
+        ('corner', (8, 8), 3)
+    """
+    if channels not in (None, 1, 3):
+        raise ValueError(f"`channels` must be 1 or 3. Received: channels={channels}")
+    if isinstance(classifier_fn, Classifier):
+        base = classifier_fn
+    elif classifier_fn is None:
+        base = tfgan_inception()
+    elif isinstance(classifier_fn, keras.Model):
+        base = _from_keras(classifier_fn, name)
+    elif isinstance(classifier_fn, (str, os.PathLike)):
+        base = _from_path(os.fspath(classifier_fn), name)
+    elif callable(classifier_fn):
+        base = Classifier(classifier_fn, name or getattr(classifier_fn, "__name__", "classifier"), None, 3)
+    else:
+        raise ValueError(f"`classifier_fn` must be None, a path, a Keras model or a callable. Received: {classifier_fn!r}")
+    return dataclasses.replace(
+        base,
+        name=name or base.name,
+        image_size=tuple(image_size) if image_size is not None else base.image_size,
+        channels=channels if channels is not None else base.channels,
+    )
+
+
+def _from_path(path: str, name: str | None) -> Classifier:
+    if os.path.isfile(path) and path.endswith((".keras", ".h5")):
+        return _from_keras(keras.models.load_model(path, compile=False), name or _path_name(path))
+    if os.path.isdir(path) and os.path.exists(os.path.join(path, "tfhub_module.pb")):
+        return dataclasses.replace(tfgan_inception(path), name=name or _path_name(path))
+    if os.path.isdir(path):
+        return _from_saved_model(path, name)
+    raise ValueError(f"Classifier path {path!r} is neither a .keras/.h5 file nor a SavedModel folder.")

@@ -1,0 +1,506 @@
+"""Inception Score, Fréchet Inception Distance and Kernel Inception Distance, computed the TF-GAN way.
+
+Images stream through the classifier in batches (see `images.py` for the accepted value ranges); what is
+kept per set is small: the logits of one Inception Score split, FID's running mean and covariance, and, for
+KID only, the pooled features (`4·d` bytes per image). The scores themselves come from TF-GAN's
+`classifier_metrics` (loaded by `tfgan_compat`), so numbers match those computed with TF-GAN.
+
+Reference:
+    Salimans et al., "Improved Techniques for Training GANs", NeurIPS 2016 (Inception Score).
+    Heusel et al., "GANs Trained by a Two Time-Scale Update Rule Converge to a Local Nash
+    Equilibrium", NeurIPS 2017 (FID).
+    Bińkowski et al., "Demystifying MMD GANs", ICLR 2018 (KID).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+import tensorflow as tf
+from tqdm.auto import tqdm
+
+from tf_lipschitz.evaluation import tfgan_compat
+from tf_lipschitz.evaluation.classifiers import Classifier, load_classifier
+from tf_lipschitz.evaluation.images import iter_batches, num_images
+from tf_lipschitz.evaluation.statistics import (
+    FeatureStatistics,
+    RunningMoments,
+    load_or_compute,
+    statistics_cache_path,
+)
+
+__all__ = [
+    "DEFAULT_BATCH_SIZE",
+    "split_bounds",
+    "inception_score_from_logits",
+    "frechet_distance",
+    "compute_activations",
+    "compute_statistics",
+    "reference_statistics",
+    "inception_score",
+    "frechet_inception_distance",
+    "kernel_inception_distance",
+    "kid_from_features",
+    "evaluate",
+]
+
+DEFAULT_BATCH_SIZE = 64
+Consumer = Callable[[np.ndarray, np.ndarray], None]
+
+
+def split_bounds(count: int, num_splits: int) -> list[tuple[int, int]]:
+    """`[start, end)` of each Inception Score split: `i·N // s` to `(i+1)·N // s`, as the IS papers' code.
+
+    Args:
+        count: Number of images N.
+        num_splits: Number of splits s.
+
+    Returns:
+        s index pairs covering `range(N)`.
+
+    Raises:
+        ValueError: If `num_splits` < 1 or N < `num_splits`.
+
+    Example:
+        >>> split_bounds(10, 3)
+        [(0, 3), (3, 6), (6, 10)]
+    """
+    if num_splits < 1:
+        raise ValueError(f"`num_splits` must be >= 1. Received: num_splits={num_splits}")
+    if count < num_splits:
+        raise ValueError(f"The Inception Score needs at least `num_splits`={num_splits} images. Received: {count}")
+    return [(i * count // num_splits, (i + 1) * count // num_splits) for i in range(num_splits)]
+
+
+def _split_score(logits: np.ndarray) -> float:
+    return float(tfgan_compat.classifier_score_from_logits(tf.constant(logits, tf.float64)))
+
+
+def inception_score_from_logits(logits, num_splits: int = 10) -> tuple[float, float]:
+    """Inception Score of precomputed logits: mean and standard deviation over `num_splits` splits.
+
+    On each split, `IS = exp(E_x KL(p(y|x) || p(y)))` with `p(y)` the split's mean prediction (TF-GAN's
+    `classifier_score_from_logits`); the mean and (population) standard deviation over splits are what
+    the WGAN-GP and ALP papers report.
+
+    Args:
+        logits: `(N, num_classes)` classifier logits.
+        num_splits: Number of contiguous splits.
+
+    Returns:
+        `(mean, std)` over splits.
+
+    Raises:
+        ValueError: If there are fewer images than splits.
+
+    Example:
+        >>> inception_score_from_logits(np.eye(4) * 50.0, num_splits=1)[0]  # doctest: +ELLIPSIS
+        4.0...
+
+    Reference:
+        Salimans et al., "Improved Techniques for Training GANs", NeurIPS 2016.
+    """
+    logits = np.asarray(logits, dtype=np.float64)
+    scores = [_split_score(logits[start:end]) for start, end in split_bounds(len(logits), num_splits)]
+    return float(np.mean(scores)), float(np.std(scores))
+
+
+def frechet_distance(stats1: FeatureStatistics, stats2: FeatureStatistics) -> float:
+    """Fréchet distance of two Gaussians: `|μ1 - μ2|² + Tr(Σ1 + Σ2 - 2 (Σ1 Σ2)^(1/2))`.
+
+    The matrix square root term is TF-GAN's `trace_sqrt_product`, as in its FID.
+
+    Args:
+        stats1: Statistics of the first (usually real) set.
+        stats2: Statistics of the second set.
+
+    Returns:
+        The distance, a float.
+
+    Raises:
+        ValueError: If the feature dimensions differ.
+
+    Example:
+        >>> a = FeatureStatistics(np.zeros(2), np.eye(2), 10)
+        >>> round(frechet_distance(a, FeatureStatistics(np.ones(2), np.eye(2), 10)), 6)
+        2.0
+
+    Reference:
+        Heusel et al., "GANs Trained by a Two Time-Scale Update Rule Converge to a Local Nash
+        Equilibrium", NeurIPS 2017.
+    """
+    if stats1.mean.shape != stats2.mean.shape:
+        raise ValueError(f"Feature dimensions differ: {stats1.mean.shape} and {stats2.mean.shape}.")
+    sigma1 = tf.constant(stats1.covariance, tf.float64)
+    sigma2 = tf.constant(stats2.covariance, tf.float64)
+    trace_sqrt = float(tfgan_compat.trace_sqrt_product(sigma1, sigma2))
+    mean_term = float(np.sum(np.square(stats1.mean - stats2.mean)))
+    return mean_term + float(np.trace(stats1.covariance) + np.trace(stats2.covariance)) - 2.0 * trace_sqrt
+
+
+class _SplitScores:
+    """Consumer scoring each IS split as soon as its logits are complete, then dropping them."""
+
+    def __init__(self, count: int | None, num_splits: int):
+        self.num_splits = num_splits
+        self.bounds = split_bounds(count, num_splits) if count is not None else None
+        self.pending: list[np.ndarray] = []
+        self.scores: list[float] = []
+        self.seen = 0  # images before `pending`
+
+    def __call__(self, logits: np.ndarray, _pool: np.ndarray) -> None:
+        self.pending.append(logits)
+        if self.bounds is None:
+            return
+        buffered = np.concatenate(self.pending)
+        while len(self.scores) < len(self.bounds) and self.bounds[len(self.scores)][1] <= self.seen + len(buffered):
+            start, end = (index - self.seen for index in self.bounds[len(self.scores)])
+            self.scores.append(_split_score(buffered[start:end]))
+            buffered, self.seen = buffered[end:], self.seen + end
+        self.pending = [buffered]
+
+    def result(self) -> tuple[float, float]:
+        if self.bounds is None:  # size unknown up front: all logits were kept
+            return inception_score_from_logits(np.concatenate(self.pending), self.num_splits)
+        return float(np.mean(self.scores)), float(np.std(self.scores))
+
+
+def _scan(images, classifier: Classifier, consumers: Sequence[Consumer], *, batch_size: int, verbose: bool, desc: str):
+    """Streams `images` through `classifier` in batches, handing `(logits, pool)` to every consumer."""
+    with tqdm(total=num_images(images), desc=desc, unit="img", disable=not verbose, leave=False) as bar:
+        for batch in iter_batches(images, batch_size):
+            logits, pool = classifier(batch)
+            for consume in consumers:
+                consume(logits, pool)
+            bar.update(len(batch))
+
+
+def compute_activations(
+    images, *, classifier_fn=None, batch_size: int = DEFAULT_BATCH_SIZE, verbose: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """Logits and pooled features of every image (kept in memory: use for moderate sets).
+
+    Args:
+        images: Images as accepted by `iter_batches` (uint8 in [0, 255] or float in [-1, 1]).
+        classifier_fn: See `load_classifier`; `None` is TF-GAN's Inception.
+        batch_size: Images per classifier call.
+        verbose: Shows a progress bar.
+
+    Returns:
+        `(logits, pool)`, float32 arrays with one row per image.
+
+    Example:
+        >>> logits, pool = compute_activations(images, classifier_fn=model)  # doctest: +SKIP
+    """
+    classifier = load_classifier(classifier_fn)
+    logits, pool = [], []
+    _scan(images, classifier, [lambda l, p: (logits.append(l), pool.append(p))], batch_size=batch_size, verbose=verbose, desc="activations")
+    return np.concatenate(logits), np.concatenate(pool)
+
+
+def compute_statistics(
+    images, *, classifier_fn=None, batch_size: int = DEFAULT_BATCH_SIZE, verbose: bool = True
+) -> FeatureStatistics:
+    """Mean and covariance of the pooled features of a set, streamed in batches.
+
+    Args:
+        images: Images as accepted by `iter_batches`.
+        classifier_fn: See `load_classifier`; `None` is TF-GAN's Inception.
+        batch_size: Images per classifier call.
+        verbose: Shows a progress bar.
+
+    Returns:
+        `FeatureStatistics`.
+
+    Raises:
+        ValueError: With fewer than 2 images or images in no accepted range.
+
+    Example:
+        >>> stats = compute_statistics(real_images, classifier_fn="inception/")  # doctest: +SKIP
+    """
+    classifier = load_classifier(classifier_fn)
+    moments = RunningMoments()
+    _scan(images, classifier, [lambda _l, p: moments.update(p)], batch_size=batch_size, verbose=verbose, desc="statistics")
+    return moments.result()
+
+
+def reference_statistics(
+    images,
+    *,
+    dataset: str,
+    classifier_fn=None,
+    cache_dir: str | os.PathLike | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    verbose: bool = True,
+) -> FeatureStatistics:
+    """Statistics of a real data set, computed once and then read from `<cache_dir>/<dataset>__<classifier>.npz`.
+
+    Args:
+        images: The real images, or a zero-argument callable returning them (called only on a cache miss,
+            so a cached data set is never loaded).
+        dataset: Name of the data set and split, e.g. `"cifar10/train"`; part of the cache key.
+        classifier_fn: See `load_classifier`; its `name` is the other part of the cache key.
+        cache_dir: Cache folder; default `default_cache_dir()`.
+        batch_size: Images per classifier call.
+        verbose: Shows a progress bar.
+
+    Returns:
+        `FeatureStatistics`.
+
+    Example:
+        >>> stats = reference_statistics(lambda: load_cifar10(), dataset="cifar10/train")  # doctest: +SKIP
+    """
+    classifier = load_classifier(classifier_fn)
+    path = statistics_cache_path(dataset, classifier.name, cache_dir)
+
+    def compute() -> FeatureStatistics:
+        real = images() if callable(images) else images
+        return compute_statistics(real, classifier_fn=classifier, batch_size=batch_size, verbose=verbose)
+
+    return load_or_compute(path, compute, dataset=dataset, classifier=classifier.name)
+
+
+def inception_score(
+    images,
+    *,
+    classifier_fn=None,
+    num_splits: int = 10,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    verbose: bool = True,
+) -> tuple[float, float]:
+    """Inception Score of a set of images: mean and standard deviation over `num_splits` splits.
+
+    Each split scores `exp(E_x KL(p(y|x) || p(y)))` with TF-GAN's `classifier_score_from_logits`; splits are
+    contiguous (`split_bounds`) and scored as soon as their logits are complete, so memory stays bounded
+    by a batch plus a split. Results do not depend on `batch_size`.
+
+    Args:
+        images: uint8 in [0, 255] or float in [-1, 1], `(N, H, W[, C])`; an array, an `ImageFolder` or an
+            iterable of batches. Grayscale is expanded to RGB and images are resized to the classifier input.
+        classifier_fn: See `load_classifier`; `None` is TF-GAN's Inception from TF-Hub.
+        num_splits: Number of splits (10 in the papers, with 50,000 images).
+        batch_size: Images per classifier call.
+        verbose: Shows a progress bar.
+
+    Returns:
+        `(mean, std)`.
+
+    Raises:
+        ValueError: If images are in no accepted value range or fewer than `num_splits`.
+        RuntimeError: If the default Inception cannot be loaded (offline): pass a local model.
+
+    Example:
+        >>> mean, std = inception_score(samples)  # doctest: +SKIP
+
+    Reference:
+        Salimans et al., "Improved Techniques for Training GANs", NeurIPS 2016.
+    """
+    classifier = load_classifier(classifier_fn)
+    splits = _SplitScores(num_images(images), num_splits)
+    _scan(images, classifier, [splits], batch_size=batch_size, verbose=verbose, desc="inception score")
+    return splits.result()
+
+
+def _statistics_of(images_or_stats, classifier: Classifier, batch_size: int, verbose: bool) -> FeatureStatistics:
+    if isinstance(images_or_stats, FeatureStatistics):
+        return images_or_stats
+    return compute_statistics(images_or_stats, classifier_fn=classifier, batch_size=batch_size, verbose=verbose)
+
+
+def frechet_inception_distance(
+    real,
+    fake,
+    *,
+    classifier_fn=None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    dataset: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    verbose: bool = True,
+) -> float:
+    """Fréchet Inception Distance between a real and a generated set.
+
+    `|μ_r - μ_g|² + Tr(Σ_r + Σ_g - 2 (Σ_r Σ_g)^(1/2))` on the pooled features, with unbiased covariances
+    streamed in batches (TF-GAN's formula and matrix square root). FID is biased for small sets: compare
+    models only at equal sample sizes.
+
+    Args:
+        real: Real images, or their `FeatureStatistics`.
+        fake: Generated images, or their `FeatureStatistics`.
+        classifier_fn: See `load_classifier`; `None` is TF-GAN's Inception from TF-Hub.
+        batch_size: Images per classifier call.
+        dataset: When given, the real statistics are cached under this name and the classifier's
+            (see `reference_statistics`).
+        cache_dir: Cache folder for `dataset`.
+        verbose: Shows progress bars.
+
+    Returns:
+        The FID, a float.
+
+    Raises:
+        ValueError: If images are in no accepted value range, or a set has fewer than 2 images.
+        RuntimeError: If the default Inception cannot be loaded (offline): pass a local model.
+
+    Example:
+        >>> fid = frechet_inception_distance(x_test, samples, classifier_fn="inception/")  # doctest: +SKIP
+
+    Reference:
+        Heusel et al., "GANs Trained by a Two Time-Scale Update Rule Converge to a Local Nash
+        Equilibrium", NeurIPS 2017.
+    """
+    classifier = load_classifier(classifier_fn)
+    if dataset is not None and not isinstance(real, FeatureStatistics):
+        real = reference_statistics(
+            real, dataset=dataset, classifier_fn=classifier, cache_dir=cache_dir, batch_size=batch_size, verbose=verbose
+        )
+    real_stats = _statistics_of(real, classifier, batch_size, verbose)
+    return frechet_distance(real_stats, _statistics_of(fake, classifier, batch_size, verbose))
+
+
+def kernel_inception_distance(
+    real,
+    fake,
+    *,
+    classifier_fn=None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    max_block_size: int = 1024,
+    verbose: bool = True,
+) -> tuple[float, float]:
+    """Kernel Inception Distance between a real and a generated set, with its standard error.
+
+    The unbiased squared MMD with kernel `k(x, y) = (xᵀy / d + 1)³` on pooled features, averaged over
+    blocks of at most `max_block_size` images (TF-GAN's `kernel_classifier_distance_and_std_from_activations`).
+    KID keeps the features of both sets in memory (`4·d` bytes per image). The blocks assume both sets
+    are in random order. With a single block the standard error is NaN.
+
+    Args:
+        real: Real images.
+        fake: Generated images.
+        classifier_fn: See `load_classifier`; `None` is TF-GAN's Inception from TF-Hub.
+        batch_size: Images per classifier call.
+        max_block_size: Largest block of the estimator.
+        verbose: Shows progress bars.
+
+    Returns:
+        `(kid, standard_error)`.
+
+    Raises:
+        ValueError: If images are in no accepted value range.
+        RuntimeError: If the default Inception cannot be loaded (offline): pass a local model.
+
+    Example:
+        >>> kid, kid_std = kernel_inception_distance(x_test, samples)  # doctest: +SKIP
+
+    Reference:
+        Bińkowski et al., "Demystifying MMD GANs", ICLR 2018.
+    """
+    classifier = load_classifier(classifier_fn)
+    _, real_pool = compute_activations(real, classifier_fn=classifier, batch_size=batch_size, verbose=verbose)
+    _, fake_pool = compute_activations(fake, classifier_fn=classifier, batch_size=batch_size, verbose=verbose)
+    return kid_from_features(real_pool, fake_pool, max_block_size=max_block_size)
+
+
+def kid_from_features(real_features, fake_features, *, max_block_size: int = 1024) -> tuple[float, float]:
+    """KID and its standard error from precomputed features, in float64 (TF-GAN's block estimator).
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> kid, _ = kid_from_features(rng.normal(size=(50, 4)), rng.normal(size=(50, 4)))
+        >>> abs(kid) < 0.5
+        True
+    """
+    kid, std = tfgan_compat.kernel_classifier_distance_and_std_from_activations(
+        tf.constant(np.asarray(real_features), tf.float64),
+        tf.constant(np.asarray(fake_features), tf.float64),
+        max_block_size=max_block_size,
+        dtype=tf.float64,
+    )
+    return float(kid), float(std)
+
+
+def evaluate(
+    real,
+    fake,
+    *,
+    classifier_fn=None,
+    metrics: Iterable[str] = ("inception_score", "fid", "kid"),
+    num_splits: int = 10,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    max_block_size: int = 1024,
+    verbose: bool = True,
+) -> dict[str, float]:
+    """IS, FID and KID of a generated set against a real one, reading each set through the classifier once.
+
+    Args:
+        real: Real images (or `FeatureStatistics` when only `fid` is asked for); `None` for the
+            Inception Score alone.
+        fake: Generated images.
+        classifier_fn: See `load_classifier`; `None` is TF-GAN's Inception from TF-Hub.
+        metrics: Any of `"inception_score"`, `"fid"`, `"kid"`.
+        num_splits: Inception Score splits.
+        batch_size: Images per classifier call.
+        max_block_size: KID block size.
+        verbose: Shows progress bars.
+
+    Returns:
+        A dict with, as asked, `inception_score`, `inception_score_std` (of `fake`),
+        `inception_score_real`, `inception_score_real_std`, `fid`, `kid`, `kid_std`.
+
+    Raises:
+        ValueError: For an unknown metric name, or images in no accepted value range.
+
+    Example:
+        >>> scores = evaluate(x_test, samples, classifier_fn="inception/")  # doctest: +SKIP
+    """
+    metrics = tuple(metrics)
+    unknown = set(metrics) - {"inception_score", "fid", "kid"}
+    if unknown:
+        raise ValueError(f"Unknown metrics {sorted(unknown)}; choose among inception_score, fid, kid.")
+    if real is None and set(metrics) & {"fid", "kid"}:
+        raise ValueError("FID and KID need the real images: pass `real`.")
+    classifier = load_classifier(classifier_fn)
+    sets = {"real": _SetReader(real, metrics, num_splits), "fake": _SetReader(fake, metrics, num_splits)}
+    for label, reader in sets.items():
+        if reader.consumers:
+            _scan(reader.images, classifier, reader.consumers, batch_size=batch_size, verbose=verbose, desc=label)
+    results: dict[str, float] = {}
+    if "inception_score" in metrics:
+        results["inception_score"], results["inception_score_std"] = sets["fake"].splits.result()
+        if sets["real"].splits is not None:
+            results["inception_score_real"], results["inception_score_real_std"] = sets["real"].splits.result()
+    if "fid" in metrics:
+        results["fid"] = frechet_distance(sets["real"].statistics(), sets["fake"].statistics())
+    if "kid" in metrics:
+        results["kid"], results["kid_std"] = kid_from_features(
+            np.concatenate(sets["real"].pool), np.concatenate(sets["fake"].pool), max_block_size=max_block_size
+        )
+    return results
+
+
+class _SetReader:
+    """What `evaluate` gathers from one set in its single pass through the classifier."""
+
+    def __init__(self, images, metrics: Sequence[str], num_splits: int):
+        self.images = images
+        self.given = images if isinstance(images, FeatureStatistics) else None
+        self.consumers: list[Consumer] = []
+        self.splits = self.moments = self.pool = None
+        if images is None:
+            return
+        if self.given is not None:
+            if set(metrics) - {"fid"}:
+                raise ValueError("Precomputed statistics only serve FID: pass images for the Inception Score or KID.")
+            return
+        if "inception_score" in metrics:
+            self.splits = _SplitScores(num_images(images), num_splits)
+            self.consumers.append(self.splits)
+        if "fid" in metrics:
+            self.moments = RunningMoments()
+            self.consumers.append(lambda _l, p: self.moments.update(p))
+        if "kid" in metrics:
+            self.pool = []
+            self.consumers.append(lambda _l, p: self.pool.append(p))
+
+    def statistics(self) -> FeatureStatistics:
+        return self.given if self.given is not None else self.moments.result()
