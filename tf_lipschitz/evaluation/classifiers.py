@@ -139,14 +139,15 @@ def _from_saved_model(path: str, name: str | None) -> Classifier:
     return Classifier(lambda x, _keep=loaded: signature(**{input_name: x}), name or _path_name(path), size, channels)
 
 
-def tfgan_inception(handle: str = INCEPTION_TFHUB) -> Classifier:
+def tfgan_inception(handle: str | None = None) -> Classifier:
     """TF-GAN's Inception network (`tfgan/eval/inception/1`), from TF-Hub or a local copy of the module.
 
     It takes 299×299 RGB in [-1, 1] and returns 1008 `logits` and 2048 `pool_3` features, the network and
     outputs that TF-GAN's `inception_score` and `frechet_inception_distance` use. Needs `tensorflow-hub`.
 
     Args:
-        handle: The TF-Hub handle, or the folder of a downloaded and extracted copy of the module.
+        handle: The TF-Hub handle (default `INCEPTION_TFHUB`), or the folder of a downloaded and extracted
+            copy of the module.
 
     Returns:
         A `Classifier`.
@@ -165,6 +166,7 @@ def tfgan_inception(handle: str = INCEPTION_TFHUB) -> Classifier:
             "The default Inception classifier needs tensorflow-hub (`pip install tensorflow-hub`), "
             "or pass `classifier_fn=` a local SavedModel path, a Keras model or a callable."
         ) from err
+    handle = handle or INCEPTION_TFHUB
     try:
         module = hub.load(handle)
     except Exception as err:  # offline: URLError; bad folder: OSError; TF errors otherwise

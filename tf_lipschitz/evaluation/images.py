@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Iterable, Iterator, Sequence
+from collections.abc import Sequence
+from typing import Iterator
 
 import numpy as np
 import tensorflow as tf
@@ -151,15 +152,19 @@ def num_images(images) -> int | None:
 
 
 def _is_indexable(images) -> bool:
-    return isinstance(images, (np.ndarray, tf.Tensor, ImageFolder)) or hasattr(images, "__array__")
+    """Arrays, tensors, folders and other sized, sliceable sets are sliced; anything else is iterated."""
+    if isinstance(images, (np.ndarray, tf.Tensor)):
+        return True
+    return not isinstance(images, tf.data.Dataset) and hasattr(images, "__len__") and hasattr(images, "__getitem__")
 
 
 def iter_batches(images, batch_size: int) -> Iterator[np.ndarray]:
     """Yields a set of images as NumPy batches, checking that all share one valid value range.
 
     Args:
-        images: An array (or memory map, or tensor) of images, an `ImageFolder`, or an iterable of batches
-            (e.g. a batched `tf.data.Dataset`), which is passed through as it comes.
+        images: An array (or memory map, tensor, `ImageFolder`, any sized sequence that slices into
+            arrays), or an iterable of batches (e.g. a generator or a batched `tf.data.Dataset`), passed
+            through as it comes.
         batch_size: Images per batch for arrays and folders.
 
     Yields:
