@@ -5,7 +5,7 @@ Example:
 
 Each of `--real` and `--fake` is an `.npz` (the array named by `--real-key`/`--fake-key`, else the only
 or a usual one), an `.npy`, or a folder of image files. Results are printed one `name: value` per line,
-and written as JSON with `--json`.
+and written as JSON with `--json` (NaN as null).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import sys
 from typing import Callable
 
@@ -71,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
         args: Namespace from the parser built by `add_parser`.
 
     Returns:
-        0 on success, 2 on a usage error (message on stderr).
+        0 on success; 2 on a usage error, invalid images or a classifier that cannot be loaded
+        (message on stderr).
 
     Example:
         >>> from tf_lipschitz.cli import main
@@ -85,21 +87,26 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if not args.quiet:
         logging.basicConfig(level=logging.INFO, format="%(message)s")
-    real = load_images(args.real, args.real_key) if args.real else None
-    fake = load_images(args.fake, args.fake_key)
-    results = evaluate(
-        real,
-        fake,
-        classifier_fn=args.classifier,
-        metrics=metrics,
-        num_splits=args.num_splits,
-        batch_size=args.batch_size,
-        max_block_size=args.max_block_size,
-        verbose=not args.quiet,
-    )
+    try:
+        real = load_images(args.real, args.real_key) if args.real else None
+        fake = load_images(args.fake, args.fake_key)
+        results = evaluate(
+            real,
+            fake,
+            classifier_fn=args.classifier,
+            metrics=metrics,
+            num_splits=args.num_splits,
+            batch_size=args.batch_size,
+            max_block_size=args.max_block_size,
+            verbose=not args.quiet,
+        )
+    except (ValueError, RuntimeError) as err:  # bad inputs or no classifier: a message, not a traceback
+        print(f"tf-lipschitz evaluate: error: {err}", file=sys.stderr)
+        return 2
     for name, value in results.items():
         print(f"{name}: {value:.6g}")
     if args.json_path:
         with open(args.json_path, "w") as handle:
-            json.dump(results, handle, indent=2)
+            # NaN (KID's standard error with a single block) is not JSON: written as null.
+            json.dump({k: None if math.isnan(v) else v for k, v in results.items()}, handle, indent=2)
     return 0
