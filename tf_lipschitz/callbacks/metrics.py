@@ -1,0 +1,266 @@
+"""`fit` callbacks that score generated samples: `FrechetInceptionDistance` and `InceptionScore`.
+
+Samples come from `model.generate(num_samples, batch_size=batch_size)` (the GAN models' sampler, images in
+[-1, 1]) or from an explicit `generator_fn(num_samples)`. The classifier is loaded once, at the start of
+training, and, for FID, so are the statistics of the real images.
+
+When they run:
+
+- `every_n_steps=None` (default): at the end of every epoch, into the epoch `logs`.
+- `every_n_steps=N`: after every N-th training batch, counted from the start of `fit` across epochs, into
+  that batch's `logs` (progress bar); the latest value is also put into every epoch's `logs` (NaN before
+  the first evaluation), so that `History` and `CSVLogger` record it.
+
+Put these callbacks before `CSVLogger` in the `callbacks` list: callbacks see the epoch `logs` in list order.
+
+Reference:
+    Salimans et al., "Improved Techniques for Training GANs", NeurIPS 2016 (Inception Score).
+    Heusel et al., "GANs Trained by a Two Time-Scale Update Rule Converge to a Local Nash
+    Equilibrium", NeurIPS 2017 (FID).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Callable
+
+import keras
+
+from tf_lipschitz.evaluation.classifiers import load_classifier
+from tf_lipschitz.evaluation.metrics import (
+    DEFAULT_BATCH_SIZE,
+    compute_statistics,
+    frechet_distance,
+    inception_score,
+    reference_statistics,
+)
+from tf_lipschitz.evaluation.statistics import FeatureStatistics
+
+__all__ = ["FrechetInceptionDistance", "InceptionScore"]
+
+
+class _SampleMetric(keras.callbacks.Callback):
+    """Shared schedule and sampling of the generated-sample metric callbacks."""
+
+    def __init__(
+        self,
+        *,
+        num_samples: int,
+        every_n_steps: int | None,
+        generator_fn: Callable[[int], object] | None,
+        classifier_fn,
+        batch_size: int,
+        verbose: bool,
+    ):
+        super().__init__()
+        if num_samples < 2:
+            raise ValueError(f"`num_samples` must be >= 2. Received: num_samples={num_samples}")
+        if every_n_steps is not None and every_n_steps < 1:
+            raise ValueError(f"`every_n_steps` must be None or >= 1. Received: every_n_steps={every_n_steps}")
+        if batch_size < 1:
+            raise ValueError(f"`batch_size` must be >= 1. Received: batch_size={batch_size}")
+        self.num_samples = num_samples
+        self.every_n_steps = every_n_steps
+        self.generator_fn = generator_fn
+        self.classifier_fn = classifier_fn
+        self.batch_size = batch_size
+        self.verbose = verbose
+        self.classifier = None
+        self.latest: dict[str, float] = {}
+        self._step = 0
+
+    def log_keys(self) -> tuple[str, ...]:
+        raise NotImplementedError
+
+    def score(self, samples) -> dict[str, float]:
+        raise NotImplementedError
+
+    def on_train_begin(self, logs=None):
+        if self.generator_fn is None and not callable(getattr(self.model, "generate", None)):
+            raise ValueError(
+                f"{type(self).__name__} needs samples: the model has no `generate(n, batch_size=...)` method, "
+                "so pass `generator_fn=lambda n: images`."
+            )
+        if self.classifier is None:
+            self.classifier = load_classifier(self.classifier_fn)
+        self._step = 0
+        self.latest = {key: math.nan for key in self.log_keys()}
+
+    def samples(self):
+        """`num_samples` generated images, from `generator_fn` or `model.generate`."""
+        if self.generator_fn is not None:
+            return self.generator_fn(self.num_samples)
+        return self.model.generate(self.num_samples, batch_size=self.batch_size)
+
+    def evaluate(self) -> dict[str, float]:
+        """Scores fresh samples and remembers the values for the epoch logs."""
+        self.latest = self.score(self.samples())
+        return self.latest
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.every_n_steps is None:
+            return
+        self._step += 1
+        if self._step % self.every_n_steps == 0:
+            values = self.evaluate()
+            if logs is not None:
+                logs.update(values)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.every_n_steps is None:
+            self.evaluate()
+        if logs is not None:
+            logs.update(self.latest)
+
+
+class FrechetInceptionDistance(_SampleMetric):
+    """Logs the FID between generated samples and real images during `fit` (key `fid` by default).
+
+    Real statistics are computed once when training starts (or read from the cache when `dataset` is
+    given); each evaluation then only runs `num_samples` generated images through the classifier.
+    See the module docstring for when it runs and where values are logged.
+
+    Args:
+        real: Real images (uint8 in [0, 255] or float in [-1, 1]) or their `FeatureStatistics`.
+        num_samples: Generated images per evaluation. FID is biased for small sets: compare runs at the
+            same `num_samples` (and a comparable number of real images).
+        every_n_steps: Evaluate every N training batches; `None` at every epoch end.
+        generator_fn: `fn(n) -> images`; default `model.generate(n, batch_size=batch_size)`.
+        classifier_fn: See `tf_lipschitz.evaluation.load_classifier`; `None` is TF-GAN's Inception.
+        batch_size: Images per generator and classifier call.
+        dataset: Cache the real statistics under this data set name (see `reference_statistics`).
+        cache_dir: Cache folder for `dataset`.
+        log_key: Name of the value in `logs`.
+        verbose: Shows progress bars while scoring.
+
+    Raises:
+        ValueError: If `num_samples` < 2, `every_n_steps` < 1 or `batch_size` < 1; when training starts,
+            if the model has no `generate` and no `generator_fn` was given.
+
+    Example:
+        >>> fid = FrechetInceptionDistance(x_test, num_samples=1000, every_n_steps=500,
+        ...                                classifier_fn="mnist_classifier.keras")  # doctest: +SKIP
+        >>> gan.fit(dataset, epochs=10, callbacks=[fid, keras.callbacks.CSVLogger("log.csv")])  # doctest: +SKIP
+
+    Reference:
+        Heusel et al., "GANs Trained by a Two Time-Scale Update Rule Converge to a Local Nash
+        Equilibrium", NeurIPS 2017.
+    """
+
+    def __init__(
+        self,
+        real,
+        *,
+        num_samples: int = 5000,
+        every_n_steps: int | None = None,
+        generator_fn: Callable[[int], object] | None = None,
+        classifier_fn=None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        dataset: str | None = None,
+        cache_dir: str | os.PathLike | None = None,
+        log_key: str = "fid",
+        verbose: bool = False,
+    ):
+        super().__init__(
+            num_samples=num_samples,
+            every_n_steps=every_n_steps,
+            generator_fn=generator_fn,
+            classifier_fn=classifier_fn,
+            batch_size=batch_size,
+            verbose=verbose,
+        )
+        self.real = real
+        self.dataset = dataset
+        self.cache_dir = cache_dir
+        self.log_key = log_key
+        self.real_statistics: FeatureStatistics | None = real if isinstance(real, FeatureStatistics) else None
+
+    def log_keys(self) -> tuple[str, ...]:
+        return (self.log_key,)
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        if self.real_statistics is None:
+            options = dict(classifier_fn=self.classifier, batch_size=self.batch_size, verbose=self.verbose)
+            if self.dataset is not None:
+                self.real_statistics = reference_statistics(
+                    self.real, dataset=self.dataset, cache_dir=self.cache_dir, **options
+                )
+            else:
+                self.real_statistics = compute_statistics(self.real, **options)
+            self.real = None  # the statistics are all that is needed from now on
+
+    def score(self, samples) -> dict[str, float]:
+        fake = compute_statistics(
+            samples, classifier_fn=self.classifier, batch_size=self.batch_size, verbose=self.verbose
+        )
+        return {self.log_key: frechet_distance(self.real_statistics, fake)}
+
+
+class InceptionScore(_SampleMetric):
+    """Logs the Inception Score of generated samples during `fit` (keys `inception_score`, `inception_score_std`).
+
+    See the module docstring for when it runs and where values are logged.
+
+    Args:
+        num_samples: Generated images per evaluation (the papers use 50,000 in 10 splits).
+        num_splits: Splits for the mean and standard deviation.
+        every_n_steps: Evaluate every N training batches; `None` at every epoch end.
+        generator_fn: `fn(n) -> images`; default `model.generate(n, batch_size=batch_size)`.
+        classifier_fn: See `tf_lipschitz.evaluation.load_classifier`; `None` is TF-GAN's Inception.
+        batch_size: Images per generator and classifier call.
+        log_key: Name of the mean in `logs`; the standard deviation is `<log_key>_std`.
+        verbose: Shows progress bars while scoring.
+
+    Raises:
+        ValueError: If `num_samples` < `num_splits` or < 2, `every_n_steps` < 1 or `batch_size` < 1; when
+            training starts, if the model has no `generate` and no `generator_fn` was given.
+
+    Example:
+        >>> score = InceptionScore(num_samples=5000, every_n_steps=1000)  # doctest: +SKIP
+        >>> gan.fit(dataset, epochs=10, callbacks=[score])  # doctest: +SKIP
+
+    Reference:
+        Salimans et al., "Improved Techniques for Training GANs", NeurIPS 2016.
+    """
+
+    def __init__(
+        self,
+        *,
+        num_samples: int = 5000,
+        num_splits: int = 10,
+        every_n_steps: int | None = None,
+        generator_fn: Callable[[int], object] | None = None,
+        classifier_fn=None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        log_key: str = "inception_score",
+        verbose: bool = False,
+    ):
+        super().__init__(
+            num_samples=num_samples,
+            every_n_steps=every_n_steps,
+            generator_fn=generator_fn,
+            classifier_fn=classifier_fn,
+            batch_size=batch_size,
+            verbose=verbose,
+        )
+        if not 1 <= num_splits <= num_samples:
+            raise ValueError(
+                f"`num_splits` must be in [1, num_samples={num_samples}]. Received: num_splits={num_splits}"
+            )
+        self.num_splits = num_splits
+        self.log_key = log_key
+
+    def log_keys(self) -> tuple[str, ...]:
+        return (self.log_key, f"{self.log_key}_std")
+
+    def score(self, samples) -> dict[str, float]:
+        mean, std = inception_score(
+            samples,
+            classifier_fn=self.classifier,
+            num_splits=self.num_splits,
+            batch_size=self.batch_size,
+            verbose=self.verbose,
+        )
+        return dict(zip(self.log_keys(), (mean, std)))
