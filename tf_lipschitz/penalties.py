@@ -276,6 +276,10 @@ class RelativeEpsilon:
     def get_config(self) -> dict:
         return {"low": self.low, "high": self.high}
 
+    @classmethod
+    def from_config(cls, config: dict) -> "RelativeEpsilon":
+        return cls(**config)
+
     def __repr__(self) -> str:
         return f"RelativeEpsilon(low={self.low}, high={self.high})"
 
@@ -311,6 +315,10 @@ class HalfNormalEpsilon:
 
     def get_config(self) -> dict:
         return {"stddev": self.stddev, "offset": self.offset, "maximum": self.maximum}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "HalfNormalEpsilon":
+        return cls(**config)
 
     def __repr__(self) -> str:
         return f"HalfNormalEpsilon(stddev={self.stddev}, offset={self.offset}, maximum={self.maximum})"

@@ -1,1 +1,3 @@
 """Training loops: Lipschitz-regularized GANs and the ALR wrapper for any Keras model."""
+from tf_lipschitz.models.regularized import LipschitzRegularizedModel
+from tf_lipschitz.models.gan import LipschitzGAN, WGANALP, WGANGP
