@@ -89,9 +89,9 @@ def dcgan_generator(
 
 def dcgan_critic(
     resolution: int = 32,
-    channels: int = 3,
     k_sn: float = 1.0,
     *,
+    channels: int = 3,
     spectral_norm: bool = True,
     width: int = 64,
     power_iterations: int = 1,
@@ -107,8 +107,8 @@ def dcgan_critic(
 
     Args:
         resolution: 32 or 64.
-        channels: Input channels c.
         k_sn: Target spectral norm of each layer (Eq. 1 of the paper).
+        channels: Input channels c.
         spectral_norm: Use `SpectralNormConv2D`; False gives plain convolutions (for GP/ALP).
         width: Channels of the first layer (64 in the paper); later layers double it.
         power_iterations: Power-iteration steps of the normalized layers.
@@ -125,7 +125,7 @@ def dcgan_critic(
             layer name is unknown.
 
     Example:
-        >>> d = dcgan_critic(64, channels=3, k_sn=1.0, width=4)
+        >>> d = dcgan_critic(64, k_sn=1.0, channels=3, width=4)
         >>> d(np.zeros((2, 64, 64, 3), "float32")).shape
         TensorShape([2, 1])
 

@@ -305,7 +305,13 @@ def set_fade_in(model: keras.layers.Layer, alpha: float) -> int:
     """
     alpha = _check_alpha(alpha)
     count = 0
-    for layer in model._flatten_layers(include_self=True, recursive=True):
+    stack, seen = [model], set()
+    while stack:
+        layer = stack.pop()
+        if id(layer) in seen:
+            continue
+        seen.add(id(layer))
+        stack.extend(getattr(layer, "layers", []))
         if isinstance(layer, FadeIn):
             if not layer.built:
                 layer.initial_alpha = alpha
