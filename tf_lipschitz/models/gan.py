@@ -1,0 +1,616 @@
+"""Lipschitz-regularized GANs as Keras models: `LipschitzGAN`, and the paper setups `WGANALP` and `WGANGP`.
+
+`model.fit(dataset)` trains on a `tf.data` pipeline of real samples. **Each dataset element holds
+`n_critic` critic batches**: `train_step` splits it into `n_critic` equal chunks (a remainder is
+dropped), runs one critic update per chunk, then one generator update on `generator_batch_multiplier`
+× chunk noise vectors. So batch the data by `n_critic * critic_batch_size`; one `fit` step is one
+generator iteration, as in the papers, and every critic update sees fresh real samples.
+
+Sign convention (see `tf_lipschitz.losses`): the critic scores real samples high. For WGAN the critic
+minimizes E f(g(z)) − E f(x) (+ λ·penalty + ε_drift·E f(x)²) and the logged `wasserstein_estimate`
+is E f(x) − E f(g(z)).
+
+Normalized layers (`tf_lipschitz.layers`) advance their power iteration once per update: before each
+critic update `advance_power_iteration(critic)` runs once, and every call of that update (real, fake,
+perturbed and interpolated batches) happens inside `power_iteration_frozen()`. The generator is
+advanced once per generator update, likewise; it is not advanced by critic updates.
+
+Reference:
+    Terjék, "Adversarial Lipschitz Regularization", ICLR 2020, §5 (WGAN-ALP, Eq. 26).
+    Gulrajani et al., "Improved Training of Wasserstein GANs", NeurIPS 2017 (WGAN-GP).
+    Karras et al., "Progressive Growing of GANs", ICLR 2018 (ε_drift).
+    "How does Lipschitz regularization influence GAN training?" (losses and domain scaling α).
+"""
+
+from __future__ import annotations
+
+import inspect
+import warnings
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tf_lipschitz import losses as gan_losses
+from tf_lipschitz import penalties
+from tf_lipschitz.layers import advance_power_iteration, power_iteration_frozen
+from tf_lipschitz.models import gan_support
+from tf_lipschitz.models.gan_support import StepSeeds
+
+__all__ = ["LipschitzGAN", "WGANALP", "WGANGP", "PENALTIES", "REGULARIZE"]
+
+# name → (penalty function, fixed keyword arguments, default λ)
+PENALTIES = {
+    "alp": (penalties.adversarial_lipschitz_penalty, {}, 100.0),
+    "gp": (penalties.gradient_penalty, {}, 10.0),
+    "lp": (penalties.gradient_penalty, {"one_sided": True}, 10.0),
+    "r1": (penalties.gradient_penalty, {"target": 0.0}, 5.0),  # γ/2 with Mescheder et al.'s γ = 10
+}
+_PENALTY_ALIASES = {"alr": "alp", "adversarial": "alp", "wgan-gp": "gp", "wgangp": "gp", "none": None}
+# Keyword arguments the model passes itself; not allowed in penalty_kwargs.
+_MODEL_OWNED_KWARGS = {"f", "x", "x_real", "x_fake", "fx", "seed", "sample"}
+REGULARIZE = ("real", "fake", "both", "interpolate")
+METRICS = (
+    "critic_loss", "generator_loss", "wasserstein_estimate", "penalty",
+    "ratio_mean", "ratio_max", "violation_fraction",
+)
+
+
+def _resolve_penalty(penalty):
+    if penalty is None:
+        return None
+    if not isinstance(penalty, str):
+        raise ValueError(f"`penalty` must be None or one of {tuple(PENALTIES)}. Received: penalty={penalty!r}")
+    key = penalty.strip().lower()
+    key = _PENALTY_ALIASES.get(key, key)
+    if key is not None and key not in PENALTIES:
+        raise ValueError(f"Unknown `penalty`. Expected None or one of {tuple(PENALTIES)}. Received: penalty={penalty!r}")
+    return key
+
+
+def _check_penalty_kwargs(penalty, penalty_kwargs) -> dict:
+    kwargs = dict(penalty_kwargs or {})
+    if penalty is None:
+        if kwargs:
+            raise ValueError(f"`penalty_kwargs` given without a penalty. Received: penalty_kwargs={kwargs!r}")
+        return kwargs
+    fn, fixed, _ = PENALTIES[penalty]
+    if fn is penalties.gradient_penalty and "K" in kwargs:  # K is the gradient-norm target here
+        kwargs["target"] = kwargs.pop("K")
+    allowed = set(inspect.signature(fn).parameters) - _MODEL_OWNED_KWARGS - set(fixed)
+    unknown = sorted(set(kwargs) - allowed)
+    if unknown:
+        raise ValueError(
+            f"Unknown `penalty_kwargs` for penalty={penalty!r}: {unknown}. Allowed: {sorted(allowed)} "
+            "(where to apply it is set by `regularize`)."
+        )
+    return kwargs
+
+
+def _positive_int(value, name: str, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"`{name}` must be an integer >= {minimum}. Received: {name}={value!r}")
+    return int(value)
+
+
+def _non_negative(value, name: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if not number >= 0.0 or not np.isfinite(number):
+        raise ValueError(f"`{name}` must be a finite number >= 0. Received: {name}={value!r}")
+    return number
+
+
+def _serialize_kwargs(kwargs: dict) -> dict:
+    def one(v):
+        if isinstance(v, (int, float, str, bool)) or v is None:
+            return v
+        if isinstance(v, (tuple, list)) and all(isinstance(i, (int, float)) for i in v):
+            return list(v)
+        return keras.saving.serialize_keras_object(v)
+
+    return {k: one(v) for k, v in kwargs.items()}
+
+
+def _deserialize_kwargs(kwargs: dict) -> dict:
+    return {
+        k: keras.saving.deserialize_keras_object(v) if isinstance(v, dict) and "class_name" in v else
+        (tuple(v) if isinstance(v, list) else v)
+        for k, v in (kwargs or {}).items()
+    }
+
+
+def _default_optimizer():
+    # ALP paper §5, following Gulrajani et al.: Adam(2e-4, β1 = 0, β2 = 0.9).
+    return keras.optimizers.Adam(2e-4, beta_1=0.0, beta_2=0.9)
+
+
+@keras.saving.register_keras_serializable(package="tf_lipschitz")
+class LipschitzGAN(keras.Model):
+    """A GAN whose `train_step` runs `n_critic` critic updates and one generator update.
+
+    The critic minimizes the discriminator loss of `loss` (domain-scaled by `alpha`, Eq. 11 of "How does
+    Lipschitz regularization influence GAN training?") + `penalty_weight` × penalty + `drift` × E f(x)²;
+    the generator minimizes the generator loss. Each dataset element is split into `n_critic` critic
+    batches (module docstring); the generator batch is `generator_batch_multiplier` × the critic batch.
+
+    Logs (in `fit`'s history): `critic_loss` (the full critic objective), `generator_loss`,
+    `wasserstein_estimate` (E f(x) − E f(g(z))), `penalty` (before λ), `ratio_mean`, `ratio_max`
+    (per-step maximum, averaged) and `violation_fraction` of the penalty's Lipschitz estimate: d_Y/d_X at
+    the adversarial points for ALP, ‖∇f‖ for the gradient penalties, and, without a penalty, the
+    quotient |f(x) − f(g(z))| / ‖x − g(z)‖ over the critic batch's (real, fake) pairs (no extra cost).
+    Critic terms are averaged over the step's critic updates.
+
+    Randomness (noise, ε, r₀, interpolation) is stateless: a function of `seed`, the step counter
+    `step_counter` (a saved variable) and the replica, so a resumed run repeats an uninterrupted one.
+
+    Args:
+        generator: Keras model z ↦ sample; z has shape (batch, latent_dim).
+        critic: Keras model sample ↦ score, output (batch,) or (batch, 1); its input shape must equal
+            the generator's output shape.
+        latent_dim: Size of z ~ N(0, I).
+        loss: A name of `tf_lipschitz.losses.available()` ("wgan", "ns-gan", "ls-gan", "ls-gan#",
+            "cos-gan", "exp-gan") or a `GANLoss`.
+        alpha: Domain scaling α > 0 of the loss.
+        penalty: None, "alp" (Adversarial Lipschitz Penalty), "gp" (gradient penalty), "lp" (one-sided
+            gradient penalty) or "r1" (zero-centered ‖∇f‖², with regularize="real" for R1 proper).
+        penalty_weight: λ ≥ 0; None takes the penalty's usual value (ALP 100, GP 10, LP 10, R1 5).
+        penalty_kwargs: Keyword options of the penalty function, e.g. for ALP `xi`, `epsilon`, `K`,
+            `power_iterations`, `d_x`, `d_y`, `reduction`, `clip`; for GP/LP `target` (or `K`),
+            `one_sided`.
+        regularize: Samples the penalty is applied to: "real", "fake", "both" (real and generated
+            batches, the ALP paper's choice) or "interpolate" (random points between them, WGAN-GP's).
+        n_critic: Critic updates per step, ≥ 1.
+        generator_batch_multiplier: Generator batch / critic batch, integer ≥ 1.
+        drift: ε_drift ≥ 0 of Progressive GAN: adds ε_drift·E[f(x)²] to the critic loss.
+        data_range: (low, high) that real samples must lie in, checked on the first batch by `fit`;
+            "auto" takes (-1, 1) for a generator ending in tanh, (0, 1) for sigmoid, else no check;
+            None disables the check.
+        seed: Base seed of all the training noise; None draws one (from NumPy's global generator,
+            so `keras.utils.set_random_seed` makes it reproducible).
+        name: Model name.
+
+    Raises:
+        ValueError: for an unknown loss or penalty, unknown penalty options, negative penalty_weight or
+            drift, n_critic < 1, an unknown `regularize`, or a generator output shape that differs from
+            the critic's input shape.
+
+    Example:
+        >>> gen = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)])
+        >>> critic = keras.Sequential([keras.Input((2,)), keras.layers.Dense(8, "relu"), keras.layers.Dense(1)])
+        >>> gan = LipschitzGAN(gen, critic, latent_dim=2, penalty="alp", n_critic=2,
+        ...                    penalty_kwargs={"xi": 1.0, "epsilon": (0.01, 0.5)})
+        >>> gan.compile()
+        >>> data = tf.data.Dataset.from_tensor_slices(np.random.randn(256, 2).astype("float32")).batch(64)
+        >>> history = gan.fit(data, epochs=1, verbose=0)
+        >>> sorted(history.history)[:3]
+        ['critic_loss', 'generator_loss', 'penalty']
+    """
+
+    def __init__(
+        self,
+        generator,
+        critic,
+        *,
+        latent_dim: int,
+        loss="wgan",
+        alpha: float = 1.0,
+        penalty=None,
+        penalty_weight: float | None = None,
+        penalty_kwargs: dict | None = None,
+        regularize: str = "both",
+        n_critic: int = 5,
+        generator_batch_multiplier: int = 2,
+        drift: float = 0.0,
+        data_range="auto",
+        seed: int | None = None,
+        name: str | None = None,
+        **kwargs,
+    ):
+        super().__init__(name=name, **kwargs)
+        for model, arg in ((generator, "generator"), (critic, "critic")):
+            if not isinstance(model, keras.layers.Layer):
+                raise ValueError(f"`{arg}` must be a Keras model or layer. Received: {arg}={model!r}")
+        self.latent_dim = _positive_int(latent_dim, "latent_dim")
+        self.gan_loss = gan_losses.get(loss, alpha)
+        self.penalty = _resolve_penalty(penalty)
+        self.penalty_kwargs = _check_penalty_kwargs(self.penalty, penalty_kwargs)
+        if penalty_weight is None:
+            penalty_weight = PENALTIES[self.penalty][2] if self.penalty else 0.0
+        self.penalty_weight = _non_negative(penalty_weight, "penalty_weight")
+        if regularize not in REGULARIZE:
+            raise ValueError(f"`regularize` must be one of {REGULARIZE}. Received: regularize={regularize!r}")
+        self.regularize = regularize
+        self.n_critic = _positive_int(n_critic, "n_critic")
+        self.generator_batch_multiplier = _positive_int(generator_batch_multiplier, "generator_batch_multiplier")
+        self.drift = _non_negative(drift, "drift")
+        self.seed = int(np.random.randint(0, 2**31 - 1)) if seed is None else int(seed)
+        self.generator = generator
+        self.critic = critic
+        self.sample_shape = self._build_and_check_shapes()
+        self.data_range = self._resolve_data_range(data_range)
+        self.step_counter = self.add_weight(
+            name="step_counter", shape=(), dtype="int64", initializer="zeros", trainable=False,
+            aggregation="only_first_replica",
+        )
+        self.trackers = {key: keras.metrics.Mean(name=key) for key in METRICS}
+        self._nonfinite_labels = []
+        self.critic_optimizer = None
+        self.generator_optimizer = None
+        self.built = True
+
+    # ----------------------------------------------------------------------------------- construction
+    def _build_and_check_shapes(self) -> tuple:
+        z = keras.KerasTensor((None, self.latent_dim))
+        fake = self.generator(z)
+        critic_inputs = getattr(self.critic, "inputs", None) if isinstance(self.critic, keras.Model) else None
+        expected = tuple(critic_inputs[0].shape) if critic_inputs else tuple(fake.shape)
+        got = tuple(fake.shape)
+        if len(got) != len(expected) or any(a is not None and b is not None and a != b for a, b in zip(got[1:], expected[1:])):
+            raise ValueError(
+                f"The generator's output shape {got} must equal the critic's input shape {expected} "
+                "(batch axis excluded)."
+            )
+        score = self.critic(fake)
+        if not (len(score.shape) == 1 or (len(score.shape) == 2 and score.shape[1] == 1)):
+            raise ValueError(
+                f"The critic must output one score per sample, shape (batch,) or (batch, 1). "
+                f"Received output shape {tuple(score.shape)}."
+            )
+        return tuple(d if d is not None else e for d, e in zip(got[1:], expected[1:]))
+
+    def _resolve_data_range(self, data_range):
+        if data_range is None:
+            return None
+        if isinstance(data_range, str):
+            if data_range != "auto":
+                raise ValueError(f"`data_range` must be None, 'auto' or (low, high). Received: data_range={data_range!r}")
+            last = self.generator.layers[-1] if getattr(self.generator, "layers", None) else self.generator
+            name = getattr(getattr(last, "activation", None), "__name__", "")
+            return {"tanh": (-1.0, 1.0), "sigmoid": (0.0, 1.0)}.get(name)
+        low, high = (float(v) for v in data_range)
+        if not low < high:
+            raise ValueError(f"`data_range` must be (low, high) with low < high. Received: data_range={data_range!r}")
+        return (low, high)
+
+    def compile(
+        self,
+        critic_optimizer=None,
+        generator_optimizer=None,
+        *,
+        run_eagerly: bool = False,
+        steps_per_execution: int = 1,
+        jit_compile="auto",
+    ):
+        """Configures the two optimizers (built immediately, so call this under the strategy's scope).
+
+        Args:
+            critic_optimizer: Optimizer (instance, name or config) of the critic; None: the ALP paper's
+                Adam(2e-4, β1 = 0, β2 = 0.9).
+            generator_optimizer: Same for the generator.
+            run_eagerly: Run `train_step` eagerly (debugging).
+            steps_per_execution: Steps per `tf.function` call.
+            jit_compile: XLA-compile the training step (True/False/"auto").
+        """
+        super().compile(
+            optimizer=None, run_eagerly=run_eagerly, steps_per_execution=steps_per_execution, jit_compile=jit_compile
+        )
+        self.critic_optimizer = keras.optimizers.get(critic_optimizer) if critic_optimizer else _default_optimizer()
+        self.generator_optimizer = (
+            keras.optimizers.get(generator_optimizer) if generator_optimizer else _default_optimizer()
+        )
+        if self.critic_optimizer is self.generator_optimizer:
+            raise ValueError("`critic_optimizer` and `generator_optimizer` must be two different optimizer objects.")
+        self.critic_optimizer.build(self.critic.trainable_variables)
+        self.generator_optimizer.build(self.generator.trainable_variables)
+        self._gan_compile_config = {
+            "critic_optimizer": keras.saving.serialize_keras_object(self.critic_optimizer),
+            "generator_optimizer": keras.saving.serialize_keras_object(self.generator_optimizer),
+            "steps_per_execution": steps_per_execution,
+            "jit_compile": jit_compile,
+        }
+
+    def get_compile_config(self):
+        return getattr(self, "_gan_compile_config", None)
+
+    def compile_from_config(self, config):
+        config = dict(config)
+        for key in ("critic_optimizer", "generator_optimizer"):
+            config[key] = keras.saving.deserialize_keras_object(config[key])
+        self.compile(**config)
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    def call(self, z, training=False):
+        """Generates samples from latent vectors z: the generator's forward pass."""
+        return self.generator(z, training=training)
+
+    # -------------------------------------------------------------------------------- the training step
+    def _critic_fn(self, x):
+        return self.critic(x, training=True)
+
+    def _scores(self, x):
+        return tf.reshape(tf.cast(self._critic_fn(x), tf.float32), (-1,))
+
+    def _penalty(self, real, fake, f_real, f_fake, seeds):
+        """The penalty's `PenaltyResult` on the samples chosen by `regularize`."""
+        if self.penalty is None:  # Diagnostics only, from the forward passes already made.
+            return penalties.lipschitz_quotient_penalty(
+                self._critic_fn, real, fake, fx=tf.stop_gradient(f_real), fy=tf.stop_gradient(f_fake),
+                check_numerics=False,
+            )
+        fn, fixed, _ = PENALTIES[self.penalty]
+        kwargs = {**fixed, **self.penalty_kwargs, "seed": seeds, "check_numerics": False}
+        if fn is penalties.gradient_penalty:
+            sample = {"real": "real", "fake": "fake", "both": "both", "interpolate": "interpolate"}[self.regularize]
+            return fn(self._critic_fn, real, fake, sample=sample, **kwargs)
+        if self.regularize == "interpolate":
+            u = tf.cast(seeds.uniform((tf.shape(real)[0],) + (1,) * (len(real.shape) - 1)), real.dtype)
+            x, fx = fake + u * (real - fake), None
+        else:
+            x, fx = {
+                "real": (real, f_real),
+                "fake": (fake, f_fake),
+                "both": (tf.concat([real, fake], 0), tf.concat([f_real, f_fake], 0)),
+            }[self.regularize]
+        return fn(self._critic_fn, x, fx=fx, **kwargs)
+
+    def _critic_update(self, real, seeds, scale, checks, labels, index):
+        """One critic update on the real chunk `real`; returns its logs (unscaled, per replica)."""
+        prefix = f"critic update {index + 1}/{self.n_critic}: "
+        advance_power_iteration(self.critic)
+        with power_iteration_frozen():
+            fake = tf.stop_gradient(
+                tf.cast(self.generator(seeds.normal((tf.shape(real)[0], self.latent_dim)), training=True), real.dtype)
+            )
+            with tf.GradientTape() as tape:
+                f_real, f_fake = self._scores(real), self._scores(fake)
+                gan_loss = self.gan_loss.discriminator_loss(f_real, f_fake)
+                result = self._penalty(real, fake, f_real, f_fake, seeds)
+                drift = tf.reduce_mean(tf.square(f_real))
+                total = gan_loss + self.drift * drift
+                if self.penalty is not None:
+                    total = total + self.penalty_weight * result.penalty
+                scaled = total * scale
+            variables = self.critic.trainable_variables
+            grads = tape.gradient(scaled, variables)
+        self.critic_optimizer.apply_gradients(zip(grads, variables))
+        for label, values in (
+            ("critic output on real samples", f_real), ("critic output on generated samples", f_fake),
+            ("GAN loss", gan_loss), (f"penalty ({self.penalty})" if self.penalty else "Lipschitz ratio", result),
+            ("drift term", drift), ("critic gradients", grads),
+        ):
+            labels.append(prefix + label)
+            checks.append(gan_support.all_finite(values))
+        return {
+            "critic_loss": total,
+            "wasserstein_estimate": gan_losses.wasserstein_estimate(f_real, f_fake),
+            "penalty": result.penalty if self.penalty is not None else tf.zeros(()),
+            "ratio_mean": result.ratio_mean,
+            "ratio_max": result.ratio_max,
+            "violation_fraction": result.violation_fraction,
+        }
+
+    def _generator_update(self, batch_size, seeds, scale, checks, labels):
+        advance_power_iteration(self.generator)
+        with power_iteration_frozen():
+            z = seeds.normal((batch_size, self.latent_dim))
+            with tf.GradientTape() as tape:
+                fake = self.generator(z, training=True)
+                f_fake = self._scores(fake)
+                loss = self.gan_loss.generator_loss(f_fake)
+                scaled = loss * scale
+            variables = self.generator.trainable_variables
+            grads = tape.gradient(scaled, variables)
+        self.generator_optimizer.apply_gradients(zip(grads, variables))
+        for label, values in (
+            ("generator output", fake), ("critic output on the generator batch", f_fake),
+            ("generator loss", loss), ("generator gradients", grads),
+        ):
+            labels.append("generator update: " + label)
+            checks.append(gan_support.all_finite(values))
+        return loss
+
+    def _real_batch(self, data):
+        """The real samples of a dataset element (labels, if any, are ignored), statically checked."""
+        x = data[0] if isinstance(data, (tuple, list)) else data
+        x = tf.convert_to_tensor(x)
+        gan_support.check_real_spec(x.shape, x.dtype, self.sample_shape, self.n_critic, where="training data")
+        return x
+
+    def _chunks(self, x):
+        size = x.shape[0]
+        if size is not None:
+            chunk = size // self.n_critic
+            return [x[i * chunk:(i + 1) * chunk] for i in range(self.n_critic)], chunk
+        chunk = tf.shape(x)[0] // self.n_critic
+        return [x[i * chunk:(i + 1) * chunk] for i in range(self.n_critic)], chunk
+
+    def train_step(self, data):
+        if self.critic_optimizer is None:
+            raise RuntimeError("Call `compile()` before `fit()`.")
+        real = self._real_batch(data)
+        chunks, chunk = self._chunks(real)
+        scale = 1.0 / tf.distribute.get_strategy().num_replicas_in_sync
+        seeds = StepSeeds(self.seed, self.step_counter)
+        checks, labels = [], []
+        for i, x in enumerate(chunks):
+            logs = self._critic_update(x, seeds, scale, checks, labels, i)
+            for key, value in logs.items():
+                self.trackers[key].update_state(value)
+        g_loss = self._generator_update(chunk * self.generator_batch_multiplier, seeds, scale, checks, labels)
+        self.trackers["generator_loss"].update_state(g_loss)
+        self.step_counter.assign_add(1)
+        self._nonfinite_labels = labels
+        results = {key: tracker.result() for key, tracker in self.trackers.items()}
+        results[gan_support.NonFiniteGuard.KEY] = gan_support.first_nonfinite(checks)
+        return results
+
+    def test_step(self, data):
+        """Critic and generator losses and the Wasserstein estimate on real data, without any update."""
+        real = self._real_batch(data)
+        seeds = StepSeeds(self.seed ^ 0x5EED, self.step_counter)
+        fake = self.generator(seeds.normal((tf.shape(real)[0], self.latent_dim)), training=False)
+        f_real = tf.reshape(tf.cast(self.critic(real, training=False), tf.float32), (-1,))
+        f_fake = tf.reshape(tf.cast(self.critic(fake, training=False), tf.float32), (-1,))
+        self.trackers["critic_loss"].update_state(self.gan_loss.discriminator_loss(f_real, f_fake))
+        self.trackers["generator_loss"].update_state(self.gan_loss.generator_loss(f_fake))
+        self.trackers["wasserstein_estimate"].update_state(gan_losses.wasserstein_estimate(f_real, f_fake))
+        return {key: self.trackers[key].result() for key in ("critic_loss", "generator_loss", "wasserstein_estimate")}
+
+    # ------------------------------------------------------------------------------------------ fitting
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, **kwargs):
+        """`keras.Model.fit` on real samples, after checking the first batch and with a NaN guard.
+
+        The first batch of `x` (a `tf.data.Dataset` or an array) is checked for shape, dtype and value
+        range (`data_range`) with errors that say what was expected. A `NonFiniteGuard` is put first
+        among the callbacks: a NaN or Inf raises `FloatingPointError` naming the term it started in.
+        Labels (`y`, or the second item of dataset elements) are ignored.
+        """
+        self._check_first_batch(x, batch_size)
+        if isinstance(x, tf.data.Dataset):
+            kwargs.setdefault("shuffle", False)  # a dataset is shuffled by its pipeline; silences Keras' warning
+        callbacks = list(callbacks or [])
+        if not any(isinstance(cb, gan_support.NonFiniteGuard) for cb in callbacks):
+            callbacks.insert(0, gan_support.NonFiniteGuard())
+        return super().fit(x, y, batch_size=batch_size, epochs=epochs, verbose=verbose, callbacks=callbacks, **kwargs)
+
+    def _check_first_batch(self, x, batch_size):
+        if isinstance(x, tf.data.Dataset):
+            spec = x.element_spec
+            spec = spec[0] if isinstance(spec, (tuple, list)) else spec
+            if not isinstance(spec, tf.TensorSpec):
+                return
+            gan_support.check_real_spec(spec.shape, spec.dtype, self.sample_shape, self.n_critic)
+            for element in x.take(1):
+                batch = element[0] if isinstance(element, (tuple, list)) else element
+                gan_support.check_real_values(batch.numpy(), self.data_range)
+        elif isinstance(x, np.ndarray):
+            batch = x[: batch_size or 32]
+            gan_support.check_real_spec(batch.shape, batch.dtype, self.sample_shape, self.n_critic, where="array")
+            gan_support.check_real_values(batch, self.data_range, where="array")
+
+    # ---------------------------------------------------------------------------------------- sampling
+    def latent_noise(self, n: int, seed: int | None = None) -> np.ndarray:
+        """n latent vectors z ~ N(0, I) as a float32 array; the same for the same `seed`."""
+        rng = np.random.default_rng(seed)
+        return rng.standard_normal((int(n), self.latent_dim)).astype("float32")
+
+    def generate(self, n: int, batch_size: int = 256, *, seed: int | None = None, z=None) -> np.ndarray:
+        """Generates n samples (inference mode) as a NumPy array, `batch_size` at a time.
+
+        Args:
+            n: Number of samples.
+            batch_size: Generator batch size.
+            seed: Seed of the latent noise (None: fresh noise).
+            z: Latent vectors to use instead of random ones, shape (n, latent_dim).
+
+        Returns:
+            An array (n, *sample_shape).
+        """
+        z = self.latent_noise(n, seed) if z is None else np.asarray(z, "float32")
+        outputs = [
+            keras.ops.convert_to_numpy(self._generate_batch(tf.constant(z[i:i + batch_size])))
+            for i in range(0, len(z), batch_size)
+        ]
+        return np.concatenate(outputs, 0) if outputs else np.zeros((0,) + self.sample_shape, "float32")
+
+    @tf.function(reduce_retracing=True)
+    def _generate_batch(self, z):
+        return self.generator(z, training=False)
+
+    def fixed_noise_sampler(self, n: int = 64, seed: int = 0):
+        """A `FixedNoiseSampler` drawing the same n latent vectors every time (for image grids over training)."""
+        from tf_lipschitz.models.sampling import FixedNoiseSampler
+
+        return FixedNoiseSampler(self, n=n, seed=seed)
+
+    # ------------------------------------------------------------------------------------ serialization
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "generator": keras.saving.serialize_keras_object(self.generator),
+            "critic": keras.saving.serialize_keras_object(self.critic),
+            "latent_dim": self.latent_dim,
+            "loss": self.gan_loss.name,
+            "alpha": self.gan_loss.alpha,
+            "penalty": self.penalty,
+            "penalty_weight": self.penalty_weight,
+            "penalty_kwargs": _serialize_kwargs(self.penalty_kwargs),
+            "regularize": self.regularize,
+            "n_critic": self.n_critic,
+            "generator_batch_multiplier": self.generator_batch_multiplier,
+            "drift": self.drift,
+            "data_range": list(self.data_range) if self.data_range else None,
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        trainable = config.pop("trainable", True)
+        for key in ("generator", "critic"):
+            config[key] = keras.saving.deserialize_keras_object(config[key], custom_objects=custom_objects)
+        config["penalty_kwargs"] = _deserialize_kwargs(config.get("penalty_kwargs"))
+        model = cls(**config)
+        model.trainable = trainable
+        return model
+
+    def save_own_variables(self, store):
+        # The step counter drives all training noise: saving it makes resumed runs repeat uninterrupted ones.
+        store["step_counter"] = keras.ops.convert_to_numpy(self.step_counter)
+
+    def load_own_variables(self, store):
+        if "step_counter" in store:
+            self.step_counter.assign(np.asarray(store["step_counter"]).astype("int64"))
+        else:
+            warnings.warn(f"{self.name}: no `step_counter` in the saved state; training noise restarts from step 0.")
+
+
+@keras.saving.register_keras_serializable(package="tf_lipschitz")
+class WGANALP(LipschitzGAN):
+    """WGAN-ALP with the ALP paper's setup (§5, Eq. 26) as defaults.
+
+    WGAN loss, Adversarial Lipschitz Penalty with λ = 100, K = 1, ξ = 10, ε ~ U[0.1, 10], k = 1 power
+    iteration, d_X = l2, d_Y = |·|, squared violation, applied to both the real and the generated
+    batches; n_critic = 5 and a generator batch twice the critic batch. ξ and ε are in the units of the
+    data and suit 32×32×3 images in [-1, 1]; for 2-D data of unit scale pass
+    `penalty_kwargs={"xi": 1.0, "epsilon": (0.01, 0.5)}`. Other arguments as `LipschitzGAN`.
+
+    Example:
+        >>> gan = WGANALP(gen, critic, latent_dim=2, penalty_kwargs={"xi": 1.0, "epsilon": (0.01, 0.5)})  # doctest: +SKIP
+    """
+
+    ALP_DEFAULTS = {"K": 1.0, "xi": 10.0, "epsilon": (0.1, 10.0), "power_iterations": 1}
+
+    def __init__(self, generator, critic, *, latent_dim, loss="wgan", penalty="alp", penalty_weight=100.0,
+                 penalty_kwargs=None, regularize="both", n_critic=5, generator_batch_multiplier=2, **kwargs):
+        penalty_kwargs = {**self.ALP_DEFAULTS, **(penalty_kwargs or {})} if penalty == "alp" else penalty_kwargs
+        super().__init__(
+            generator, critic, latent_dim=latent_dim, loss=loss, penalty=penalty, penalty_weight=penalty_weight,
+            penalty_kwargs=penalty_kwargs, regularize=regularize, n_critic=n_critic,
+            generator_batch_multiplier=generator_batch_multiplier, **kwargs,
+        )
+
+
+@keras.saving.register_keras_serializable(package="tf_lipschitz")
+class WGANGP(LipschitzGAN):
+    """WGAN-GP (Gulrajani et al., 2017) for side-by-side comparison with `WGANALP`.
+
+    WGAN loss with the two-sided gradient penalty λ·E(‖∇f(x̃)‖₂ − 1)² at random interpolates x̃ between
+    real and generated samples, λ = 10, n_critic = 5, generator batch twice the critic batch. Other
+    arguments as `LipschitzGAN`.
+    """
+
+    def __init__(self, generator, critic, *, latent_dim, loss="wgan", penalty="gp", penalty_weight=10.0,
+                 regularize="interpolate", n_critic=5, generator_batch_multiplier=2, **kwargs):
+        super().__init__(
+            generator, critic, latent_dim=latent_dim, loss=loss, penalty=penalty, penalty_weight=penalty_weight,
+            regularize=regularize, n_critic=n_critic, generator_batch_multiplier=generator_batch_multiplier,
+            **kwargs,
+        )

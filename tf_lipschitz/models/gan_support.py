@@ -1,0 +1,170 @@
+"""What `LipschitzGAN` needs around its training step: per-step seeds, input checks and the NaN guard.
+
+Kept apart from `gan.py` so that the model file holds the training loop and little else.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+__all__ = ["StepSeeds", "NonFiniteGuard", "check_real_spec", "check_real_values", "first_nonfinite"]
+
+
+class StepSeeds(keras.random.SeedGenerator):
+    """Stateless seeds that are a pure function of (seed, training step, replica, call index).
+
+    A look-alike of `keras.random.SeedGenerator` (so it can be passed as `seed=` to the penalties) with
+    no state of its own: `next()` folds a per-trace call counter into a base seed made from the GAN's
+    `seed` and its step counter. Why not a real `SeedGenerator`: its state is not written by
+    `save_weights` (so `BackupAndRestore` would replay the noise of step 0), and under
+    `MirroredStrategy` every replica would draw the same noise. Here the step counter is an ordinary
+    saved variable, and the replica id is folded in.
+
+    Create one per traced step, as a local (not as a layer attribute).
+
+    Args:
+        seed: Python int, the GAN's base seed.
+        step: Scalar integer tensor, the training step.
+    """
+
+    def __init__(self, seed: int, step):  # noqa: D107 - no super().__init__: no state variable.
+        base = tf.constant([seed & 0x7FFFFFFF, (seed >> 31) & 0x7FFFFFFF], tf.int32)
+        base = tf.random.experimental.stateless_fold_in(base, tf.cast(step, tf.int64))
+        replica = tf.distribute.get_replica_context()
+        if replica is not None and tf.distribute.has_strategy():
+            base = tf.random.experimental.stateless_fold_in(base, replica.replica_id_in_sync_group)
+        self._base = base
+        self._calls = 0
+
+    def next(self, ordered=True):
+        """A fresh (2,) int32 seed: the base folded with this object's call count."""
+        self._calls += 1
+        return tf.random.experimental.stateless_fold_in(self._base, self._calls)
+
+    def normal(self, shape, dtype="float32"):
+        """Standard normal noise of `shape` from the next seed."""
+        return tf.random.stateless_normal(shape, self.next(), dtype=dtype)
+
+    def uniform(self, shape, dtype="float32"):
+        """U[0, 1) noise of `shape` from the next seed."""
+        return tf.random.stateless_uniform(shape, self.next(), dtype=dtype)
+
+
+def _fmt_shape(shape) -> str:
+    return "(batch, " + ", ".join("?" if d is None else str(d) for d in shape) + ")"
+
+
+def check_real_spec(shape, dtype, sample_shape, n_critic: int, where: str = "dataset") -> None:
+    """Raises a ValueError naming what was expected when a real batch has the wrong shape or dtype.
+
+    Args:
+        shape: The batch's (static) shape, batch axis first.
+        dtype: Its dtype.
+        sample_shape: The critic's input shape without the batch axis.
+        n_critic: Critic updates per step (the batch is split into that many chunks).
+        where: Names the source in the message.
+    """
+    dtype = tf.as_dtype(dtype)
+    if not dtype.is_floating:
+        raise ValueError(
+            f"The {where} must yield floating-point real samples (what the generator outputs, e.g. images "
+            f"scaled to [-1, 1] as x / 127.5 - 1). Received dtype {dtype.name}."
+        )
+    shape = tuple(shape)
+    if len(shape) != len(sample_shape) + 1 or any(
+        a is not None and b is not None and a != b for a, b in zip(shape[1:], sample_shape)
+    ):
+        raise ValueError(
+            f"The {where} must yield real batches shaped like the critic's input, {_fmt_shape(sample_shape)}. "
+            f"Received shape {tuple(shape)}."
+        )
+    if shape[0] is not None and shape[0] < n_critic:
+        raise ValueError(
+            f"Each batch of the {where} is split into n_critic={n_critic} critic batches, so it needs at least "
+            f"{n_critic} samples (batch the data by n_critic × the critic batch). Received batch size {shape[0]}."
+        )
+
+
+def check_real_values(x, data_range, where: str = "dataset") -> None:
+    """Raises a ValueError if the array `x` has NaN/Inf or values outside `data_range` (None: no range check)."""
+    x = np.asarray(x)
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"The {where} yields NaN or Inf values in its real samples.")
+    if data_range is None or x.size == 0:
+        return
+    low, high = data_range
+    tol = 1e-3 * (high - low)
+    lo, hi = float(np.min(x)), float(np.max(x))
+    if lo < low - tol or hi > high + tol:
+        raise ValueError(
+            f"The {where} must yield real samples in the generator's range [{low:g}, {high:g}] "
+            f"(`data_range`). Received values in [{lo:g}, {hi:g}]; rescale the data (e.g. x / 127.5 - 1 "
+            "for 8-bit images) or pass `data_range=None` to the model to skip this check."
+        )
+
+
+def first_nonfinite(checks):
+    """One-hot float32 vector marking the first False among scalar booleans `checks` (all zeros if none)."""
+    bad = tf.cast(tf.logical_not(tf.stack(checks)), tf.int32)
+    return tf.cast((bad > 0) & (tf.cumsum(bad) == 1), tf.float32)
+
+
+def all_finite(tensors) -> tf.Tensor:
+    """Scalar bool: every element of every tensor in the (nested) list is finite."""
+    flags = [tf.reduce_all(tf.math.is_finite(tf.cast(t, tf.float32))) for t in tf.nest.flatten(tensors) if t is not None]
+    return tf.reduce_all(tf.stack(flags)) if flags else tf.constant(True)
+
+
+class NonFiniteGuard(keras.callbacks.Callback):
+    """Stops `LipschitzGAN.fit` with a `FloatingPointError` naming the first term that became NaN or Inf.
+
+    The model's `train_step` returns, under the log key `nonfinite`, a one-hot vector over its terms in
+    the order they are computed (critic outputs, GAN loss, penalty, drift, gradients of each critic
+    update, then the generator's), marking the first that was not finite. This callback removes that
+    key from the logs (so it appears neither in the progress bar nor in the history) and raises when it
+    is set, or when any logged metric is NaN/Inf (with `steps_per_execution > 1` only the last step's
+    vector is seen; the metrics then still name what went wrong). `LipschitzGAN.fit` adds it first.
+    """
+
+    KEY = "nonfinite"
+
+    def __init__(self):
+        super().__init__()
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._check(logs, f"epoch {self._epoch + 1}, batch {batch + 1}")
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._check(logs, f"end of epoch {epoch + 1}")
+
+    def _check(self, logs, when: str) -> None:
+        if not logs:
+            return
+        flags = logs.pop(self.KEY, None)
+        labels = getattr(self.model, "_nonfinite_labels", None) or []
+        first = None
+        if flags is not None:
+            hits = np.flatnonzero(np.asarray(flags).reshape(-1) > 0)
+            if hits.size and hits[0] < len(labels):
+                first = labels[hits[0]]
+        bad_logs = {
+            k: v for k, v in logs.items() if isinstance(v, (int, float)) and not math.isfinite(float(v))
+        }
+        if first is None and not bad_logs:
+            return
+        self.model.stop_training = True
+        step = self.model.step_counter.numpy() if hasattr(self.model, "step_counter") else "?"
+        where = f"`{first}`" if first else "the logged value(s) " + ", ".join(f"`{k}`" for k in bad_logs)
+        raise FloatingPointError(
+            f"GAN training stopped: {where} became NaN or Inf ({when}, training step {step}). "
+            f"Non-finite logs: {bad_logs or 'none yet'}. Common causes: a learning rate or penalty_weight "
+            "too large, an unbounded generator output, or ξ/ε too large for the scale of the data."
+        )
