@@ -235,18 +235,24 @@ def test_reference_statistics_are_cached_by_dataset_and_classifier(tmp_path, cla
         calls.append(1)
         return x
 
-    first = evaluation.reference_statistics(load_real, dataset="toy/train", classifier_fn=classifier, cache_dir=tmp_path, verbose=False)
-    second = evaluation.reference_statistics(load_real, dataset="toy/train", classifier_fn=classifier, cache_dir=tmp_path, verbose=False)
+    def reference(clf):
+        return evaluation.reference_statistics(
+            load_real, dataset="toy/train", classifier_fn=clf, cache_dir=tmp_path, verbose=False
+        )
+
+    first, second = reference(classifier), reference(classifier)
     assert len(calls) == 1  # the cache hit never loads the data set
     assert (tmp_path / "toy-train__linear.npz").exists()
     np.testing.assert_array_equal(first.covariance, second.covariance)
-    fid = evaluation.frechet_inception_distance(x, x, classifier_fn=classifier, dataset="toy/train", cache_dir=tmp_path, verbose=False)
+    fid = evaluation.frechet_inception_distance(
+        x, x, classifier_fn=classifier, dataset="toy/train", cache_dir=tmp_path, verbose=False
+    )
     assert abs(fid) < 1e-6 and len(calls) == 1
     other = linear_classifier(seed=5)[0]
-    evaluation.reference_statistics(load_real, dataset="toy/train", classifier_fn=other, cache_dir=tmp_path, verbose=False)
+    reference(other)
     assert len(calls) == 1  # same name "linear": the key is the classifier's name
     renamed = evaluation.load_classifier(other, name="linear-5")
-    evaluation.reference_statistics(load_real, dataset="toy/train", classifier_fn=renamed, cache_dir=tmp_path, verbose=False)
+    reference(renamed)
     assert len(calls) == 2
 
 
@@ -271,7 +277,6 @@ def test_classifier_from_keras_model_savedmodel_and_keras_file(tmp_path):
 
 
 def test_default_inception_offline_says_how_to_pass_a_local_model(monkeypatch):
-    pytest.importorskip("tensorflow_hub")
     from tf_lipschitz.evaluation import classifiers
 
     monkeypatch.setattr(classifiers, "INCEPTION_TFHUB", "https://tfhub.invalid/tensorflow/tfgan/eval/inception/1")

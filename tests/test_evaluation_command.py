@@ -73,7 +73,9 @@ def test_evaluate_inception_score_only_without_real(tmp_path, classifier_path, i
 
 def test_evaluate_rejects_out_of_range_images(tmp_path, classifier_path, capsys):
     np.savez(tmp_path / "bad.npz", images=np.full((4, SIZE, SIZE), 200.0, np.float32))
-    code = cli.main(["evaluate", "--fake", str(tmp_path / "bad.npz"), "--classifier", str(classifier_path / "tiny.keras"),
-                     "--num-splits", "2", "--quiet"])
+    classifier = str(classifier_path / "tiny.keras")
+    code = cli.main(
+        ["evaluate", "--fake", str(tmp_path / "bad.npz"), "--classifier", classifier, "--num-splits", "2", "--quiet"]
+    )
     assert code == 2
     assert "images / 127.5 - 1" in capsys.readouterr().err

@@ -52,4 +52,5 @@ def test_functions_run_on_this_tensorflow():
         tf.constant(a), tf.constant(b), max_block_size=20, dtype=tf.float64
     )
     assert float(kid) > 0 and float(std) > 0
-    assert float(tfgan_compat.trace_sqrt_product(tf.eye(3, dtype=tf.float64) * 4, tf.eye(3, dtype=tf.float64))) == pytest.approx(6.0)
+    eye = tf.eye(3, dtype=tf.float64)
+    assert float(tfgan_compat.trace_sqrt_product(4 * eye, eye)) == pytest.approx(6.0)  # Tr(sqrt(4 I)) = 3 * 2

@@ -84,7 +84,7 @@ def test_every_n_steps_counts_batches_across_epochs():
     batch_logs = []
     recorder = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: batch_logs.append(dict(logs)))
     fid = callbacks.FrechetInceptionDistance(
-        real_images(), num_samples=20, every_n_steps=2, generator_fn=generator_fn, classifier_fn=classifier
+        real_images, num_samples=20, every_n_steps=2, generator_fn=generator_fn, classifier_fn=classifier
     )
     history = fit(TinyGenerator(), [fid, recorder], epochs=2, steps=5)
     assert calls == [20] * 5  # 10 batches, every 2nd
@@ -96,7 +96,7 @@ def test_every_n_steps_counts_batches_across_epochs():
 
 def test_epoch_logs_hold_nan_before_the_first_step_evaluation():
     score = callbacks.InceptionScore(
-        num_samples=10, num_splits=2, every_n_steps=5, generator_fn=lambda n: real_images(n), classifier_fn=linear_classifier()
+        num_samples=10, num_splits=2, every_n_steps=5, generator_fn=real_images, classifier_fn=linear_classifier()
     )
     history = fit(TinyGenerator(), [score], epochs=2, steps=3)  # evaluates only at batch 5 (epoch 2)
     assert math.isnan(history.history["inception_score"][0])
@@ -109,7 +109,7 @@ def test_plain_model_with_generator_fn_and_cached_reference(tmp_path):
     model.compile(optimizer="sgd", loss="mse")
     samples = real_images(30)
     fid = callbacks.FrechetInceptionDistance(
-        lambda: real_images(), num_samples=30, generator_fn=lambda n: samples[:n], classifier_fn=classifier,
+        real_images, num_samples=30, generator_fn=lambda n: samples[:n], classifier_fn=classifier,
         dataset="toy", cache_dir=tmp_path, log_key="fid_linear",
     )
     history = model.fit(np.zeros((8, 4)), np.zeros((8, 1)), epochs=1, verbose=0, callbacks=[fid])

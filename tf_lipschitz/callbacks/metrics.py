@@ -122,7 +122,9 @@ class FrechetInceptionDistance(_SampleMetric):
     See the module docstring for when it runs and where values are logged.
 
     Args:
-        real: Real images (uint8 in [0, 255] or float in [-1, 1]) or their `FeatureStatistics`.
+        real: Real images (uint8 in [0, 255] or float in [-1, 1]), a zero-argument callable returning them
+            (called once, when training starts and the statistics are not cached), or their
+            `FeatureStatistics`.
         num_samples: Generated images per evaluation. FID is biased for small sets: compare runs at the
             same `num_samples` (and a comparable number of real images).
         every_n_steps: Evaluate every N training batches; `None` at every epoch end.
@@ -188,7 +190,8 @@ class FrechetInceptionDistance(_SampleMetric):
                     self.real, dataset=self.dataset, cache_dir=self.cache_dir, **options
                 )
             else:
-                self.real_statistics = compute_statistics(self.real, **options)
+                real = self.real() if callable(self.real) else self.real
+                self.real_statistics = compute_statistics(real, **options)
             self.real = None  # the statistics are all that is needed from now on
 
     def score(self, samples) -> dict[str, float]:

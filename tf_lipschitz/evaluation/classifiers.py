@@ -163,8 +163,9 @@ def tfgan_inception(handle: str | None = None) -> Classifier:
         import tensorflow_hub as hub  # Only this path needs TF-Hub: imported lazily.
     except ImportError as err:
         raise RuntimeError(
-            "The default Inception classifier needs tensorflow-hub (`pip install tensorflow-hub`), "
-            "or pass `classifier_fn=` a local SavedModel path, a Keras model or a callable."
+            "The default Inception classifier needs tensorflow-hub (`pip install tensorflow-hub`). Without it, "
+            "pass `classifier_fn=` (or `--classifier` on the command line) a local SavedModel folder, a `.keras` "
+            "file, a Keras model or a callable returning (logits, pool features)."
         ) from err
     handle = handle or INCEPTION_TFHUB
     try:
@@ -222,7 +223,9 @@ def load_classifier(
     elif callable(classifier_fn):
         base = Classifier(classifier_fn, name or getattr(classifier_fn, "__name__", "classifier"), None, 3)
     else:
-        raise ValueError(f"`classifier_fn` must be None, a path, a Keras model or a callable. Received: {classifier_fn!r}")
+        raise ValueError(
+            f"`classifier_fn` must be None, a path, a Keras model or a callable. Received: {classifier_fn!r}"
+        )
     return dataclasses.replace(
         base,
         name=name or base.name,

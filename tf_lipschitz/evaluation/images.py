@@ -264,7 +264,8 @@ def load_images(path: str | os.PathLike, key: str | None = None):
     with np.load(path) as archive:
         names = list(archive.keys())
         if key is None:
-            candidates = names if len(names) == 1 else [n for n in ("images", "x", "x_test", "x_train", "arr_0") if n in names]
+            usual = [name for name in ("images", "x", "x_test", "x_train", "arr_0") if name in names]
+            candidates = names if len(names) == 1 else usual
             if not candidates:
                 raise ValueError(f"Cannot choose the images in {path!r} among arrays {names}: pass a key.")
             key = candidates[0]

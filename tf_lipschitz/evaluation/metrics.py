@@ -196,7 +196,8 @@ def compute_activations(
     """
     classifier = load_classifier(classifier_fn)
     logits, pool = [], []
-    _scan(images, classifier, [lambda l, p: (logits.append(l), pool.append(p))], batch_size=batch_size, verbose=verbose, desc="activations")
+    keep = [lambda l, p: (logits.append(l), pool.append(p))]
+    _scan(images, classifier, keep, batch_size=batch_size, verbose=verbose, desc="activations")
     return np.concatenate(logits), np.concatenate(pool)
 
 
@@ -222,7 +223,8 @@ def compute_statistics(
     """
     classifier = load_classifier(classifier_fn)
     moments = RunningMoments()
-    _scan(images, classifier, [lambda _l, p: moments.update(p)], batch_size=batch_size, verbose=verbose, desc="statistics")
+    update = [lambda _l, p: moments.update(p)]
+    _scan(images, classifier, update, batch_size=batch_size, verbose=verbose, desc="statistics")
     return moments.result()
 
 

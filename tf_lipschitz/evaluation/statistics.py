@@ -29,6 +29,7 @@ __all__ = [
     "RunningMoments",
     "default_cache_dir",
     "statistics_cache_path",
+    "load_or_compute",
 ]
 
 _CACHE_ENV = "TF_LIPSCHITZ_CACHE"
@@ -57,7 +58,8 @@ class FeatureStatistics:
     def from_features(cls, features) -> "FeatureStatistics":
         """Two-pass statistics of a `(N, d)` array (N >= 2)."""
         features = np.asarray(features, dtype=np.float64)
-        return cls(features.mean(axis=0), np.cov(features, rowvar=False, ddof=1).reshape(features.shape[1], -1), len(features))
+        covariance = np.atleast_2d(np.cov(features, rowvar=False, ddof=1))
+        return cls(features.mean(axis=0), covariance, len(features))
 
     def save(self, path: str | os.PathLike, **metadata: str) -> None:
         """Writes `mean`, `covariance`, `count` and string `metadata` to an `.npz` file."""
