@@ -19,6 +19,16 @@ def test_loads_the_installed_file_without_the_package_init():
     assert tfgan_compat.load_classifier_metrics() is module  # loaded once
 
 
+def test_loads_while_importing_tensorflow_gan_is_impossible(monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorflow_gan", None)  # any `import tensorflow_gan` now raises
+    with pytest.raises(ImportError):
+        __import__("tensorflow_gan")
+    module = tfgan_compat.load_classifier_metrics.__wrapped__()  # a fresh load, bypassing the cache
+    assert float(module.classifier_score_from_logits(tf.zeros((4, 3), tf.float64))) == pytest.approx(1.0)
+    assert sys.modules["tensorflow_gan"] is None
+    assert "tensorflow_gan.python.eval" not in sys.modules
+
+
 def test_placeholders_restore_existing_modules():
     sentinel = type(sys)("tensorflow_gan.python.eval")
     sentinel.eval_utils = "previous"

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib.machinery
 import importlib.util
 import os
 import sys
@@ -63,7 +64,8 @@ def tfgan_eval_dir() -> str:
         >>> os.path.basename(tfgan_eval_dir())
         'eval'
     """
-    spec = importlib.util.find_spec("tensorflow_gan")  # finds, never executes, the package
+    # Searches sys.path only: finds the package without executing it, even if an import of it failed.
+    spec = importlib.machinery.PathFinder.find_spec("tensorflow_gan")
     if spec is None or not spec.submodule_search_locations:
         raise ImportError(
             "TF-GAN's evaluation code was not found: install it with `pip install tensorflow-gan==2.1.*`."
