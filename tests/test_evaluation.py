@@ -131,9 +131,10 @@ def test_frechet_distance_of_statistics_is_squared_mean_gap_for_equal_covariance
 
 def test_batch_size_does_not_change_results(classifier):
     real, fake = uint8_images(seed=1), uint8_images(seed=2, channels=1)
-    small = evaluation.evaluate(real, fake, classifier_fn=classifier, num_splits=3, batch_size=7, verbose=False)
-    large = evaluation.evaluate(real, fake, classifier_fn=classifier, num_splits=3, batch_size=64, verbose=False)
-    assert small.keys() == large.keys() >= {"inception_score", "fid", "kid"}
+    options = dict(classifier_fn=classifier, metrics=evaluation.EVALUATE_METRICS, num_splits=3, verbose=False)
+    small = evaluation.evaluate(real, fake, batch_size=7, **options)
+    large = evaluation.evaluate(real, fake, batch_size=64, **options)
+    assert small.keys() == large.keys() >= {"inception_score", "inception_score_real", "fid", "kid"}
     for key in small:
         np.testing.assert_allclose(small[key], large[key], rtol=1e-7, err_msg=key)
     # The one-metric functions agree with the one-pass `evaluate`.
@@ -282,3 +283,16 @@ def test_default_inception_offline_says_how_to_pass_a_local_model(monkeypatch):
     monkeypatch.setattr(classifiers, "INCEPTION_TFHUB", "https://tfhub.invalid/tensorflow/tfgan/eval/inception/1")
     with pytest.raises(RuntimeError, match="classifier_fn=.*--classifier"):
         evaluation.inception_score(uint8_images(4), num_splits=2, verbose=False)
+
+
+def test_evaluate_accepts_precomputed_real_statistics_for_fid(classifier):
+    real, fake = uint8_images(seed=1), uint8_images(seed=2)
+    stats = evaluation.compute_statistics(real, classifier_fn=classifier, verbose=False)
+    options = dict(classifier_fn=classifier, num_splits=2, verbose=False)
+    from_stats = evaluation.evaluate(stats, fake, metrics=("inception_score", "fid"), **options)
+    from_images = evaluation.evaluate(real, fake, metrics=("inception_score", "fid"), **options)
+    assert from_stats == pytest.approx(from_images, rel=1e-9)
+    with pytest.raises(ValueError, match="only serve FID"):
+        evaluation.evaluate(stats, fake, metrics=("kid",), **options)
+    with pytest.raises(ValueError, match="Unknown metrics"):
+        evaluation.evaluate(real, fake, metrics=("lpips",), **options)

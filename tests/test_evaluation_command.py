@@ -79,3 +79,14 @@ def test_evaluate_rejects_out_of_range_images(tmp_path, classifier_path, capsys)
     )
     assert code == 2
     assert "images / 127.5 - 1" in capsys.readouterr().err
+
+
+def test_dataset_statistics_are_cached_and_the_real_set_not_read_again(tmp_path, classifier_path, image_sets, capsys):
+    classifier = str(classifier_path / "tiny.keras")
+    common = ["--fake", str(tmp_path / "fake.npz"), "--classifier", classifier, "--metrics", "fid", "--quiet",
+              "--dataset", "toy/real", "--cache-dir", str(tmp_path / "cache")]
+    assert cli.main(["evaluate", "--real", str(tmp_path / "real.npz"), *common]) == 0
+    first = capsys.readouterr().out
+    assert (tmp_path / "cache" / f"toy-real__{evaluation.load_classifier(classifier).name}.npz").exists()
+    assert cli.main(["evaluate", "--real", str(tmp_path / "missing.npz"), *common]) == 0  # cache hit: never opened
+    assert capsys.readouterr().out == first

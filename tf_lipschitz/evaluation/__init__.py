@@ -16,6 +16,7 @@ from tf_lipschitz.evaluation.classifiers import (
 )
 from tf_lipschitz.evaluation.images import ImageFolder, detect_value_range, load_images
 from tf_lipschitz.evaluation.metrics import (
+    EVALUATE_METRICS,
     compute_activations,
     compute_statistics,
     evaluate,
@@ -36,6 +37,7 @@ from tf_lipschitz.evaluation.mnist import (
 from tf_lipschitz.evaluation.statistics import FeatureStatistics
 
 __all__ = [
+    "EVALUATE_METRICS",
     "INCEPTION_IMAGE_SIZE",
     "INCEPTION_TFHUB",
     "Classifier",

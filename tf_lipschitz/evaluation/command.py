@@ -18,11 +18,11 @@ import sys
 from typing import Callable
 
 from tf_lipschitz.evaluation.images import load_images
-from tf_lipschitz.evaluation.metrics import DEFAULT_BATCH_SIZE, evaluate
+from tf_lipschitz.evaluation.metrics import DEFAULT_BATCH_SIZE, EVALUATE_METRICS, evaluate
 
 __all__ = ["add_parser", "run"]
 
-_METRICS = ("inception_score", "fid", "kid")
+_DEFAULT_METRICS = ("inception_score", "fid", "kid")
 
 
 def add_parser(subparsers) -> Callable[[argparse.Namespace], int]:
@@ -54,11 +54,17 @@ def add_parser(subparsers) -> Callable[[argparse.Namespace], int]:
         help="SavedModel folder, TF-Hub module folder or .keras file; default TF-GAN's Inception from TF-Hub.",
     )
     parser.add_argument(
-        "--metrics", default=",".join(_METRICS), help=f"Comma-separated subset of {','.join(_METRICS)}."
+        "--metrics",
+        default=",".join(_DEFAULT_METRICS),
+        help=f"Comma-separated subset of {','.join(EVALUATE_METRICS)} (default: %(default)s).",
     )
     parser.add_argument("--num-splits", type=int, default=10, help="Inception Score splits.")
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="Images per classifier call.")
     parser.add_argument("--max-block-size", type=int, default=1024, help="KID block size.")
+    parser.add_argument(
+        "--dataset", help="Name of the real set: its FID statistics are cached, and reused on later runs."
+    )
+    parser.add_argument("--cache-dir", help="Folder of cached statistics (default ~/.cache/tf_lipschitz/fid_stats).")
     parser.add_argument("--json", dest="json_path", help="Also write the results to this JSON file.")
     parser.add_argument("--quiet", action="store_true", help="No progress bars.")
     parser.set_defaults(run=run)
@@ -83,21 +89,25 @@ def run(args: argparse.Namespace) -> int:
     if args.real is None:
         metrics = [name for name in metrics if name == "inception_score"]
     if not metrics:
-        print("tf-lipschitz evaluate: nothing to compute; FID and KID need --real.", file=sys.stderr)
+        print("tf-lipschitz evaluate: nothing to compute; FID, KID and the real IS need --real.", file=sys.stderr)
         return 2
-    if not args.quiet:
-        logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if not args.quiet:  # say which value range was detected
+        logger = logging.getLogger("tf_lipschitz.evaluation")
+        logger.setLevel(logging.INFO)
+        if not logger.handlers:
+            logger.addHandler(logging.StreamHandler())
     try:
-        real = load_images(args.real, args.real_key) if args.real else None
         fake = load_images(args.fake, args.fake_key)
         results = evaluate(
-            real,
+            (lambda: load_images(args.real, args.real_key)) if args.real else None,  # not read on a cache hit
             fake,
             classifier_fn=args.classifier,
             metrics=metrics,
             num_splits=args.num_splits,
             batch_size=args.batch_size,
             max_block_size=args.max_block_size,
+            dataset=args.dataset,
+            cache_dir=args.cache_dir,
             verbose=not args.quiet,
         )
     except (ValueError, RuntimeError) as err:  # bad inputs or no classifier: a message, not a traceback

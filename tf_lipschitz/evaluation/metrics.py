@@ -28,6 +28,7 @@ from tf_lipschitz.evaluation.statistics import (
     FeatureStatistics,
     RunningMoments,
     load_or_compute,
+    save_statistics,
     statistics_cache_path,
 )
 
@@ -44,6 +45,7 @@ __all__ = [
     "kernel_inception_distance",
     "kid_from_features",
     "evaluate",
+    "EVALUATE_METRICS",
 ]
 
 DEFAULT_BATCH_SIZE = 64
@@ -421,6 +423,9 @@ def kid_from_features(real_features, fake_features, *, max_block_size: int = 102
     return float(kid), float(std)
 
 
+EVALUATE_METRICS = ("inception_score", "inception_score_real", "fid", "kid")
+
+
 def evaluate(
     real,
     fake,
@@ -430,79 +435,103 @@ def evaluate(
     num_splits: int = 10,
     batch_size: int = DEFAULT_BATCH_SIZE,
     max_block_size: int = 1024,
+    dataset: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
     verbose: bool = True,
 ) -> dict[str, float]:
     """IS, FID and KID of a generated set against a real one, reading each set through the classifier once.
 
     Args:
-        real: Real images (or `FeatureStatistics` when only `fid` is asked for); `None` for the
-            Inception Score alone.
+        real: Real images, a zero-argument callable returning them (called only if the real set must be
+            read), or their `FeatureStatistics` (FID only); `None` when only the fake set's Inception Score
+            is asked for.
         fake: Generated images.
         classifier_fn: See `load_classifier`; `None` is TF-GAN's Inception from TF-Hub.
-        metrics: Any of `"inception_score"`, `"fid"`, `"kid"`.
+        metrics: Any of `EVALUATE_METRICS`: `inception_score` (of `fake`), `inception_score_real`, `fid`, `kid`.
         num_splits: Inception Score splits.
         batch_size: Images per classifier call.
         max_block_size: KID block size.
+        dataset: When given, FID's real statistics are read from, or else saved to, the cache
+            (see `reference_statistics`); with a cache hit and no `kid`/`inception_score_real`, the real
+            set is not read at all.
+        cache_dir: Cache folder for `dataset`.
         verbose: Shows progress bars.
 
     Returns:
-        A dict with, as asked, `inception_score`, `inception_score_std` (of `fake`),
-        `inception_score_real`, `inception_score_real_std`, `fid`, `kid`, `kid_std`.
+        A dict with, as asked, `inception_score`, `inception_score_std`, `inception_score_real`,
+        `inception_score_real_std`, `fid`, `kid`, `kid_std`.
 
     Raises:
-        ValueError: For an unknown metric name, or images in no accepted value range.
+        ValueError: For an unknown metric name, missing real images, or images in no accepted value range.
+        RuntimeError: If the default Inception cannot be loaded (offline): pass a local model.
 
     Example:
         >>> scores = evaluate(x_test, samples, classifier_fn="inception/")  # doctest: +SKIP
     """
-    metrics = tuple(metrics)
-    unknown = set(metrics) - {"inception_score", "fid", "kid"}
-    if unknown:
-        raise ValueError(f"Unknown metrics {sorted(unknown)}; choose among inception_score, fid, kid.")
-    if real is None and set(metrics) & {"fid", "kid"}:
-        raise ValueError("FID and KID need the real images: pass `real`.")
+    metrics = _checked_metrics(metrics, real)
     classifier = load_classifier(classifier_fn)
-    sets = {"real": _SetReader(real, metrics, num_splits), "fake": _SetReader(fake, metrics, num_splits)}
-    for label, reader in sets.items():
+    real_stats = real if isinstance(real, FeatureStatistics) else None
+    cache_path = statistics_cache_path(dataset, classifier.name, cache_dir) if dataset and "fid" in metrics else None
+    if real_stats is None and cache_path is not None and os.path.exists(cache_path):
+        real_stats = FeatureStatistics.load(cache_path)
+    real_needs = {"inception_score_real": "splits", "kid": "pool", "fid": None if real_stats else "moments"}
+    readers = {
+        "fake": _SetReader(fake, {_FAKE_NEEDS[m] for m in metrics} - {None}, num_splits),
+        "real": _SetReader(real, {real_needs.get(m) for m in metrics} - {None}, num_splits),
+    }
+    for label, reader in readers.items():
         if reader.consumers:
             _scan(reader.images, classifier, reader.consumers, batch_size=batch_size, verbose=verbose, desc=label)
+    if "fid" in metrics and real_stats is None:
+        real_stats = readers["real"].moments.result()
+        if cache_path is not None:
+            save_statistics(cache_path, real_stats, dataset=dataset, classifier=classifier.name)
+    return _collect(metrics, readers, real_stats, max_block_size)
+
+
+_FAKE_NEEDS = {"inception_score": "splits", "inception_score_real": None, "fid": "moments", "kid": "pool"}
+
+
+def _checked_metrics(metrics: Iterable[str], real) -> tuple[str, ...]:
+    metrics = tuple(metrics)
+    unknown = set(metrics) - set(EVALUATE_METRICS)
+    if unknown:
+        raise ValueError(f"Unknown metrics {sorted(unknown)}; choose among {', '.join(EVALUATE_METRICS)}.")
+    if real is None and set(metrics) - {"inception_score"}:
+        raise ValueError("FID, KID and the real Inception Score need the real images: pass `real`.")
+    if isinstance(real, FeatureStatistics) and set(metrics) & {"kid", "inception_score_real"}:
+        raise ValueError("Precomputed statistics only serve FID: pass real images for KID or their Inception Score.")
+    return metrics
+
+
+def _collect(metrics, readers, real_stats, max_block_size: int) -> dict[str, float]:
     results: dict[str, float] = {}
     if "inception_score" in metrics:
-        results["inception_score"], results["inception_score_std"] = sets["fake"].splits.result()
-        if sets["real"].splits is not None:
-            results["inception_score_real"], results["inception_score_real_std"] = sets["real"].splits.result()
+        results["inception_score"], results["inception_score_std"] = readers["fake"].splits.result()
+    if "inception_score_real" in metrics:
+        results["inception_score_real"], results["inception_score_real_std"] = readers["real"].splits.result()
     if "fid" in metrics:
-        results["fid"] = frechet_distance(sets["real"].statistics(), sets["fake"].statistics())
+        results["fid"] = frechet_distance(real_stats, readers["fake"].moments.result())
     if "kid" in metrics:
         results["kid"], results["kid_std"] = kid_from_features(
-            np.concatenate(sets["real"].pool), np.concatenate(sets["fake"].pool), max_block_size=max_block_size
+            np.concatenate(readers["real"].pool), np.concatenate(readers["fake"].pool), max_block_size=max_block_size
         )
     return results
 
 
 class _SetReader:
-    """What `evaluate` gathers from one set in its single pass through the classifier."""
+    """What `evaluate` gathers from one set in its single pass: IS `splits`, FID `moments`, KID `pool`."""
 
-    def __init__(self, images, metrics: Sequence[str], num_splits: int):
-        self.images = images
-        self.given = images if isinstance(images, FeatureStatistics) else None
+    def __init__(self, images, needs: set[str], num_splits: int):
+        self.images = images() if needs and callable(images) else images
         self.consumers: list[Consumer] = []
         self.splits = self.moments = self.pool = None
-        if images is None:
-            return
-        if self.given is not None:
-            if set(metrics) - {"fid"}:
-                raise ValueError("Precomputed statistics only serve FID: pass images for the Inception Score or KID.")
-            return
-        if "inception_score" in metrics:
-            self.splits = _SplitScores(num_images(images), num_splits)
+        if "splits" in needs:
+            self.splits = _SplitScores(num_images(self.images), num_splits)
             self.consumers.append(self.splits)
-        if "fid" in metrics:
+        if "moments" in needs:
             self.moments = RunningMoments()
             self.consumers.append(lambda _l, p: self.moments.update(p))
-        if "kid" in metrics:
+        if "pool" in needs:
             self.pool = []
             self.consumers.append(lambda _l, p: self.pool.append(p))
-
-    def statistics(self) -> FeatureStatistics:
-        return self.given if self.given is not None else self.moments.result()

@@ -30,6 +30,7 @@ __all__ = [
     "default_cache_dir",
     "statistics_cache_path",
     "load_or_compute",
+    "save_statistics",
 ]
 
 _CACHE_ENV = "TF_LIPSCHITZ_CACHE"
@@ -146,13 +147,18 @@ def statistics_cache_path(dataset: str, classifier_name: str, cache_dir: str | o
     return os.path.join(folder, f"{_slug(dataset)}__{_slug(classifier_name)}.npz")
 
 
+def save_statistics(path: str, stats: FeatureStatistics, **metadata: str) -> None:
+    """Writes `stats` to `path` (creating its folder) atomically: a killed run leaves no half-written cache."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    temporary = path + ".tmp.npz"
+    stats.save(temporary, **metadata)
+    os.replace(temporary, path)
+
+
 def load_or_compute(path: str, compute: Callable[[], FeatureStatistics], **metadata: str) -> FeatureStatistics:
     """Returns the statistics cached at `path`, computing and saving them first when absent."""
     if os.path.exists(path):
         return FeatureStatistics.load(path)
     stats = compute()
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    temporary = path + ".tmp.npz"  # written then renamed, so a killed run leaves no half-written cache
-    stats.save(temporary, **metadata)
-    os.replace(temporary, path)
+    save_statistics(path, stats, **metadata)
     return stats
