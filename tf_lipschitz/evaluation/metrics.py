@@ -166,6 +166,9 @@ class _SplitScores:
     def result(self) -> tuple[float, float]:
         if self.bounds is None:  # size unknown up front: all logits were kept
             return inception_score_from_logits(np.concatenate(self.pending), self.num_splits)
+        if len(self.scores) != len(self.bounds) or sum(len(p) for p in self.pending):
+            received = self.seen + sum(len(p) for p in self.pending)
+            raise ValueError(f"The image set declared {self.bounds[-1][1]} images but yielded {received}.")
         return float(np.mean(self.scores)), float(np.std(self.scores))
 
 
