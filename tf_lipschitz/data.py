@@ -86,9 +86,8 @@ def toy_dataset(name: str, batch_size: int, *, seed: int = 0, steps: int | None 
         >>> next(iter(toy_dataset("swissroll", 8))).shape
         TensorShape([8, 2])
     """
-    rng = np.random.default_rng(seed)
-
     def batches() -> Iterator[np.ndarray]:
+        rng = np.random.default_rng(seed)  # per iteration: every pass over the dataset yields the same stream
         count = 0
         while steps is None or count < steps:
             yield toy_samples(name, batch_size, seed=int(rng.integers(2**31)))
