@@ -88,15 +88,15 @@ def _flat_outputs(y: Any) -> Tensor:
 
 
 def _safe_sqrt(s: Tensor) -> Tensor:
-    """√s with a zero (not NaN) gradient at s = 0."""
-    positive = s > 0.0
-    return tf.where(positive, tf.sqrt(tf.where(positive, s, 1.0)), 0.0)
+    """√s with a zero (not NaN) gradient at s = 0; a NaN stays NaN so that bad input is not hidden."""
+    zero = tf.equal(s, 0.0)
+    return tf.where(zero, 0.0, tf.sqrt(tf.where(zero, 1.0, s)))
 
 
 def _safe_div(num: Tensor, den: Tensor) -> Tensor:
     """num / den, and 0 (with zero gradient) where den is 0: a sample that did not move carries no information."""
-    nonzero = den > 0.0
-    return tf.where(nonzero, num / tf.where(nonzero, den, 1.0), 0.0)
+    zero = tf.equal(den, 0.0)
+    return tf.where(zero, 0.0, num / tf.where(zero, 1.0, den))
 
 
 def _d_abs(a: Tensor, b: Tensor) -> Tensor:
@@ -403,7 +403,8 @@ def adversarial_perturbation(
             such as `RelativeEpsilon` or `HalfNormalEpsilon` (seed is a stateless (2,) int32 seed).
         power_iterations: k ≥ 0; with 0, r_adv is ε times the random direction. One is enough in practice.
         d_y: Output distance: "abs", "l2", "kl" (from logits) or "mse_logits".
-        seed: An int (the same noise on every call, also inside `tf.function`: for tests), a
+        seed: An int (the same noise on every call, also inside `tf.function`: for tests; XLA draws other
+            numbers than eager and graph mode for the same seed), a
             `keras.random.SeedGenerator` (fresh noise each step: for training), or None (Keras' global one).
         fx: f(x) if already computed (it is not recomputed); treated as a constant.
         check_numerics: Raise on NaN/Inf in `x` or `f(x)`; None means on in eager mode, off in graphs.
