@@ -181,8 +181,8 @@ class SampleGrid(keras.callbacks.Callback):
     """Saves a grid of generated images from fixed noise every N training batches (PNG and TensorBoard).
 
     The noise z ~ N(0, I) of shape (n_samples, latent_dim) is drawn once, at the first `on_train_begin`,
-    so successive grids show the same latent points (the model's `sample_latent(n)` is used instead
-    when it has one). Images are `model.generator(z, training=False)` in [-1, 1]. Each grid is written
+    so successive grids show the same latent points (drawn by the model's `latent_noise(n, seed)` when
+    it has one, as `LipschitzGAN` does). Images are `model.generator(z, training=False)` in [-1, 1]. Each grid is written
     to `path.format(step=...)`; a path without `{step}` is overwritten. A final grid is written at the
     end of training. When a `keras.callbacks.TensorBoard` runs in the same `fit` (found on the running
     callback list), or `tensorboard` names one or a log directory, the grid is also written as a
@@ -250,9 +250,9 @@ class SampleGrid(keras.callbacks.Callback):
         require_attributes(self.model, "SampleGrid", "generator", "latent_dim")
         self._fit_step = 0
         if self.noise is None:
-            sampler = getattr(self.model, "sample_latent", None)
+            sampler = getattr(self.model, "latent_noise", None)
             if callable(sampler):
-                self.noise = sampler(self.n_samples)
+                self.noise = sampler(self.n_samples, seed=self.seed)
             else:
                 self.noise = keras.random.normal((self.n_samples, int(self.model.latent_dim)), seed=self.seed)
         log_dir = self.tensorboard
