@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
-import math
 import os
 import warnings
 from typing import Any
@@ -22,8 +21,9 @@ import tensorflow as tf
 from tf_lipschitz import ops as lip_ops
 from tf_lipschitz import penalties
 from tf_lipschitz.callbacks._periodic import PeriodicCallback, check_every_n_steps, require_attributes
+from tf_lipschitz.models.sampling import image_grid
 
-__all__ = ["LipschitzMonitor", "SampleGrid", "image_grid"]
+__all__ = ["LipschitzMonitor", "SampleGrid"]
 
 
 class LipschitzMonitor(PeriodicCallback):
@@ -114,40 +114,6 @@ class LipschitzMonitor(PeriodicCallback):
                 self.upper_bound_unavailable = str(err)
                 warnings.warn(f"LipschitzMonitor: no layer-wise upper bound for this critic, key skipped: {err}")
         return values
-
-
-def image_grid(images, columns: int | None = None, *, padding: int = 2) -> np.ndarray:
-    """Tiles a batch of images in [-1, 1] into one uint8 image, row-major.
-
-    Args:
-        images: (n, H, W, C) with C in {1, 3, 4}, or (n, H, W); values in [-1, 1] (clipped).
-        columns: Images per row; defaults to ⌈√n⌉.
-        padding: Pixels of black between images.
-
-    Returns:
-        A uint8 array (rows·(H + p) + p, columns·(W + p) + p, C).
-
-    Raises:
-        ValueError: for a batch that is not rank 3 or 4, or an unsupported channel count.
-
-    Example:
-        >>> image_grid(np.zeros((6, 4, 4, 1)), columns=3, padding=1).shape
-        (11, 16, 1)
-    """
-    images = np.asarray(images, dtype=np.float32)
-    if images.ndim == 3:
-        images = images[..., None]
-    if images.ndim != 4 or images.shape[-1] not in (1, 3, 4):
-        raise ValueError(f"image_grid expects (n, H, W, C) images with C in 1, 3, 4. Received shape {images.shape}")
-    n, h, w, c = images.shape
-    columns = columns or math.ceil(math.sqrt(n))
-    rows = math.ceil(n / columns)
-    pixels = np.round((np.clip(images, -1.0, 1.0) + 1.0) * 127.5).astype(np.uint8)
-    grid = np.zeros((rows * (h + padding) + padding, columns * (w + padding) + padding, c), np.uint8)
-    for i in range(n):
-        top, left = padding + (i // columns) * (h + padding), padding + (i % columns) * (w + padding)
-        grid[top:top + h, left:left + w] = pixels[i]
-    return grid
 
 
 def _tensorboard_available() -> bool:
@@ -271,7 +237,7 @@ class SampleGrid(keras.callbacks.Callback):
         from PIL import Image
 
         images = keras.ops.convert_to_numpy(self.model.generator(self.noise, training=False))
-        grid = image_grid(images, self.columns)
+        grid = np.round(image_grid(images, self.columns) * 255.0).astype(np.uint8)  # [-1, 1] → [0, 255]
         path = self.path.format(step=step)
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid).save(path, format="PNG")
