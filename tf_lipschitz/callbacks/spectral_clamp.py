@@ -50,7 +50,8 @@ def spectral_clamp(gradient, ratio: float, *, power_iterations: int = 20, seed=N
     σ0, u0, v0 come from `ops.power_iteration` on G; σ1 from a second power iteration on the deflated
     matrix G − σ0·u0·v0ᵀ (poster, steps 1-4). The result is G − max(0, σ0 − r·σ1)·u0·v0ᵀ: the top
     singular value drops to r·σ1 and all other singular directions are untouched. (The poster prints
-    `min(0, ·)`, a sign slip: with `min` the update would only ever grow σ0.)
+    `min(0, ·)`, a sign slip: with `min` the update would leave σ0 > r·σ1 alone and instead raise a
+    smaller σ0 up to r·σ1.)
 
     Power iteration estimates converge from below. An under-estimated σ1 only clamps harder (the ratio
     stays ≤ r); an under-converged (u0, v0) leaves part of the top direction behind, so use enough
@@ -199,7 +200,8 @@ class SpectralGradientClamp(keras.callbacks.Callback):
     per-kernel state, so the callback needs nothing from the model's build); `power_iterations`
     matrix-vector products per singular value make this cheap next to a forward pass. With a loss
     scale optimizer the clamp sees the scaled gradients, which is harmless: clamping commutes with
-    scaling. With `gradient_accumulation_steps` it clamps each micro-batch gradient.
+    scaling. With `gradient_accumulation_steps` it clamps each micro-batch gradient, and under a
+    multi-replica `tf.distribute` strategy each replica's gradient, before they are aggregated.
 
     Logs, per step into `fit`'s logs (batch and epoch), for each wrapped optimizer (keys prefixed by
     `critic_` / `generator_` for GANs): `spectral_clamp_fraction`, the fraction of clamped kernels,
