@@ -74,8 +74,8 @@ def test_linear_critic_ratio_is_norm_and_violation_is_4(shape):
     for epsilon in epsilons:
         result = adversarial_lipschitz_penalty(f, x, K=1.0, xi=1.0, epsilon=epsilon, seed=3)
         assert isinstance(result, PenaltyResult)
-        np.testing.assert_allclose(result.ratio_mean, 3.0, rtol=1e-4, err_msg=str(epsilon))
-        np.testing.assert_allclose(result.ratio_max, 3.0, rtol=1e-4, err_msg=str(epsilon))
+        np.testing.assert_allclose(result.ratio_mean, 3.0, rtol=1e-3, err_msg=str(epsilon))  # f32 at ε = 1e-3
+        np.testing.assert_allclose(result.ratio_max, 3.0, rtol=1e-3, err_msg=str(epsilon))
         np.testing.assert_allclose(result.penalty, 4.0, rtol=1e-3, err_msg=str(epsilon))
         assert float(result.violation_fraction) == 1.0
     for reduction, expected in [("squared", 4.0), ("abs", 2.0), ("squared+abs", 6.0)]:
@@ -144,7 +144,8 @@ def test_alp_equals_numpy_rederivation():
 
 def test_clipping_changes_the_denominator():
     net = _TanhNet()
-    x = np.random.default_rng(3).uniform(-0.95, 0.95, size=(32, 4)).astype("float32")
+    rng = np.random.default_rng(3)
+    x = (rng.uniform(0.6, 0.95, size=(32, 4)) * rng.choice([-1, 1], size=(32, 4))).astype("float32")
     epsilon, seed = (0.5, 1.5), 4
     r_adv = adversarial_perturbation(net, x, xi=0.5, epsilon=epsilon, seed=seed).numpy()
     x_hat = np.clip(x + r_adv, -1.0, 1.0)
@@ -338,17 +339,19 @@ def test_penalties_compile_with_xla():
     x_real, x_fake = tf.random.normal((8, 2, 2, 3), seed=1), tf.random.normal((8, 2, 2, 3), seed=2)
     generator = keras.random.SeedGenerator(0)
 
-    @tf.function(jit_compile=True)
     def step():
         return (
             adversarial_lipschitz_penalty(f, x_real, xi=1.0, epsilon=(0.1, 1.0), seed=generator),
             gradient_penalty(f, x_real, x_fake, seed=generator),
             adversarial_perturbation(f, x_real, power_iterations=0, epsilon=1.0, seed=generator),
+            adversarial_perturbation(f, x_real, power_iterations=0, epsilon=(0.1, 1.0), seed=5),
         )
 
-    (alp, gp, r_first), (_, _, r_second) = step(), step()
+    xla = tf.function(step, jit_compile=True)
+    (alp, gp, r_first, r_int), (_, _, r_second, _) = xla(), xla()
     np.testing.assert_allclose([alp.ratio_max, alp.penalty, gp.penalty], [3.0, 4.0, 4.0], rtol=1e-3)
     assert not np.allclose(r_first, r_second)  # fresh noise on every call
+    np.testing.assert_allclose(r_int, step()[3], rtol=1e-5, atol=1e-6)  # an int seed draws the same noise
 
 
 def test_mixed_precision_penalty_is_float32_and_close_to_float32_model():

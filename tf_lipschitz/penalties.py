@@ -201,27 +201,62 @@ def _per_sample(v: Tensor, like: Tensor) -> Tensor:
 
 
 # ---------------------------------------------------------------------------------------------- randomness
-def _seed_tensor(seed: Seed, salt: int) -> Tensor:
-    """A stateless (2,) int32 seed, different per call for a SeedGenerator and per replica under a strategy.
+# TF's stateless normal costs about one forward pass of a small critic on CPU, and its default algorithm is
+# ~100× slower again under XLA on CPU (hundreds of ms for one 64×32×32×3 batch). The power iteration only needs
+# a random start, so the noise here comes from a counter-based hash (murmur3's 32-bit finalizer) of the element
+# index and the seed: cheap, and the same numbers in eager mode, in graphs and under XLA.
+_GOLDEN = 0x9E3779B1
 
-    A Python int gives the same noise on every call (also inside `tf.function`), which tests want and
-    training loops must avoid: pass a `keras.random.SeedGenerator` (or None, Keras' global generator) there.
+
+def _fmix32(h: Tensor) -> Tensor:
+    """murmur3's finalizer: a bijection of uint32 with full avalanche."""
+    for shift, multiplier in ((16, 0x85EBCA6B), (13, 0xC2B2AE35)):
+        h = tf.bitwise.bitwise_xor(h, tf.bitwise.right_shift(h, shift)) * tf.constant(multiplier, tf.uint32)
+    return tf.bitwise.bitwise_xor(h, tf.bitwise.right_shift(h, 16))
+
+
+def _random_bits(shape: Tensor, seed: Tensor, stream: int) -> Tensor:
+    """uint32 noise of `shape` from a (2,) int32 seed; `stream` selects an independent sequence."""
+    key = tf.bitcast(tf.cast(seed, tf.int32), tf.uint32)
+    key0 = _fmix32(tf.bitwise.bitwise_xor(key[0], tf.constant((stream * _GOLDEN + 1) & 0xFFFFFFFF, tf.uint32)))
+    key1 = _fmix32(key[1] + key0)
+    index = tf.bitcast(tf.range(tf.reduce_prod(shape), dtype=tf.int32), tf.uint32)
+    bits = _fmix32(tf.bitwise.bitwise_xor(_fmix32(index * tf.constant(_GOLDEN, tf.uint32) + key0), key1))
+    return tf.reshape(bits, shape)
+
+
+def _uniform(shape: Tensor, seed: Tensor, stream: int, low: float = 0.0, high: float = 1.0) -> Tensor:
+    """float32 U(low, high) noise, never exactly at the ends."""
+    unit = (tf.cast(tf.bitwise.right_shift(_random_bits(shape, seed, stream), 8), tf.float32) + 0.5) / 2.0**24
+    return low + (high - low) * unit
+
+
+def _normal(shape: Tensor, seed: Tensor, stream: int) -> Tensor:
+    """float32 N(0, 1) noise by the inverse normal CDF."""
+    return tf.math.ndtri(_uniform(shape, seed, stream))
+
+
+def _seed_tensor(seed: Seed) -> Tensor:
+    """A (2,) int32 seed: fixed for an int, fresh on every call for a SeedGenerator, and per replica.
+
+    A Python int gives the same noise on every call (also inside `tf.function`, and the same numbers eagerly, in
+    graphs and under XLA), which tests want and training loops must avoid: pass a `keras.random.SeedGenerator`
+    (or None, Keras' global generator) there.
     """
     if isinstance(seed, bool) or not (seed is None or isinstance(seed, (int, keras.random.SeedGenerator))):
         raise ValueError(f"`seed` must be None, an int or a keras.random.SeedGenerator. Received: seed={seed!r}")
     if isinstance(seed, int):
-        base = tf.constant([seed & 0x7FFFFFFF, salt], tf.int32)
-    else:  # Advances the generator's state variable: fresh noise on every call, in graphs too.
-        base = keras.random.randint((2,), 0, tf.int32.max, dtype="int32", seed=seed)
+        base = tf.bitcast(tf.constant([seed & 0xFFFFFFFF, 0], tf.uint32), tf.int32)
+    elif isinstance(seed, keras.random.SeedGenerator):  # advances the generator's state variable
+        base = tf.bitcast(tf.cast(seed.next(), tf.uint32), tf.int32)
+    else:
+        base = keras.random.randint((2,), 0, tf.int32.max, dtype="int32", seed=None)
     replica = tf.distribute.get_replica_context()
     if replica is not None and tf.distribute.has_strategy():
-        base = tf.random.experimental.stateless_fold_in(base, replica.replica_id_in_sync_group)
+        replica_id = tf.cast(replica.replica_id_in_sync_group, tf.uint32)
+        shifted = tf.bitcast(base, tf.uint32) + replica_id * tf.constant(0x3C6EF372, tf.uint32)
+        base = tf.bitcast(_random_bits((2,), tf.bitcast(shifted, tf.int32), stream=0x7EB), tf.int32)
     return base
-
-
-def _draw_seeds(seed: Seed, n: int) -> list[Tensor]:
-    base = _seed_tensor(seed, salt=0x5A1)
-    return list(tf.unstack(tf.random.experimental.stateless_split(base, n)))
 
 
 def typical_pairwise_distance(x: Tensor) -> Tensor:
@@ -270,8 +305,7 @@ class RelativeEpsilon:
         self.low, self.high = float(low), float(high)
 
     def __call__(self, x: Tensor, seed: Tensor) -> Tensor:
-        u = tf.random.stateless_uniform((tf.shape(x)[0],), seed, self.low, self.high, tf.float32)
-        return u * typical_pairwise_distance(x)
+        return _uniform(tf.shape(x)[:1], seed, 0, self.low, self.high) * typical_pairwise_distance(x)
 
     def get_config(self) -> dict:
         return {"low": self.low, "high": self.high}
@@ -310,7 +344,7 @@ class HalfNormalEpsilon:
         self.stddev, self.offset, self.maximum = float(stddev), float(offset), maximum
 
     def __call__(self, x: Tensor, seed: Tensor) -> Tensor:
-        eps = tf.abs(tf.random.stateless_normal((tf.shape(x)[0],), seed, 0.0, self.stddev)) + self.offset
+        eps = tf.abs(self.stddev * _normal(tf.shape(x)[:1], seed, 0)) + self.offset
         return eps if self.maximum is None else tf.minimum(eps, self.maximum)
 
     def get_config(self) -> dict:
@@ -348,7 +382,7 @@ def _sample_epsilon(epsilon: Epsilon, x: Tensor, seed: Tensor) -> Tensor:
     if isinstance(epsilon, (int, float)):
         return tf.fill((batch,), tf.constant(float(epsilon), tf.float32))
     low, high = float(epsilon[0]), float(epsilon[1])
-    return tf.random.stateless_uniform((batch,), seed, low, high, tf.float32)
+    return _uniform(tf.shape(x)[:1], seed, 0, low, high)
 
 
 # ----------------------------------------------------------------------------------------------------- ALP
@@ -400,11 +434,11 @@ def adversarial_perturbation(
         x: A float batch (n, ...).
         xi: Finite-difference step ξ > 0.
         epsilon: P_ε: a fixed float, a (low, high) uniform range, or a callable `sampler(x, seed) -> (n,)`
-            such as `RelativeEpsilon` or `HalfNormalEpsilon` (seed is a stateless (2,) int32 seed).
+            such as `RelativeEpsilon` or `HalfNormalEpsilon` (seed is a (2,) int32 seed, usable with
+            `tf.random.stateless_*`).
         power_iterations: k ≥ 0; with 0, r_adv is ε times the random direction. One is enough in practice.
         d_y: Output distance: "abs", "l2", "kl" (from logits) or "mse_logits".
-        seed: An int (the same noise on every call, also inside `tf.function`: for tests; XLA draws other
-            numbers than eager and graph mode for the same seed), a
+        seed: An int (the same noise on every call, also inside `tf.function`: for tests), a
             `keras.random.SeedGenerator` (fresh noise each step: for training), or None (Keras' global one).
         fx: f(x) if already computed (it is not recomputed); treated as a constant.
         check_numerics: Raise on NaN/Inf in `x` or `f(x)`; None means on in eager mode, off in graphs.
@@ -431,11 +465,11 @@ def adversarial_perturbation(
     if fx is None:
         fx = f(x)
     fx = _checked(tf.stop_gradient(_flat_outputs(fx)), "f(x)", check)
-    r_seed, eps_seed = _draw_seeds(seed, 2)
-    r, _ = _unit_rows(tf.random.stateless_normal(tf.shape(x), r_seed, dtype=tf.float32))
+    base = _seed_tensor(seed)
+    r, _ = _unit_rows(_normal(tf.shape(x), base, stream=1))
     for _ in range(power_iterations):
         r = _power_step(f, tf.stop_gradient(x), fx, r, xi, d_y_fn)
-    eps = _sample_epsilon(epsilon, x, eps_seed)
+    eps = _sample_epsilon(epsilon, x, tf.bitcast(_random_bits((2,), base, stream=2), tf.int32))
     return tf.stop_gradient(tf.cast(_per_sample(eps, r) * r, x.dtype))
 
 
@@ -593,8 +627,7 @@ def gradient_penalty(
     if x_fake is not None:
         x_fake = _checked(tf.cast(x_fake, x_real.dtype), "x_fake", check)
     if sample == "interpolate":
-        (alpha_seed,) = _draw_seeds(seed, 1)
-        alpha = tf.random.stateless_uniform((tf.shape(x_real)[0],), alpha_seed, dtype=tf.float32)
+        alpha = _uniform(tf.shape(x_real)[:1], _seed_tensor(seed), stream=3)
         alpha = tf.cast(_per_sample(alpha, x_real), x_real.dtype)
         x = x_fake + alpha * (x_real - x_fake)
     else:
