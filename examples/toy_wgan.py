@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (default %(default)s)")
     parser.add_argument("--width", type=int, default=256, help="units per hidden layer (default %(default)s)")
     parser.add_argument("--depth", type=int, default=3, help="hidden layers per network (default %(default)s)")
+    parser.add_argument("--gp-weight", type=float, default=10.0,
+                        help="λ of WGAN-GP (default %(default)s as for images; Gulrajani et al.'s toy script used 0.1)")
     parser.add_argument("--eval-samples", type=int, default=1000, help="points per side of the exact W1")
     add_run_arguments(parser, steps=1000, checkpoint_every=100, run_dir=os.path.join("runs", "toy_wgan"))
     return parser
@@ -85,8 +87,9 @@ def train_one(args: argparse.Namespace, toy: str, model: str) -> dict:
     keras.backend.clear_session()
     seed_everything(args.seed)
     generator, critic = toy_networks(args.width, args.depth, spectral_norm=model == "sn")
+    extra = {"penalty_weight": args.gp_weight} if model == "wgan-gp" else {}
     gan = make_gan(model, generator, critic, latent_dim=2, n_critic=args.n_critic, seed=args.seed,
-                   alp_kwargs=TOY_ALP)
+                   alp_kwargs=TOY_ALP, **extra)
     critic_opt, generator_opt = adam_optimizers(args.lr, 0.5, 0.9)
     gan.compile(critic_optimizer=critic_opt, generator_optimizer=generator_opt, jit_compile=args.jit)
     monitor = ToyW1Monitor(toy, every_n_steps=min(args.checkpoint_every, args.steps), n=args.eval_samples,
