@@ -33,25 +33,25 @@ class StepSeeds(keras.random.SeedGenerator):
 
     def __init__(self, seed: int, step):  # noqa: D107 - no super().__init__: no state variable.
         base = tf.constant([seed & 0x7FFFFFFF, (seed >> 31) & 0x7FFFFFFF], tf.int32)
-        base = tf.random.experimental.stateless_fold_in(base, tf.cast(step, tf.int64))
+        base = tf.random.experimental.stateless_fold_in(base, tf.cast(step, tf.int64), alg="philox")
         replica = tf.distribute.get_replica_context()
         if replica is not None and tf.distribute.has_strategy():
-            base = tf.random.experimental.stateless_fold_in(base, replica.replica_id_in_sync_group)
+            base = tf.random.experimental.stateless_fold_in(base, replica.replica_id_in_sync_group, alg="philox")
         self._base = base
         self._calls = 0
 
     def next(self, ordered=True):
         """A fresh (2,) int32 seed: the base folded with this object's call count."""
         self._calls += 1
-        return tf.random.experimental.stateless_fold_in(self._base, self._calls)
+        return tf.random.experimental.stateless_fold_in(self._base, self._calls, alg="philox")
 
     def normal(self, shape, dtype="float32"):
-        """Standard normal noise of `shape` from the next seed."""
-        return tf.random.stateless_normal(shape, self.next(), dtype=dtype)
+        """Standard normal noise of `shape` from the next seed (Philox, so XLA draws the same numbers)."""
+        return tf.random.stateless_normal(shape, self.next(), dtype=dtype, alg="philox")
 
     def uniform(self, shape, dtype="float32"):
-        """U[0, 1) noise of `shape` from the next seed."""
-        return tf.random.stateless_uniform(shape, self.next(), dtype=dtype)
+        """U[0, 1) noise of `shape` from the next seed (Philox)."""
+        return tf.random.stateless_uniform(shape, self.next(), dtype=dtype, alg="philox")
 
 
 def _fmt_shape(shape) -> str:
