@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import NamedTuple
 
 MODELS = ("wgan-alp", "wgan-gp", "sn")
 DATASETS = ("toy", "mnist", "fashion_mnist", "cifar10", "folder")
@@ -54,6 +55,56 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return parser
 
 
+class Setup(NamedTuple):
+    """Everything `run` trains: the compiled GAN, its data and callbacks, and the run's size and folder."""
+
+    gan: object
+    dataset: object
+    callbacks: list
+    run_dir: str
+    steps: int
+    batch: int
+
+
+def build(args: argparse.Namespace) -> Setup:
+    """Builds and compiles the GAN, dataset and callbacks that `tf-lipschitz train` would train.
+
+    Args:
+        args: Parsed `train` arguments (`build_parser().parse_args(["train", ...])`).
+
+    Returns:
+        A `Setup`.
+
+    Raises:
+        ValueError: for unusable data arguments.
+
+    Example:
+        >>> from tf_lipschitz.cli import build_parser
+        >>> setup = build(build_parser().parse_args(["train", "--steps", "10"]))  # doctest: +SKIP
+    """
+    import keras
+    import tensorflow as tf
+
+    toy = args.dataset == "toy"
+    steps = args.steps or (1000 if toy else 2000)
+    batch = args.batch_size or (256 if toy else 64)
+    run_dir = args.run_dir or os.path.join("runs", f"{args.toy if toy else args.dataset}-{args.model}")
+    keras.utils.set_random_seed(args.seed)
+    tf.config.experimental.enable_op_determinism()
+    if toy:
+        gan, dataset, callbacks = _toy_setup(args, batch, run_dir)
+    else:
+        gan, dataset, callbacks = _image_setup(args, batch, run_dir)
+    lr = args.lr or (1e-4 if toy else 2e-4)
+    beta_1 = 0.5 if toy else 0.0
+    gan.compile(
+        critic_optimizer=keras.optimizers.Adam(lr, beta_1=beta_1, beta_2=0.9),
+        generator_optimizer=keras.optimizers.Adam(lr, beta_1=beta_1, beta_2=0.9),
+        jit_compile=args.jit,
+    )
+    return Setup(gan, dataset, callbacks, run_dir, steps, batch)
+
+
 def run(args: argparse.Namespace) -> int:
     """Runs `tf-lipschitz train` with parsed arguments.
 
@@ -63,42 +114,24 @@ def run(args: argparse.Namespace) -> int:
     Returns:
         0 on success, 1 when training diverged, 2 for a usage or data error.
     """
-    import keras
-    import tensorflow as tf
-
     from tf_lipschitz.training import TrainingDiverged, train_run
 
-    toy = args.dataset == "toy"
-    steps = args.steps or (1000 if toy else 2000)
-    batch = args.batch_size or (256 if toy else 64)
-    run_dir = args.run_dir or os.path.join("runs", f"{args.toy if toy else args.dataset}-{args.model}")
-    keras.utils.set_random_seed(args.seed)
-    tf.config.experimental.enable_op_determinism()
     try:
-        if toy:
-            gan, dataset, callbacks = _toy_setup(args, batch)
-        else:
-            gan, dataset, callbacks = _image_setup(args, batch, run_dir)
-        lr = args.lr or (1e-4 if toy else 2e-4)
-        gan.compile(
-            critic_optimizer=keras.optimizers.Adam(lr, beta_1=0.5 if toy else 0.0, beta_2=0.9),
-            generator_optimizer=keras.optimizers.Adam(lr, beta_1=0.5 if toy else 0.0, beta_2=0.9),
-            jit_compile=args.jit,
-        )
-        print(f"tf-lipschitz train: {args.model} on {args.toy if toy else args.dataset}, {steps} steps, "
-              f"critic batch {batch} x n_critic {args.n_critic}, run dir {run_dir}")
-        train_run(gan, dataset, run_dir=run_dir, steps=steps, checkpoint_every=args.checkpoint_every,
-                  callbacks=callbacks, verbose=args.verbose)
+        setup = build(args)
+        print(f"tf-lipschitz train: {args.model} on {args.toy if args.dataset == 'toy' else args.dataset}, "
+              f"{setup.steps} steps, critic batch {setup.batch} x n_critic {args.n_critic}, run dir {setup.run_dir}")
+        train_run(setup.gan, setup.dataset, run_dir=setup.run_dir, steps=setup.steps,
+                  checkpoint_every=args.checkpoint_every, callbacks=setup.callbacks, verbose=args.verbose)
     except TrainingDiverged as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    for callback in callbacks:
+    for callback in setup.callbacks:
         if hasattr(callback, "summary"):
             print(callback.summary())
-    print(f"done: {run_dir}")
+    print(f"done: {setup.run_dir}")
     return 0
 
 
@@ -113,7 +146,7 @@ def _gan(args, generator, critic, latent_dim: int, penalty_kwargs: dict | None):
     return LipschitzGAN(generator, critic, loss="ns-gan", penalty=None, **common)
 
 
-def _toy_setup(args, batch: int):
+def _toy_setup(args, batch: int, run_dir: str):
     import keras
 
     from tf_lipschitz.architectures import toy_mlp
@@ -127,7 +160,6 @@ def _toy_setup(args, batch: int):
     critic = toy_mlp(2, (256, 256, 256), 1, spectral_norm=args.model == "sn", name="toy_critic")
     gan = _gan(args, generator, critic, latent_dim, TOY_ALP)
     dataset = toy_dataset(args.toy, batch * args.n_critic, seed=args.seed)
-    run_dir = args.run_dir or os.path.join("runs", f"{args.toy}-{args.model}")
     monitor = ToyW1Monitor(args.toy, every_n_steps=args.checkpoint_every, n=args.eval_samples,
                            plot_path=os.path.join(run_dir, "samples_and_critic.png"), seed=args.seed)
     return gan, dataset, [monitor]
