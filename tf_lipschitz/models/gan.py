@@ -430,7 +430,10 @@ class LipschitzGAN(keras.Model):
         chunk = tf.shape(x)[0] // self.n_critic
         return [x[i * chunk:(i + 1) * chunk] for i in range(self.n_critic)], chunk
 
+    # All control flow here is Python, unrolled at trace time: keep AutoGraph out (Keras does too).
+    @tf.autograph.experimental.do_not_convert
     def train_step(self, data):
+        """`n_critic` critic updates, one per chunk of the element `data`, then one generator update."""
         if self.critic_optimizer is None:
             raise RuntimeError("Call `compile()` before `fit()`.")
         real = self._real_batch(data)
@@ -450,6 +453,7 @@ class LipschitzGAN(keras.Model):
         results[gan_support.NonFiniteGuard.KEY] = gan_support.first_nonfinite(checks)
         return results
 
+    @tf.autograph.experimental.do_not_convert
     def test_step(self, data):
         """Critic and generator losses and the Wasserstein estimate on real data, without any update."""
         real = self._real_batch(data)
