@@ -486,6 +486,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--power-iterations", type=int, default=1, help="k.")
     parser.add_argument("--preprocess", choices=("zca", "scale"), default="zca",
                         help="ZCA whitening (VAT's CIFAR-10 setting) or scaling to [-1, 1].")
+    parser.add_argument("--zca-epsilon", type=float, default=0.1,
+                        help="Added to the covariance eigenvalues (images in [0, 1]) before ZCA whitening.")
     parser.add_argument("--eval-every", type=int, default=1000, help="Evaluation and CSV log interval.")
     parser.add_argument("--checkpoint-every", type=int, default=1000, help="Checkpoint interval.")
     parser.add_argument("--eval-batch-size", type=int, default=500)
@@ -514,15 +516,18 @@ def prepare_data(args: argparse.Namespace) -> dict:
     labeled, val, unlabeled = balanced_split(y_train, args.labeled, args.validation, args.unlabeled, seed=args.seed)
     if len(unlabeled) == 0:
         raise ValueError("No images left for the unlabeled set; lower --labeled or --validation")
-    preprocess = Preprocessor(args.preprocess).fit(x_train)
+    preprocess = Preprocessor(args.preprocess, args.zca_epsilon).fit(x_train)
     if x_test is not None and args.test_limit is not None:
         x_test, y_test = x_test[:args.test_limit], y_test[:args.test_limit]
+    x_unlabeled = preprocess(x_train[unlabeled])
+    # ε and ξ are in input units: show the scale they act on (VAT's ε = 8 assumes its ZCA-whitened CIFAR-10).
+    norm = float(np.sqrt(np.mean(np.sum(np.square(x_unlabeled.reshape(len(x_unlabeled), -1)), axis=1))))
     print(f"Data: {len(labeled)} labeled, {len(unlabeled)} unlabeled, {len(val)} validation, "
           f"{0 if x_test is None else len(x_test)} test images of shape {x_train.shape[1:]}, "
-          f"{len(np.unique(y_train))} classes, preprocessing {args.preprocess}")
+          f"{len(np.unique(y_train))} classes, preprocessing {args.preprocess}, RMS input norm {norm:.2f}")
     return {
         "x_labeled": preprocess(x_train[labeled]), "y_labeled": y_train[labeled],
-        "x_unlabeled": preprocess(x_train[unlabeled]),
+        "x_unlabeled": x_unlabeled,
         "x_val": preprocess(x_train[val]), "y_val": y_train[val],
         "x_test": None if x_test is None else preprocess(x_test), "y_test": y_test,
         "num_classes": int(y_train.max()) + 1,
