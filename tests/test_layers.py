@@ -65,6 +65,13 @@ def test_reshaped_bound_is_an_upper_bound_with_a_visible_gap():
     assert reshaped * 1.5 < true_norm <= bound * (1 + 1e-4)
 
 
+def test_upper_bound_of_plain_conv_chain_bounds_its_jacobian():
+    model = keras.Sequential([keras.Input((6, 6, 2)), keras.layers.Conv2D(3, 3, padding="same", activation="relu"),
+                              keras.layers.AveragePooling2D(2), keras.layers.Flatten(), keras.layers.Dense(1)])
+    x = np.random.default_rng(6).normal(size=(8, 6, 6, 2)).astype("float32")
+    assert lip_ops.empirical_lipschitz(model, x) <= lip_ops.lipschitz_upper_bound(model, power_iterations=200) * 1.001
+
+
 def test_power_iteration_never_nans_on_zero_operator():
     sigma, u, v = lip_ops.spectral_norm(np.zeros((3, 3), "float32"), power_iterations=3)
     assert float(sigma) == 0.0 and np.all(np.isfinite(u)) and np.all(np.isfinite(v))

@@ -253,10 +253,8 @@ def conv_operator_norm(
     kernel = ops.convert_to_tensor(kernel)
     if len(kernel.shape) != 4:
         raise ValueError(f"A Conv2D kernel must have rank 4. Received a kernel of shape {tuple(kernel.shape)}")
-    shape = tuple(int(d) for d in input_shape)
-    if len(shape) == 3:
-        shape = (1,) + shape
-    shape = (1,) + shape[1:]
+    shape = tuple(input_shape)
+    shape = (1,) + tuple(int(d) for d in (shape if len(shape) == 3 else shape[1:]))  # any batch size, even None
     if shape[-1] != kernel.shape[2]:
         raise ValueError(f"input_shape {tuple(input_shape)} has {shape[-1]} channels; the kernel expects {kernel.shape[2]}")
     operator, adjoint = conv_operator(kernel, shape, strides, padding, dilation_rate)
