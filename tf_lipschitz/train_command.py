@@ -16,10 +16,9 @@ import os
 import sys
 from typing import NamedTuple
 
-MODELS = ("wgan-alp", "wgan-gp", "sn")
+from tf_lipschitz.experiments import MODELS, TOY_ALP
+
 DATASETS = ("toy", "mnist", "fashion_mnist", "cifar10", "folder")
-# ξ and ε are in data units: the paper's image values (ξ = 10, ε ~ U[0.1, 10]) are far too large for 2-D data.
-TOY_ALP = {"xi": 1.0, "epsilon": (0.01, 0.5)}
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -82,26 +81,20 @@ def build(args: argparse.Namespace) -> Setup:
         >>> from tf_lipschitz.cli import build_parser
         >>> setup = build(build_parser().parse_args(["train", "--steps", "10"]))  # doctest: +SKIP
     """
-    import keras
-    import tensorflow as tf
+    from tf_lipschitz.experiments import adam_optimizers, seed_everything
 
     toy = args.dataset == "toy"
     steps = args.steps or (1000 if toy else 2000)
     batch = args.batch_size or (256 if toy else 64)
     run_dir = args.run_dir or os.path.join("runs", f"{args.toy if toy else args.dataset}-{args.model}")
-    keras.utils.set_random_seed(args.seed)
-    tf.config.experimental.enable_op_determinism()
+    seed_everything(args.seed)
     if toy:
         gan, dataset, callbacks = _toy_setup(args, batch, run_dir)
     else:
         gan, dataset, callbacks = _image_setup(args, batch, run_dir)
-    lr = args.lr or (1e-4 if toy else 2e-4)
-    beta_1 = 0.5 if toy else 0.0
-    gan.compile(
-        critic_optimizer=keras.optimizers.Adam(lr, beta_1=beta_1, beta_2=0.9),
-        generator_optimizer=keras.optimizers.Adam(lr, beta_1=beta_1, beta_2=0.9),
-        jit_compile=args.jit,
-    )
+    critic_optimizer, generator_optimizer = adam_optimizers(args.lr or (1e-4 if toy else 2e-4),
+                                                            beta_1=0.5 if toy else 0.0, beta_2=0.9)
+    gan.compile(critic_optimizer=critic_optimizer, generator_optimizer=generator_optimizer, jit_compile=args.jit)
     return Setup(gan, dataset, callbacks, run_dir, steps, batch)
 
 
@@ -135,30 +128,14 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _gan(args, generator, critic, latent_dim: int, penalty_kwargs: dict | None):
-    from tf_lipschitz.models import LipschitzGAN, WGANALP, WGANGP
-
-    common = dict(latent_dim=latent_dim, n_critic=args.n_critic, seed=args.seed)
-    if args.model == "wgan-alp":
-        return WGANALP(generator, critic, penalty_kwargs=penalty_kwargs, **common)
-    if args.model == "wgan-gp":
-        return WGANGP(generator, critic, **common)
-    return LipschitzGAN(generator, critic, loss="ns-gan", penalty=None, **common)
-
-
 def _toy_setup(args, batch: int, run_dir: str):
-    import keras
-
-    from tf_lipschitz.architectures import toy_mlp
-    from tf_lipschitz.data import toy_dataset
     from tf_lipschitz.callbacks.toy_w1 import ToyW1Monitor
+    from tf_lipschitz.data import toy_dataset
+    from tf_lipschitz.experiments import make_gan, toy_networks
 
-    latent_dim = 2
-    generator = keras.Sequential(
-        [keras.Input((latent_dim,))] + [keras.layers.Dense(256, activation="relu") for _ in range(3)]
-        + [keras.layers.Dense(2)], name="toy_generator")
-    critic = toy_mlp(2, (256, 256, 256), 1, spectral_norm=args.model == "sn", name="toy_critic")
-    gan = _gan(args, generator, critic, latent_dim, TOY_ALP)
+    generator, critic = toy_networks(256, 3, spectral_norm=args.model == "sn")
+    gan = make_gan(args.model, generator, critic, latent_dim=2, n_critic=args.n_critic, seed=args.seed,
+                   alp_kwargs=TOY_ALP)
     dataset = toy_dataset(args.toy, batch * args.n_critic, seed=args.seed)
     monitor = ToyW1Monitor(args.toy, every_n_steps=args.checkpoint_every, n=args.eval_samples,
                            plot_path=os.path.join(run_dir, "samples_and_critic.png"), seed=args.seed)
@@ -169,6 +146,7 @@ def _image_setup(args, batch: int, run_dir: str):
     from tf_lipschitz.architectures import dcgan_critic, dcgan_generator
     from tf_lipschitz.callbacks import SampleGrid
     from tf_lipschitz.data import image_dataset, load_images
+    from tf_lipschitz.experiments import make_gan
 
     if args.data_dir is None and args.dataset == "folder":
         raise ValueError("--dataset folder needs --data-dir")
@@ -176,7 +154,7 @@ def _image_setup(args, batch: int, run_dir: str):
     channels = images.shape[-1]
     generator = dcgan_generator(32, 100, channels, width=args.width)
     critic = dcgan_critic(32, channels=channels, spectral_norm=args.model == "sn", width=args.width)
-    gan = _gan(args, generator, critic, 100, None)
+    gan = make_gan(args.model, generator, critic, latent_dim=100, n_critic=args.n_critic, seed=args.seed)
     dataset = image_dataset(images, batch * args.n_critic, resolution=32, seed=args.seed)
-    grid = SampleGrid(every_n_steps=args.checkpoint_every, path=os.path.join(run_dir, "samples"))
+    grid = SampleGrid(every_n_steps=args.checkpoint_every, path=os.path.join(run_dir, "samples", "step_{step:06d}.png"))
     return gan, dataset, [grid]
