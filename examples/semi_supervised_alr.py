@@ -195,8 +195,9 @@ class Preprocessor:
         zca_epsilon: Regularizer added to the covariance eigenvalues before whitening.
 
     Example:
-        >>> Preprocessor("scale").fit(np.zeros((2, 4, 4, 3), np.uint8))(np.full((1, 4, 4, 3), 255, np.uint8)).max()
-        1.0
+        >>> inputs = Preprocessor("scale").fit(np.zeros((2, 4, 4, 3), np.uint8))(np.full((1, 4, 4, 3), 255, np.uint8))
+        >>> float(inputs.max()), inputs.dtype
+        (1.0, dtype('float32'))
     """
 
     def __init__(self, mode: str = "zca", zca_epsilon: float = 0.1):
