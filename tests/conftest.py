@@ -7,6 +7,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from tensorflow.python.framework import config as tf_config  # noqa: E402
 
 # Two logical CPUs so MirroredStrategy tests have two replicas; must run before TF initializes devices.
 _cpus = tf.config.list_physical_devices("CPU")
@@ -26,6 +27,8 @@ def _seed_and_policy():
     yield
     keras.mixed_precision.set_global_policy("float32")
     keras.backend.clear_session()
+    # Op determinism is process-wide (the train command turns it on) and makes Keras silently drop jit_compile.
+    tf_config.disable_op_determinism()
 
 
 @pytest.fixture

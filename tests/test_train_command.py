@@ -73,3 +73,11 @@ def test_bad_arguments_are_reported(tmp_path, capsys):
     assert "multiple of `checkpoint_every`" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["train", "--model", "wgan-xx"])
+
+
+def test_jit_flag_keeps_xla_on(tmp_path):
+    from tf_lipschitz.cli import build_parser
+    from tf_lipschitz.train_command import build
+
+    args = build_parser().parse_args(["train", "--jit", "--steps", "5", "--run-dir", str(tmp_path), *FAST])
+    assert build(args).gan.jit_compile is True  # op determinism would make Keras drop XLA silently

@@ -220,14 +220,18 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, steps: int | None, che
     parser.add_argument("--verbose", type=int, default=1, help="0 silent, 1 progress bar, 2 one line per interval")
 
 
-def seed_everything(seed: int) -> None:
-    """Seeds Python, NumPy and Keras and makes TensorFlow's kernels deterministic (resumable runs need it).
+def seed_everything(seed: int, *, deterministic: bool = True) -> None:
+    """Seeds Python, NumPy and Keras and, with `deterministic`, makes TensorFlow's kernels deterministic.
+
+    Resumable runs need determinism to repeat an uninterrupted run bit for bit. Keras turns `jit_compile`
+    off while op determinism is on, so XLA runs pass `deterministic=False` (XLA on CPU is itself repeatable).
 
     Example:
         >>> seed_everything(0)
     """
     keras.utils.set_random_seed(seed)
-    tf.config.experimental.enable_op_determinism()
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
 
 
 def fit_schedule(steps: int, checkpoint_every: int) -> tuple[int, int]:

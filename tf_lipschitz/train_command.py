@@ -87,7 +87,7 @@ def build(args: argparse.Namespace) -> Setup:
     steps = args.steps or (1000 if toy else 2000)
     batch = args.batch_size or (256 if toy else 64)
     run_dir = args.run_dir or os.path.join("runs", f"{args.toy if toy else args.dataset}-{args.model}")
-    seed_everything(args.seed)
+    seed_everything(args.seed, deterministic=not args.jit)
     if toy:
         gan, dataset, callbacks = _toy_setup(args, batch, run_dir)
     else:
