@@ -50,6 +50,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
+from tf_lipschitz import experiments  # noqa: E402
 from tf_lipschitz.architectures import conv_large  # noqa: E402
 from tf_lipschitz.checkpoints import RunCheckpoints  # noqa: E402
 from tf_lipschitz.penalties import virtual_adversarial_loss  # noqa: E402
@@ -323,15 +324,6 @@ def accuracy(model: keras.Model, x: np.ndarray | None, y: np.ndarray | None, bat
     return hits / len(x)
 
 
-def _write_rows(path: str, fields: Sequence[str], rows: Sequence[dict], mode: str = "w") -> None:
-    new = mode == "w" or not os.path.exists(path)
-    with open(path, mode, newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(fields), extrasaction="ignore")
-        if new:
-            writer.writeheader()
-        writer.writerows(rows)
-
-
 def _read_rows(path: str) -> list[dict]:
     if not os.path.exists(path):
         return []
@@ -363,7 +355,8 @@ def train_method(method: str, data: dict, args: argparse.Namespace, progress: tq
                                  seed_state=seed_generator.state)
     start = min(checkpoints.restore_latest(), args.steps)
     log_path = os.path.join(folder, "log.csv")
-    _write_rows(log_path, _LOG_FIELDS, [r for r in _read_rows(log_path) if r["step"] <= start] if start else [])
+    kept = [r for r in _read_rows(log_path) if r["step"] <= start] if start else []
+    experiments.write_rows(log_path, _LOG_FIELDS, kept)
     progress.update(start)
     step = make_train_step(model, optimizer, regularizer_options(method, args), args.penalty_weight, seed_generator)
     n_labeled, n_unlabeled = len(data["x_labeled"]), len(data["x_unlabeled"])
@@ -388,7 +381,7 @@ def train_method(method: str, data: dict, args: argparse.Namespace, progress: tq
             row = {"step": done, **{key: total / count for key, total in sums.items()},
                    "val_accuracy": accuracy(model, data["x_val"], data["y_val"], args.eval_batch_size),
                    "test_accuracy": accuracy(model, data["x_test"], data["y_test"], args.eval_batch_size)}
-            _write_rows(log_path, _LOG_FIELDS, [row], mode="a")
+            experiments.write_rows(log_path, _LOG_FIELDS, [row], mode="a")
             progress.set_postfix(method=method, ce=f"{row['cross_entropy']:.3f}", val=f"{row['val_accuracy']:.3f}")
             sums, count = {}, 0
         if done % args.checkpoint_every == 0 or done == args.steps:
@@ -406,6 +399,12 @@ def train_method(method: str, data: dict, args: argparse.Namespace, progress: tq
 
 
 # ------------------------------------------------------------------------------------------ report, plots
+_TABLE_HEADERS = ("method", "best val. acc. (%)", "at step", "test acc. at best val. (%)", "final val. acc. (%)",
+                  "final test acc. (%)", "steps", "seconds")
+_PERCENT_KEYS = ("best_val_accuracy", "test_accuracy_at_best_val", "final_val_accuracy", "final_test_accuracy")
+_TABLE_FORMATS = (None, ".2f", None, ".2f", ".2f", ".2f", None, ".1f")
+
+
 def markdown_table(rows: Sequence[dict]) -> str:
     """The summary as a Markdown table (accuracies in percent).
 
@@ -419,15 +418,12 @@ def markdown_table(rows: Sequence[dict]) -> str:
         >>> print(markdown_table([]).splitlines()[0])  # doctest: +ELLIPSIS
         | method | best val. acc. (%) | ...
     """
-    lines = ["| method | best val. acc. (%) | at step | test acc. at best val. (%) | final val. acc. (%) "
-             "| final test acc. (%) | steps | seconds |", "|" + "---|" * 8]
+    cells = []
     for row in rows:
-        lines.append(
-            f"| {row['method'].upper()} | {100 * row['best_val_accuracy']:.2f} | {row['best_step']} "
-            f"| {100 * row['test_accuracy_at_best_val']:.2f} | {100 * row['final_val_accuracy']:.2f} "
-            f"| {100 * row['final_test_accuracy']:.2f} | {row['steps']} | {row['seconds']:.1f} |"
-        )
-    return "\n".join(lines)
+        best_val, test_at_best, final_val, final_test = (100 * row[key] for key in _PERCENT_KEYS)
+        cells.append([row["method"].upper(), best_val, row["best_step"], test_at_best, final_val, final_test,
+                      row["steps"], row["seconds"]])
+    return experiments.markdown_table(_TABLE_HEADERS, cells, formats=_TABLE_FORMATS)
 
 
 def plot_curves(run_dir: str, methods: Sequence[str]) -> str:
@@ -564,12 +560,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
     table = markdown_table(rows)
     title = (f"Semi-supervised ({len(data['x_labeled'])} labels), ConvLarge width {args.width}, Adam "
              f"{args.learning_rate:g}, {args.steps} steps, data {args.data_dir}")
-    with open(os.path.join(args.run_dir, "summary.md"), "w") as handle:
-        handle.write(f"# {title}\n\n{table}\n")
-    _write_rows(os.path.join(args.run_dir, "summary.csv"), _SUMMARY_FIELDS, rows)
-    with open(os.path.join(args.run_dir, "summary.json"), "w") as handle:
-        json.dump(rows, handle, indent=2)
-    print(f"\n{title}\n\n{table}\n\nRun directory: {args.run_dir}")
+    experiments.write_summary(args.run_dir, title, table, rows, _SUMMARY_FIELDS)
     return rows
 
 

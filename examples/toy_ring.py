@@ -54,7 +54,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
-from tf_lipschitz import toy_problems  # noqa: E402
+from tf_lipschitz import experiments, toy_problems  # noqa: E402
 from tf_lipschitz.architectures import toy_mlp  # noqa: E402
 from tf_lipschitz.checkpoints import RunCheckpoints  # noqa: E402
 from tf_lipschitz.penalties import HalfNormalEpsilon, adversarial_lipschitz_penalty, gradient_penalty  # noqa: E402
@@ -257,16 +257,7 @@ def _rewrite_log(path: str, keep_until: int) -> None:
         return
     with open(path, newline="") as handle:
         rows = [row for row in csv.DictReader(handle) if int(row["step"]) <= keep_until]
-    _write_rows(path, _LOG_FIELDS, rows)
-
-
-def _write_rows(path: str, fields: Sequence[str], rows: Sequence[dict], mode: str = "w") -> None:
-    new = mode == "w" or not os.path.exists(path)
-    with open(path, mode, newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(fields), extrasaction="ignore")
-        if new:
-            writer.writeheader()
-        writer.writerows(rows)
+    experiments.write_rows(path, _LOG_FIELDS, rows)
 
 
 def train_configuration(
@@ -305,7 +296,7 @@ def train_configuration(
     if start:
         _rewrite_log(log_path, start)
     else:
-        _write_rows(log_path, _LOG_FIELDS, [])
+        experiments.write_rows(log_path, _LOG_FIELDS, [])
     progress.update(start)
     step = make_train_step(model, optimizer, config, args, seed_generator)
     began = time.perf_counter()
@@ -324,7 +315,7 @@ def train_configuration(
         progress.update(1)
         if done % args.log_every == 0 or done == args.iterations:
             row = {"step": done, **{key: total / count for key, total in sums.items()}}
-            _write_rows(log_path, _LOG_FIELDS, [row], mode="a")
+            experiments.write_rows(log_path, _LOG_FIELDS, [row], mode="a")
             progress.set_postfix(config=config.name, mse=f"{row['mse']:.4f}", penalty=f"{row['penalty']:.2e}")
             sums, count = {}, 0
         if done % args.checkpoint_every == 0 or done == args.iterations:
@@ -351,6 +342,15 @@ def _last_logged(log_path: str, key: str) -> float:
 
 
 # ------------------------------------------------------------------------------------------ report, plots
+_TABLE_HEADERS = ("configuration", "max ‖∇f̂‖", "mean ‖∇f̂‖", "RMSE vs f̂_opt", "max \\|f̂ − f̂_opt\\|",
+                  "MAE ‖∇f̂‖ vs ‖∇f̂_opt‖", "RMSE vs f", "final train MSE", "seconds")
+_TABLE_KEYS = ("max_grad_norm", "mean_grad_norm", "rmse_opt", "max_abs_error_opt", "grad_norm_mae_opt",
+               "rmse_target", "final_mse", "seconds")
+_TABLE_FORMATS = (None, ".3f", ".3f", ".4f", ".4f", ".4f", ".4f", ".4f", ".1f")
+# f̂_opt's own numbers on the grid (Eq. 25): the row every configuration is compared with.
+_OPTIMUM_ROW = ("f̂_opt (Eq. 25)", 1.0, 0.295, 0.0, 0.0, 0.0, 0.1567, "—", "—")
+
+
 def markdown_table(rows: Sequence[dict]) -> str:
     """The summary as a Markdown table, with f̂_opt's own numbers as the first row.
 
@@ -364,16 +364,8 @@ def markdown_table(rows: Sequence[dict]) -> str:
         >>> print(markdown_table([]).splitlines()[2])  # doctest: +ELLIPSIS
         | f̂_opt (Eq. 25) | ...
     """
-    head = ("| configuration | max ‖∇f̂‖ | mean ‖∇f̂‖ | RMSE vs f̂_opt | max \\|f̂ − f̂_opt\\| "
-            "| MAE ‖∇f̂‖ vs ‖∇f̂_opt‖ | RMSE vs f | final train MSE | seconds |")
-    lines = [head, "|" + "---|" * 9, "| f̂_opt (Eq. 25) | 1.000 | 0.295 | 0.0000 | 0.0000 | 0.0000 | 0.1567 | — | — |"]
-    for row in rows:
-        lines.append(
-            f"| {row['label']} | {row['max_grad_norm']:.3f} | {row['mean_grad_norm']:.3f} | {row['rmse_opt']:.4f} "
-            f"| {row['max_abs_error_opt']:.4f} | {row['grad_norm_mae_opt']:.4f} | {row['rmse_target']:.4f} "
-            f"| {row['final_mse']:.4f} | {row['seconds']:.1f} |"
-        )
-    return "\n".join(lines)
+    cells = [_OPTIMUM_ROW] + [[row["label"], *(row[key] for key in _TABLE_KEYS)] for row in rows]
+    return experiments.markdown_table(_TABLE_HEADERS, cells, formats=_TABLE_FORMATS)
 
 
 def _panel_grid(n: int, ncols: int = 6):
@@ -482,12 +474,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
     table = markdown_table(rows)
     title = (f"Ring toy (ALR §4.2), {args.iterations} iterations, batch {args.batch_size} + {args.reg_batch_size} "
              f"regularization inputs, {args.grid_resolution}² grid on [-4, 4]²")
-    with open(os.path.join(args.run_dir, "summary.md"), "w") as handle:
-        handle.write(f"# {title}\n\n{table}\n")
-    _write_rows(os.path.join(args.run_dir, "summary.csv"), _SUMMARY_FIELDS, rows)
-    with open(os.path.join(args.run_dir, "summary.json"), "w") as handle:
-        json.dump(rows, handle, indent=2)
-    print(f"\n{title}\n\n{table}\n\nRun directory: {args.run_dir}")
+    experiments.write_summary(args.run_dir, title, table, rows, _SUMMARY_FIELDS)
     return rows
 
 

@@ -1,5 +1,6 @@
 """The shared building blocks of the examples (`tf_lipschitz.experiments`), without training."""
 
+import json
 import os
 
 import numpy as np
@@ -67,3 +68,21 @@ def test_tables_plots_logs_and_results_round_trip(tmp_path):
     assert experiments.load_result(str(tmp_path)) is None
     experiments.save_result(str(tmp_path), {"fid": np.float32(1.5), "steps": 4})
     assert experiments.load_result(str(tmp_path)) == {"fid": 1.5, "steps": 4}
+
+
+def test_write_rows_appends_under_one_header_and_write_summary_writes_three_files(tmp_path, capsys):
+    path = str(tmp_path / "log.csv")
+    experiments.write_rows(path, ["step", "loss"], [{"step": 1, "loss": 0.5, "extra": "dropped"}])
+    experiments.write_rows(path, ["step", "loss"], [{"step": 2, "loss": 0.25}], mode="a")
+    assert (tmp_path / "log.csv").read_text().splitlines() == ["step,loss", "1,0.5", "2,0.25"]
+    experiments.write_rows(path, ["step"], [])
+    assert (tmp_path / "log.csv").read_text().splitlines() == ["step"]
+
+    table = experiments.markdown_table(["run", "acc", "steps"], [["—", 0.12345, 7]], formats=[None, ".2f", None])
+    assert table.splitlines()[2] == "| — | 0.12 | 7 |"
+    rows = [{"run": "a", "acc": 0.5, "seconds": 1.0}]
+    experiments.write_summary(str(tmp_path), "Title", table, rows, ["run", "acc"])
+    assert (tmp_path / "summary.md").read_text() == f"# Title\n\n{table}\n"
+    assert (tmp_path / "summary.csv").read_text().splitlines() == ["run,acc", "a,0.5"]
+    assert json.loads((tmp_path / "summary.json").read_text()) == rows
+    assert capsys.readouterr().out == f"\nTitle\n\n{table}\n\nRun directory: {tmp_path}\n"

@@ -3,8 +3,9 @@
 The examples assemble the same pieces as `tf-lipschitz train`: a GAN model by name (`make_gan`), the 2-D toy
 networks (`toy_networks`), Adam with the papers' linear learning-rate decay (`adam_optimizers`), local image
 data (`load_image_data`), a resumable `train_run` with a wall clock (`run_training`), and the outputs a run
-directory ends with: a Markdown table (`markdown_table`), line plots (`line_plot`), the CSV log read back
-(`read_csv_log`) and a small JSON result per run (`save_result` / `load_result`).
+directory ends with: a Markdown table (`markdown_table`), line plots (`line_plot`), CSV rows written
+(`write_rows`) and read back (`read_csv_log`), the summary in Markdown, CSV and JSON (`write_summary`) and a
+small JSON result per run (`save_result` / `load_result`).
 
 Reference:
     Terjék, "Adversarial Lipschitz Regularization", ICLR 2020, section 5 and appendix A.2.
@@ -38,7 +39,9 @@ __all__ = [
     "fit_schedule",
     "run_training",
     "read_csv_log",
+    "write_rows",
     "markdown_table",
+    "write_summary",
     "line_plot",
     "save_result",
     "load_result",
@@ -300,25 +303,64 @@ def read_csv_log(path: str) -> dict[str, np.ndarray]:
     return columns
 
 
-def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, precision: int = 4) -> str:
+def write_rows(path: str, fields: Sequence[str], rows: Sequence[Mapping[str, Any]], mode: str = "w") -> None:
+    """Writes dict rows as CSV columns `fields` (other keys are dropped); "a" appends, with a header if new.
+
+    Example:
+        >>> write_rows("runs/toy/log.csv", ["step", "loss"], [{"step": 1, "loss": 0.5}], mode="a")  # doctest: +SKIP
+    """
+    new = mode == "w" or not os.path.exists(path)
+    with open(path, mode, newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(fields), extrasaction="ignore")
+        if new:
+            writer.writeheader()
+        writer.writerows(rows)
+
+
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, precision: int = 4,
+                   formats: Sequence[str | None] | None = None) -> str:
     """A GitHub Markdown table; floats are printed with `precision` significant digits, None as "–".
+
+    `formats` gives a format spec per column (e.g. ".3f"; None: the default) for its numbers; strings are
+    printed as they are.
 
     Example:
         >>> print(markdown_table(["a", "b"], [[1, 0.123456]]))
         | a | b |
         |---|---|
         | 1 | 0.1235 |
+        >>> print(markdown_table(["a", "b"], [[1, 0.123456]], formats=[None, ".2f"]).splitlines()[2])
+        | 1 | 0.12 |
     """
-    def cell(value) -> str:
+    def cell(value, spec: str | None) -> str:
         if value is None:
             return "–"
+        if spec is not None and not isinstance(value, str):
+            return format(value, spec)
         if isinstance(value, (float, np.floating)):
             return f"{float(value):.{precision}g}"
         return str(value)
 
+    specs = list(formats or [None] * len(headers))
     lines = ["| " + " | ".join(map(str, headers)) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    lines += ["| " + " | ".join(cell(v, spec) for v, spec in zip(row, specs)) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def write_summary(run_dir: str, title: str, table: str, rows: Sequence[Mapping[str, Any]],
+                  fields: Sequence[str]) -> None:
+    """Ends a run: writes `summary.md` (title and table), `summary.csv` (`fields` of `rows`) and `summary.json`
+    (`rows`) into `run_dir`, then prints the title, the table and the run directory.
+
+    Example:
+        >>> write_summary("runs/toy", "Toy", markdown_table(["w1"], [[0.05]]), [{"w1": 0.05}], ["w1"])  # doctest: +SKIP
+    """
+    with open(os.path.join(run_dir, "summary.md"), "w") as handle:
+        handle.write(f"# {title}\n\n{table}\n")
+    write_rows(os.path.join(run_dir, "summary.csv"), fields, rows)
+    with open(os.path.join(run_dir, "summary.json"), "w") as handle:
+        json.dump(list(rows), handle, indent=2)
+    print(f"\n{title}\n\n{table}\n\nRun directory: {run_dir}")
 
 
 def line_plot(path: str, series: Mapping[str, tuple[Sequence[float], Sequence[float]]], *, xlabel: str,
