@@ -325,7 +325,7 @@ def test_all_penalties_run_in_tf_function_like_eagerly():
             adversarial_lipschitz_penalty(critic, x_real, fx=fx, xi=1.0, epsilon=(0.1, 1.0), seed=seed),
             gradient_penalty(critic, x_real, x_fake, seed=seed),
             lipschitz_quotient_penalty(critic, x_real, x_fake),
-            virtual_adversarial_loss(critic, x_real, d_y="l2", epsilon=0.5, seed=seed),
+            virtual_adversarial_loss(critic, x_real, d_y="l2", xi=0.1, epsilon=0.5, seed=seed),
         )
 
     for res_graph, res_eager in zip(tf.function(step)(0), step(0)):  # the same seeded noise
@@ -371,7 +371,10 @@ def test_mixed_precision_penalty_is_float32_and_close_to_float32_model():
 
 
 def test_penalties_per_replica_under_mirrored_strategy():
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    # Copies instead of collective ops: a second strategy in one process would reuse collective instance keys.
+    strategy = tf.distribute.MirroredStrategy(
+        ["/cpu:0", "/cpu:1"], cross_device_ops=tf.distribute.ReductionToOneDevice()
+    )
     with strategy.scope():
         critic = keras.Sequential([keras.Input((3,)), keras.layers.Dense(8, activation="tanh"), keras.layers.Dense(1)])
         optimizer = keras.optimizers.SGD(0.01)

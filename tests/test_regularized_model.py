@@ -78,7 +78,10 @@ def test_classifier_with_kl_under_mirrored_strategy():
     rng = np.random.default_rng(1)
     x = rng.normal(size=(256, 4)).astype("float32")
     y = (x[:, 0] > 0).astype("int32")
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    # Copies instead of collective ops: a second strategy in one process would reuse collective instance keys.
+    strategy = tf.distribute.MirroredStrategy(
+        ["/cpu:0", "/cpu:1"], cross_device_ops=tf.distribute.ReductionToOneDevice()
+    )
     with strategy.scope():
         inner = keras.Sequential([keras.Input((4,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(2)])
         model = LipschitzRegularizedModel(inner, penalty_weight=1.0, d_y="kl", K=0.0, epsilon=(0.05, 0.2), seed=0)
