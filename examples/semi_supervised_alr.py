@@ -53,6 +53,7 @@ from tqdm.auto import tqdm  # noqa: E402
 from tf_lipschitz import experiments  # noqa: E402
 from tf_lipschitz.architectures import conv_large  # noqa: E402
 from tf_lipschitz.checkpoints import RunCheckpoints  # noqa: E402
+from tf_lipschitz.data import load_images  # noqa: E402
 from tf_lipschitz.penalties import virtual_adversarial_loss  # noqa: E402
 
 METHODS = ("vat", "alr")
@@ -117,7 +118,8 @@ def load_labeled_images(
             raise ValueError(f"train/ and test/ of {data_dir} have different classes: {classes} vs {test_classes}")
         arrays = [x_train, y_train, x_test, y_test]
     elif os.path.isdir(os.path.join(data_dir, dataset)):  # a TFDS data_dir holds <dataset>/<version>/
-        arrays = _load_tfds(dataset, data_dir)
+        arrays = [array for split in ("train", "test")
+                  for array in load_images(dataset, data_dir, split=split, with_labels=True)]
     else:
         arrays = [*_load_class_folders(data_dir)[:2], None, None]
     x_train, y_train, x_test, y_test = arrays
@@ -126,20 +128,6 @@ def load_labeled_images(
     images = [x if x is None or x.ndim == 4 else x[..., None] for x in (x_train, x_test)]
     labels = [y if y is None else np.asarray(y).reshape(-1).astype(np.int64) for y in (y_train, y_test)]
     return images[0].astype(np.uint8), labels[0], None if images[1] is None else images[1].astype(np.uint8), labels[1]
-
-
-def _load_tfds(dataset: str, data_dir: str) -> list[np.ndarray]:
-    import tensorflow_datasets as tfds
-
-    arrays = []
-    for split in ("train", "test"):
-        try:
-            ds = tfds.load(dataset, split=split, data_dir=data_dir, download=False, as_supervised=True)
-        except Exception as err:  # TFDS raises several types for "not prepared"
-            raise ValueError(f"Could not load TFDS {dataset!r} split {split!r} from {data_dir}: {err}") from err
-        pairs = list(tfds.as_numpy(ds))
-        arrays += [np.stack([p[0] for p in pairs]), np.asarray([p[1] for p in pairs])]
-    return arrays
 
 
 def _per_class(total: int, num_classes: int) -> list[int]:

@@ -56,6 +56,25 @@ def test_load_images_from_npz_and_folder(tmp_path):
         load_images("folder", str(tmp_path / "d.npz").replace("d.npz", ""), limit=0)
 
 
+def test_load_images_with_labels_from_npz_and_tfds(tmp_path):
+    import tensorflow_datasets as tfds
+
+    x = np.random.default_rng(0).integers(0, 256, (5, 8, 8, 3), dtype=np.uint8)
+    np.savez(tmp_path / "d.npz", x_train=x, y_train=np.arange(5)[:, None], x_test=x[:2])
+    images, labels = load_images("cifar10", str(tmp_path / "d.npz"), limit=4, with_labels=True)
+    np.testing.assert_array_equal(images, x[:4])
+    assert labels.tolist() == [0, 1, 2, 3] and labels.dtype == np.int64
+    with pytest.raises(ValueError, match="y_test"):
+        load_images("cifar10", str(tmp_path / "d.npz"), split="test", with_labels=True)
+    with pytest.raises(ValueError, match="no labels"):
+        load_images("folder", str(tmp_path), with_labels=True)
+    with tfds.testing.mock_data(num_examples=6, policy=tfds.testing.MockPolicy.USE_CODE):
+        images, labels = load_images("mnist", str(tmp_path), split="test", limit=4, with_labels=True)
+        assert images.shape == (4, 28, 28, 1) and images.dtype == np.uint8
+        assert labels.shape == (4,) and labels.dtype == np.int64 and 0 <= labels.min() <= labels.max() <= 9
+        np.testing.assert_array_equal(load_images("mnist", str(tmp_path), split="test", limit=4), images)
+
+
 def test_image_dataset_scales_to_unit_range_and_resizes():
     images = np.zeros((6, 28, 28, 1), np.uint8)
     images[:, :, :14] = 255

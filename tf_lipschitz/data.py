@@ -130,8 +130,8 @@ _IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 
 
 def load_images(dataset: str, data_dir: str | None = None, *, split: str = "train", limit: int | None = None,
-                download: bool = False) -> np.ndarray:
-    """Loads an image dataset into a uint8 array (N, H, W, C) from local paths.
+                download: bool = False, with_labels: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """Loads an image dataset into a uint8 array (N, H, W, C) from local paths, optionally with its labels.
 
     Args:
         dataset: "mnist", "fashion_mnist", "cifar10", "celeb_a" (TFDS names, or an `.npz` given as `data_dir`),
@@ -141,12 +141,14 @@ def load_images(dataset: str, data_dir: str | None = None, *, split: str = "trai
         split: "train" or "test" (for `.npz` files: `x_train` or `x_test`).
         limit: Keep at most this many images.
         download: Let TFDS download when the data is not in `data_dir` (needs internet).
+        with_labels: Also return the class labels (TFDS `label`, or `y_<split>` / `y` of an `.npz`).
 
     Returns:
-        A uint8 array with a channel axis.
+        A uint8 array with a channel axis; with `with_labels`, `(images, labels)` with int64 labels (N,).
 
     Raises:
-        ValueError: for a missing path, an empty folder, or an unknown split key.
+        ValueError: for a missing path, an empty folder, an unknown split key, or labels asked of a source
+            without them.
 
     Example:
         >>> images = load_images("mnist", "mnist.npz", limit=100)  # doctest: +SKIP
@@ -159,15 +161,24 @@ def load_images(dataset: str, data_dir: str | None = None, *, split: str = "trai
             if key is None:
                 raise ValueError(f"{data_dir} has no array 'x_{split}' or 'x'; it has {sorted(npz.files)}")
             images = npz[key][:limit]
+            if with_labels:
+                label_key = "y" + key[1:]
+                if label_key not in npz:
+                    raise ValueError(f"{data_dir} has no labels {label_key!r}; it has {sorted(npz.files)}")
+                labels = npz[label_key][:limit]
     elif dataset == "folder":
+        if with_labels:
+            raise ValueError("dataset='folder' has no labels; pass an .npz or a TFDS data directory")
         images = _load_folder(data_dir, limit)
     else:
-        images = _load_tfds(dataset, data_dir, split, limit, download)
+        images, labels = _load_tfds(dataset, data_dir, split, limit, download, with_labels)
     images = np.asarray(images)
     if images.ndim == 3:
         images = images[..., None]
     if images.dtype != np.uint8:
         images = np.clip(images, 0, 255).astype(np.uint8)
+    if with_labels:
+        return images, np.asarray(labels).reshape(-1).astype(np.int64)
     return images
 
 
@@ -189,7 +200,8 @@ def _load_folder(data_dir: str | None, limit: int | None) -> np.ndarray:
     return np.stack([np.asarray(Image.open(p).convert(mode).resize(first.shape[1::-1])) for p in paths])
 
 
-def _load_tfds(dataset: str, data_dir: str | None, split: str, limit: int | None, download: bool) -> np.ndarray:
+def _load_tfds(dataset: str, data_dir: str | None, split: str, limit: int | None, download: bool,
+               with_labels: bool) -> tuple[np.ndarray, np.ndarray | None]:
     import tensorflow_datasets as tfds
 
     try:
@@ -199,9 +211,13 @@ def _load_tfds(dataset: str, data_dir: str | None, split: str, limit: int | None
             f"Could not load TFDS dataset {dataset!r} from data_dir={data_dir!r} ({type(err).__name__}: {err}). "
             "Pass a prepared TFDS data directory, an .npz file, or an image folder with dataset='folder'."
         ) from err
+    if with_labels and "label" not in ds.element_spec:
+        raise ValueError(f"TFDS dataset {dataset!r} has no 'label' feature; it has {sorted(ds.element_spec)}")
     if limit is not None:
         ds = ds.take(limit)
-    return np.stack([example["image"] for example in tfds.as_numpy(ds)])
+    examples = list(tfds.as_numpy(ds))
+    images = np.stack([example["image"] for example in examples])
+    return images, np.asarray([example["label"] for example in examples]) if with_labels else None
 
 
 def image_dataset(images: np.ndarray, batch_size: int, *, resolution: int | None = None, seed: int = 0,
