@@ -51,6 +51,7 @@ class _SampleMetric(keras.callbacks.Callback):
         generator_fn: Callable[[int], object] | None,
         classifier_fn,
         batch_size: int,
+        log_key: str,
         verbose: bool,
     ):
         super().__init__()
@@ -65,6 +66,7 @@ class _SampleMetric(keras.callbacks.Callback):
         self.generator_fn = generator_fn
         self.classifier_fn = classifier_fn
         self.batch_size = batch_size
+        self.log_key = log_key
         self.verbose = verbose
         self.classifier = None
         self.latest: dict[str, float] = {}
@@ -164,18 +166,11 @@ class FrechetInceptionDistance(_SampleMetric):
         log_key: str = "fid",
         verbose: bool = False,
     ):
-        super().__init__(
-            num_samples=num_samples,
-            every_n_steps=every_n_steps,
-            generator_fn=generator_fn,
-            classifier_fn=classifier_fn,
-            batch_size=batch_size,
-            verbose=verbose,
-        )
+        super().__init__(num_samples=num_samples, every_n_steps=every_n_steps, generator_fn=generator_fn,
+                         classifier_fn=classifier_fn, batch_size=batch_size, log_key=log_key, verbose=verbose)
         self.real = real
         self.dataset = dataset
         self.cache_dir = cache_dir
-        self.log_key = log_key
         self.real_statistics: FeatureStatistics | None = real if isinstance(real, FeatureStatistics) else None
 
     def log_keys(self) -> tuple[str, ...]:
@@ -240,20 +235,13 @@ class InceptionScore(_SampleMetric):
         log_key: str = "inception_score",
         verbose: bool = False,
     ):
-        super().__init__(
-            num_samples=num_samples,
-            every_n_steps=every_n_steps,
-            generator_fn=generator_fn,
-            classifier_fn=classifier_fn,
-            batch_size=batch_size,
-            verbose=verbose,
-        )
+        super().__init__(num_samples=num_samples, every_n_steps=every_n_steps, generator_fn=generator_fn,
+                         classifier_fn=classifier_fn, batch_size=batch_size, log_key=log_key, verbose=verbose)
         if not 1 <= num_splits <= num_samples:
             raise ValueError(
                 f"`num_splits` must be in [1, num_samples={num_samples}]. Received: num_splits={num_splits}"
             )
         self.num_splits = num_splits
-        self.log_key = log_key
 
     def log_keys(self) -> tuple[str, ...]:
         return (self.log_key, f"{self.log_key}_std")
