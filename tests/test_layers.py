@@ -299,7 +299,8 @@ def test_mixed_precision_keeps_power_iteration_in_float32():
 
 
 def test_mirrored_strategy_updates_power_iteration_state():
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    # ReductionToOneDevice: two default (collective) MirroredStrategies in one process clash in TF.
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"], cross_device_ops=tf.distribute.ReductionToOneDevice())
     assert strategy.num_replicas_in_sync == 2
     with strategy.scope():
         model = small_model(SpectralNormConv2D)
