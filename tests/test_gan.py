@@ -158,6 +158,10 @@ def test_bad_data_raises_naming_what_was_expected():
         gan.fit(tf.data.Dataset.from_tensor_slices(x).batch(1, drop_remainder=True), verbose=0)
     with pytest.raises(ValueError, match="NaN or Inf"):
         gan.fit(np.full((8, 2), np.nan, "float32"), batch_size=4, verbose=0)
+    with pytest.raises(ValueError, match="dataset is empty"):
+        gan.fit(tf.data.Dataset.from_tensor_slices(x[:0]).batch(8), verbose=0)
+    with pytest.raises(ValueError, match="array is empty"):
+        gan.fit(x[:0], batch_size=4, verbose=0)
     gan.fit(tf.data.Dataset.from_tensor_slices(x).batch(8), verbose=0)  # the good data trains
 
 

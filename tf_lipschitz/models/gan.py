@@ -493,7 +493,12 @@ class LipschitzGAN(keras.Model):
             for element in x.take(1):
                 batch = element[0] if isinstance(element, (tuple, list)) else element
                 gan_support.check_real_values(batch.numpy(), self.data_range)
+                break
+            else:
+                raise ValueError("The training dataset is empty: it yielded no batch of real samples.")
         elif isinstance(x, np.ndarray):
+            if len(x) == 0:
+                raise ValueError(f"The training array is empty: shape {x.shape}.")
             batch = x[: batch_size or 32]
             gan_support.check_real_spec(batch.shape, batch.dtype, self.sample_shape, self.n_critic, where="array")
             gan_support.check_real_values(batch, self.data_range, where="array")
