@@ -57,3 +57,12 @@ def test_callbacks_on_lipschitz_gan(tmp_path):
             image.verify()
     assert os.path.exists(tmp_path / "omega.md")
     assert "apply" not in gan.critic_optimizer.__dict__
+
+
+def test_sample_grid_of_a_resumed_gan_continues_the_step_numbering(tmp_path):
+    x = np.random.default_rng(1).uniform(-1, 1, (16, 4, 4, 1)).astype("float32")
+    gan = small_gan()
+    gan.step_counter.assign(600)  # as restored from a checkpoint at step 600
+    grid = SampleGrid(1, str(tmp_path / "grid_{step}.png"), n_samples=4)
+    gan.fit(x, batch_size=8, epochs=1, verbose=0, callbacks=[grid])
+    assert sorted(os.listdir(tmp_path)) == ["grid_601.png", "grid_602.png"]

@@ -215,6 +215,9 @@ class SampleGrid(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         require_attributes(self.model, "SampleGrid", "generator", "latent_dim")
         self._fit_step = 0
+        counter = getattr(self.model, "step_counter", None)
+        if counter is not None:  # a resumed GAN: number grids by its training step, never overwrite earlier ones
+            self._step = int(keras.ops.convert_to_numpy(counter))
         if self.noise is None:
             sampler = getattr(self.model, "latent_noise", None)
             if callable(sampler):
