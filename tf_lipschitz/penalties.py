@@ -32,6 +32,8 @@ from typing import Any, Callable, NamedTuple, Sequence, Union
 import keras
 import tensorflow as tf
 
+from tf_lipschitz.ops import check_power_iterations
+
 __all__ = [
     "PenaltyResult",
     "VALID_D_X",
@@ -157,11 +159,6 @@ def _lookup(table: dict, name: str, arg: str):
 
 
 # ------------------------------------------------------------------------------------- validation, numerics
-def _check_power_iterations(power_iterations: int) -> None:
-    if isinstance(power_iterations, bool) or not isinstance(power_iterations, int) or power_iterations < 0:
-        raise ValueError(f"`power_iterations` must be an integer >= 0. Received: power_iterations={power_iterations!r}")
-
-
 def _check_positive(value: float, name: str, allow_zero: bool = False) -> None:
     if isinstance(value, (int, float)) and (value < 0 or (value == 0 and not allow_zero)):
         bound = ">= 0" if allow_zero else "> 0"
@@ -464,7 +461,7 @@ def adversarial_perturbation(
         [0.3, 0.4]
     """
     d_y_fn = _lookup(_D_Y, d_y, "d_y")
-    _check_power_iterations(power_iterations)
+    check_power_iterations(power_iterations, minimum=0)
     _check_positive(xi, "xi")
     _check_epsilon(epsilon)
     check = _resolve_check(check_numerics)

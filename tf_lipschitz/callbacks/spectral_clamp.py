@@ -81,7 +81,7 @@ def spectral_clamp(gradient, ratio: float, *, power_iterations: int = 20, seed=N
         K. Sargent, "Lipschitz Constraints in Wasserstein GANs" (poster); Brock et al., 2018.
     """
     _check_ratio(ratio)
-    _check_power_iterations(power_iterations)
+    lip_ops.check_power_iterations(power_iterations)
     gradient = ops.convert_to_tensor(gradient)
     if not _clampable(gradient):
         raise ValueError(
@@ -122,11 +122,6 @@ def _check_ratio(ratio) -> None:
         value = float("nan")
     if not value > 1.0:
         raise ValueError(f"`ratio` must be a number > 1 (or inf for a no-op). Received: ratio={ratio!r}")
-
-
-def _check_power_iterations(power_iterations) -> None:
-    if isinstance(power_iterations, bool) or not isinstance(power_iterations, int) or power_iterations < 1:
-        raise ValueError(f"`power_iterations` must be an integer >= 1. Received: power_iterations={power_iterations!r}")
 
 
 class _ClampedOptimizer:
@@ -245,7 +240,7 @@ class SpectralGradientClamp(keras.callbacks.Callback):
         _check_ratio(ratio)
         if target not in VALID_TARGETS:
             raise ValueError(f"`target` must be one of {VALID_TARGETS}. Received: target={target!r}")
-        _check_power_iterations(power_iterations)
+        lip_ops.check_power_iterations(power_iterations)
         self.ratio = float(ratio)
         self.target = target
         self.power_iterations = int(power_iterations)

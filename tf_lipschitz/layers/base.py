@@ -136,12 +136,7 @@ class NormalizedKernelMixin(LipschitzLayer):
     def _init_normalization(self, scale: float, scale_name: str, power_iterations: int) -> None:
         if not isinstance(scale, (int, float, np.floating, np.integer)) or not scale > 0:
             raise ValueError(f"`{scale_name}` must be > 0. Received: {scale_name}={scale}")
-        if not isinstance(power_iterations, (int, np.integer)) or isinstance(power_iterations, bool) \
-                or power_iterations < 1:
-            raise ValueError(
-                f"`power_iterations` must be an integer >= 1. Received: power_iterations={power_iterations}"
-            )
-        self.power_iterations = int(power_iterations)
+        self.power_iterations = lip_ops.check_power_iterations(power_iterations)
 
     def add_weight(self, *args, **kwargs):
         # The kernel is read in float32 for the power iteration even under mixed precision; the

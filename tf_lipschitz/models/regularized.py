@@ -16,6 +16,7 @@ import keras
 import tensorflow as tf
 
 from tf_lipschitz import penalties
+from tf_lipschitz.ops import check_power_iterations
 from tf_lipschitz.penalties import RelativeEpsilon, adversarial_lipschitz_penalty
 
 __all__ = ["LipschitzRegularizedModel"]
@@ -37,7 +38,7 @@ def _validate_alp_kwargs(alp_kwargs: dict) -> None:
     if "epsilon" in alp_kwargs:
         penalties._check_epsilon(alp_kwargs["epsilon"])
     if "power_iterations" in alp_kwargs:
-        penalties._check_power_iterations(alp_kwargs["power_iterations"])
+        check_power_iterations(alp_kwargs["power_iterations"], minimum=0)
     penalties._check_positive(alp_kwargs.get("xi", 1.0), "xi")
     penalties._check_positive(alp_kwargs.get("K", 1.0), "K", allow_zero=True)
     penalties._check_clip(alp_kwargs.get("clip"))
