@@ -254,11 +254,11 @@ class GANLoss:
 
     Example:
         >>> loss = GANLoss("wgan")
-        >>> real, fake = ops.convert_to_tensor([2.0, 4.0]), ops.convert_to_tensor([1.0, -1.0])
+        >>> real, fake = ops.convert_to_tensor([2.0, 4.0]), ops.convert_to_tensor([1.0, -3.0])
         >>> float(loss.discriminator_loss(real, fake))  # E f(fake) − E f(real)
-        -3.0
-        >>> float(loss.generator_loss(fake))
-        -0.0
+        -4.0
+        >>> float(loss.generator_loss(fake))  # −E f(fake)
+        1.0
     """
 
     def __init__(self, name: str = "wgan", alpha: float = 1.0, *, include_constant: bool = False):

@@ -63,6 +63,7 @@ class SpectralNormDense(_ReshapedKernelNorm, keras.layers.Dense):
         ValueError: if `k_sn` ≤ 0 or `power_iterations` < 1.
 
     Example:
+        >>> import numpy as np
         >>> layer = SpectralNormDense(8, k_sn=1.0)
         >>> y = layer(np.ones((2, 4), "float32"), training=True)
         >>> y.shape
@@ -100,6 +101,7 @@ class SpectralNormConv2D(_ReshapedKernelNorm, keras.layers.Conv2D):
         ValueError: if `k_sn` ≤ 0, `power_iterations` < 1, or the padding is unknown.
 
     Example:
+        >>> import numpy as np
         >>> layer = SpectralNormConv2D(4, 3, k_sn=1.0, padding="same")
         >>> layer(np.ones((1, 8, 8, 3), "float32")).shape
         TensorShape([1, 8, 8, 4])

@@ -40,6 +40,7 @@ class ToeplitzNormConv2D(NormalizedKernelMixin, keras.layers.Conv2D):
             shape is not static.
 
     Example:
+        >>> import numpy as np
         >>> layer = ToeplitzNormConv2D(4, 3, k=1.0, padding="same")
         >>> layer(np.ones((1, 8, 8, 3), "float32"), training=True).shape
         TensorShape([1, 8, 8, 4])
