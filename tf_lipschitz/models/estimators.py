@@ -158,7 +158,7 @@ class DivergenceEstimator(_TwoSampleCritic):
 
     estimate_name = "divergence"
 
-    def __init__(self, critic: keras.Model, lam: float | None = None, penalty_weight: float = 10.0, *,
+    def __init__(self, critic: keras.Model, lam: float | None = None, penalty_weight: float = 100.0, *,
                  bias_correction: float | None = None, seed: int | None = None, name: str | None = None,
                  trainable: bool = True, **alp_options: Any):
         self.lam = None if lam is None else check_float("lam", lam)
@@ -301,7 +301,7 @@ class UnconstrainedWassersteinCritic(_TwoSampleCritic):
     """
 
     def __init__(self, critic: keras.Model, alpha: float = 2.0, *, statistic: str = "max", xi: float = 1.0,
-                 epsilon: Any = (0.01, 0.5), power_iterations: int = 1, seed: int | None = None,
+                 epsilon: Any = (0.001, 0.05), power_iterations: int = 1, seed: int | None = None,
                  name: str | None = None, trainable: bool = True):
         self.alpha = check_float("alpha", alpha, 1.0)
         self.statistic = check_choice("statistic", statistic, unconstrained_wgan.STATISTICS)
