@@ -1,0 +1,93 @@
+"""The unconstrained WGAN objective: its closed-form supremum, the differentiable Lipschitz estimate, and a
+critic trained on N((3, 0), I) vs N(0, I) (W = 3) reaching W² = 9 with ‖f‖_L = α·W^{α−1} = 6."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tf_lipschitz import ops
+from tf_lipschitz import unconstrained_wgan as uw
+from tf_lipschitz.models import UnconstrainedWassersteinCritic
+
+
+@pytest.mark.parametrize("alpha", [1.5, 2.0, 3.0])
+@pytest.mark.parametrize("w", [0.5, 3.0])
+def test_supremum_over_the_slope_is_w_to_the_alpha(alpha, w):
+    # A critic with Lipschitz constant L gains at most L·W; the supremum of L·W − price(L) is W^α at α·W^{α−1}.
+    slopes = np.linspace(0.0, 4 * alpha * w ** (alpha - 1), 200_001)
+    values = slopes * w - uw.unconstrained_wgan_regularizer(slopes.astype("float32"), alpha).numpy()
+    assert values.max() == pytest.approx(w**alpha, rel=1e-4)
+    assert slopes[values.argmax()] == pytest.approx(alpha * w ** (alpha - 1), rel=1e-3)
+
+
+def test_objective_is_the_numpy_formula():
+    rng = np.random.default_rng(0)
+    f_mu, f_nu = rng.normal(2.0, 1.0, (50, 1)), rng.normal(size=(70, 1))
+    alpha, lipschitz = 2.5, 1.7
+    expected = f_mu.mean() - f_nu.mean() - (alpha - 1) * alpha ** (alpha / (1 - alpha)) * lipschitz ** (alpha / (alpha - 1))
+    value = uw.unconstrained_wgan_objective(f_mu.astype("float32"), f_nu.astype("float32"), lipschitz, alpha)
+    assert float(value) == pytest.approx(expected, rel=1e-5)
+
+
+def test_ratios_of_a_quadratic_are_its_local_gradient_norms():
+    # f(x) = ‖x‖²: |f(x + εu) − f(x)| / ε = |2x·u + ε| for a unit u; the power iteration (u ← x + ξu, normalized)
+    # converges to ±x/‖x‖, where the ratio is 2‖x‖ ± ε: with ε ≤ 0.05, 2‖x‖ within 0.05.
+    x = np.random.default_rng(1).normal(size=(64, 3)).astype("float32")
+    f = lambda t: tf.reduce_sum(tf.square(t), axis=1, keepdims=True)  # noqa: E731
+    ratios = uw.adversarial_lipschitz_ratios(f, x, xi=0.1, power_iterations=5, seed=0).numpy()
+    norms = 2 * np.linalg.norm(x, axis=1)
+    np.testing.assert_allclose(ratios, norms, atol=0.05 + 1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("statistic", ["max", "mean"])
+def test_gradient_flows_through_the_lipschitz_estimate(statistic):
+    # f(x) = x·w: every ratio is ‖w‖, the penalty (α = 2) is ‖w‖²/4, and its gradient is w/2.
+    w = tf.Variable([[1.0], [-2.0]])
+    x = np.random.default_rng(2).normal(size=(16, 2)).astype("float32")
+    with tf.GradientTape() as tape:
+        result = uw.unconstrained_wgan_penalty(lambda t: t @ w, x, alpha=2.0, statistic=statistic, seed=0)
+    assert float(result.penalty) == pytest.approx(5.0 / 4.0, rel=1e-4)
+    np.testing.assert_allclose(tape.gradient(result.penalty, w).numpy(), w.numpy() / 2, rtol=1e-3)
+    assert float(result.ratio_max) == pytest.approx(np.sqrt(5.0), rel=1e-5)
+
+
+def test_lipschitz_estimate_statistics_and_errors():
+    ratios = tf.constant([1.0, 4.0, 2.0])
+    assert float(uw.lipschitz_estimate(ratios)) == 4.0
+    assert float(uw.lipschitz_estimate(ratios, "mean")) == pytest.approx(7.0 / 3.0)
+    with pytest.raises(ValueError, match="statistic"):
+        uw.lipschitz_estimate(ratios, "median")
+    with pytest.raises(ValueError, match="alpha"):
+        uw.unconstrained_wgan_regularizer(1.0, alpha=1.0)
+    with pytest.raises(ValueError, match="alpha"):
+        UnconstrainedWassersteinCritic(keras.Sequential([keras.layers.Dense(1)]), alpha=0.5)
+
+
+def _mlp(d, width=64):
+    return keras.Sequential([keras.Input((d,)), keras.layers.Dense(width, activation="relu"),
+                             keras.layers.Dense(width, activation="relu"), keras.layers.Dense(1)])
+
+
+def test_trained_critic_reaches_w_squared_and_slope_alpha_w():
+    steps, batch = 400, 512
+    rng = np.random.default_rng(0)
+    mu = lambda n: (rng.normal(size=(n, 2)) + [3.0, 0.0]).astype("float32")  # noqa: E731
+    nu = lambda n: rng.normal(size=(n, 2)).astype("float32")  # noqa: E731
+    critic = _mlp(2)
+    model = UnconstrainedWassersteinCritic(critic, alpha=2.0, seed=0)
+    model.compile(keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(1e-2, steps, alpha=0.01)))
+    data = tf.data.Dataset.from_tensor_slices((mu(steps * batch), nu(steps * batch))).batch(batch)
+    history = model.fit(data, epochs=1, verbose=0).history
+    assert set(history) == {"loss", "objective", "difference", "lipschitz_estimate", "wasserstein_estimate"}
+
+    # Independent of ALP's estimate: the Lipschitz constant as the max input-gradient norm on samples and a grid.
+    a, b = mu(100_000), nu(100_000)
+    grid = np.stack(np.meshgrid(np.linspace(-3, 6, 61), np.linspace(-4, 4, 61)), -1).reshape(-1, 2)
+    lipschitz = max(ops.empirical_lipschitz(critic, np.concatenate([a[:2000], b[:2000]])),
+                    ops.empirical_lipschitz(critic, grid.astype("float32")))
+    difference = float(np.mean(critic.predict(a, batch_size=10_000, verbose=0))
+                       - np.mean(critic.predict(b, batch_size=10_000, verbose=0)))
+    objective = difference - lipschitz**2 / 4  # α = 2
+    assert lipschitz == pytest.approx(6.0, rel=0.15)
+    assert objective == pytest.approx(9.0, rel=0.10)
