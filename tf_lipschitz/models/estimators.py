@@ -63,6 +63,7 @@ class _TwoSampleCritic(keras.Model):
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.trackers = {log: keras.metrics.Mean(name=log) for log in ("loss",) + log_names}
+        self.built = True  # no weights of its own to build; the critic builds itself
 
     def call(self, inputs, training=None):
         return self.critic(inputs, training=training)
