@@ -157,3 +157,7 @@ def test_invalid_arguments_name_the_argument():
         DivergenceEstimator(critic, lam=1.0, d_x="l3")
     with pytest.raises(ValueError, match="statistic"):
         UnconstrainedWassersteinCritic(critic, statistic="median")
+    estimator = DivergenceEstimator(critic)
+    estimator.compile("adam")
+    with pytest.raises(ValueError, match=r"needs \(x, y\) batches"):
+        estimator.fit(np.zeros((8, 1), "float32"), verbose=0)

@@ -46,6 +46,7 @@ def test_unconstrained_wgan_logs_exact_w1_and_the_critic_estimates(tmp_path, cap
     assert [row["step"] for row in rows] == [1, 2]
     for row in rows:
         assert row["w1_exact"] > 0 and all(math.isfinite(v) for v in row.values())
-    assert "exact W1" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "noise floor" in out and "exact W1" in out
     with open(plot, "rb") as handle:
         assert handle.read(8) == b"\x89PNG\r\n\x1a\n"
