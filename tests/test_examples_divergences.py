@@ -42,11 +42,12 @@ def test_unconstrained_wgan_logs_exact_w1_and_the_critic_estimates(tmp_path, cap
     example = _load("unconstrained_wgan")
     plot = tmp_path / "plot.png"
     rows = example.main(["--steps", "2", "--n-critic", "2", "--batch-size", "32", "--width", "8",
-                         "--eval-samples", "64", "--log-every", "1", "--plot", str(plot)])
+                         "--eval-samples", "64", "--log-every", "1", "--plot", str(plot), "--check-steps", "2"])
     assert [row["step"] for row in rows] == [1, 2]
     for row in rows:
         assert row["w1_exact"] > 0 and all(math.isfinite(v) for v in row.values())
     out = capsys.readouterr().out
-    assert "noise floor" in out and "exact W1" in out
+    assert "noise floor" in out and "exact W1" in out and "| objective (→ W^α) |" in out
+    assert "| 9.0000 |" in out and "| 6.0000 |" in out  # the closed forms beside the estimates, α = 2
     with open(plot, "rb") as handle:
         assert handle.read(8) == b"\x89PNG\r\n\x1a\n"
