@@ -143,6 +143,27 @@ def test_mixed_precision_and_evaluate():
     assert logs["divergence"] == pytest.approx(estimator.estimate(x_mu, x_nu), rel=1e-2, abs=1e-2)
 
 
+def test_mirrored_strategy_averages_the_replicas_gradients():
+    # A linear critic f(x) = w·x + b and one SGD step on 2 replicas, each with half of both batches: the update is
+    # lr × the mean over halves of d DV / dw = mean(x_mu) − Σ e^{w x} x / Σ e^{w x} (and 0 for b).
+    rng = np.random.default_rng(0)
+    x_mu, x_nu = _gaussians(rng, 1.0, 16)
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"],
+                                              cross_device_ops=tf.distribute.ReductionToOneDevice())
+    with strategy.scope():
+        critic = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, kernel_initializer="ones")])
+        estimator = DivergenceEstimator(critic)
+        estimator.compile(keras.optimizers.SGD(0.1))
+    estimator.fit(tf.data.Dataset.from_tensor_slices((x_mu, x_nu)).batch(16), epochs=1, verbose=0)
+    gradients = []
+    for half in (slice(0, 8), slice(8, 16)):
+        a, b = x_mu[half, 0].astype(np.float64), x_nu[half, 0].astype(np.float64)
+        gradients.append(a.mean() - np.sum(np.exp(b) * b) / np.sum(np.exp(b)))
+    kernel, bias = critic.get_weights()
+    assert kernel[0, 0] == pytest.approx(1.0 + 0.1 * np.mean(gradients), rel=1e-5)
+    assert bias[0] == pytest.approx(0.0, abs=1e-6)
+
+
 def test_invalid_arguments_name_the_argument():
     critic = _mlp(1, 4)
     with pytest.raises(ValueError, match="lam"):

@@ -15,7 +15,9 @@ A critic made of normalized layers whose bounds multiply to λ (e.g. `SpectralNo
 iteration of such layers advances once per update, as in `LipschitzGAN`.
 
 `fit` takes the two batches as (x, y) of a dataset or of arrays and logs the running (epoch-mean) estimate;
-`estimate(...)` evaluates the trained critic on large samples at once.
+`estimate(...)` evaluates the trained critic on large samples at once. Under a distribution strategy each
+replica computes the objective on its share of the batch (the log-mean-exp is not additive, so this is the
+average of per-replica estimates, not the estimate of the global batch) and the gradients are averaged.
 """
 
 from __future__ import annotations
@@ -96,7 +98,9 @@ class _TwoSampleCritic(keras.Model):
             with power_iteration_frozen():
                 objective, logs = self._objective(first, second, training=True)
             loss = -objective
-            scaled = self.optimizer.scale_loss(loss)
+            # Gradients are summed over replicas: each replica's share is its estimate / the number of replicas.
+            replicas = tf.distribute.get_strategy().num_replicas_in_sync
+            scaled = self.optimizer.scale_loss(loss / replicas)
         self.optimizer.apply(tape.gradient(scaled, variables), variables)
         return self._report(loss, logs)
 
