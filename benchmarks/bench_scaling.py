@@ -28,7 +28,7 @@ def child(model: str, net: str, batch: int, size: int, width: int, steps: int, n
     import tensorflow as tf
 
     from tf_lipschitz.architectures import dcgan_critic, dcgan_generator, resnet_critic, resnet_generator
-    from tf_lipschitz.experiments import make_gan, seed_everything
+    from tf_lipschitz.recipes import make_gan, seed_everything
 
     seed_everything(0)
     if net == "resnet":

@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         >>> build_parser().parse_args([]).penalty_weight
         100.0
     """
-    from tf_lipschitz.experiments import add_run_arguments
+    from tf_lipschitz.recipes import add_run_arguments
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", help="TFDS data dir holding cifar10/, an .npz, or an image folder")
@@ -77,7 +77,7 @@ def build_gan(args: argparse.Namespace, channels: int = 3):
         A compiled `WGANALP`.
     """
     from tf_lipschitz.architectures import resnet_critic, resnet_generator
-    from tf_lipschitz.experiments import adam_optimizers, make_gan
+    from tf_lipschitz.recipes import adam_optimizers, make_gan
 
     generator = resnet_generator(args.latent_dim, args.width, channels)
     critic = resnet_critic(args.width, channels)
@@ -120,7 +120,7 @@ def metric_callbacks(args: argparse.Namespace, images: np.ndarray) -> list:
 
 def write_plots(run_dir: str) -> list[str]:
     """losses.png (critic loss, Wasserstein estimate) and, when measured, metrics.png (IS and FID) from log.csv."""
-    from tf_lipschitz.experiments import line_plot, read_csv_log
+    from tf_lipschitz.reporting import line_plot, read_csv_log
 
     log = read_csv_log(os.path.join(run_dir, "log.csv"))
     if not log:
@@ -151,7 +151,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     from tf_lipschitz.callbacks import SampleGrid
     from tf_lipschitz.data import image_dataset
-    from tf_lipschitz.experiments import load_image_data, run_training, save_result, seed_everything
+    from tf_lipschitz.recipes import load_image_data, run_training, seed_everything
+    from tf_lipschitz.reporting import save_result
     from tf_lipschitz.training import TrainingDiverged
 
     args = build_parser().parse_args(argv)

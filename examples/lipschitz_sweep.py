@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
         >>> build_parser().parse_args([]).sweep
         'k_sn'
     """
-    from tf_lipschitz.experiments import add_run_arguments
+    from tf_lipschitz.recipes import add_run_arguments
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", choices=DATASETS, default="mnist")
@@ -139,7 +139,7 @@ class FID:
 
 def load_data(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray | None]:
     """Training images (uint8) and, from an `.npz` holding `y_train`, their labels."""
-    from tf_lipschitz.experiments import load_image_data
+    from tf_lipschitz.recipes import load_image_data
 
     images = load_image_data(args.dataset, args.data_dir, limit=args.limit)
     labels = None
@@ -162,7 +162,8 @@ def train_point(args: argparse.Namespace, images: np.ndarray, fid: FID, loss: st
     from tf_lipschitz.callbacks import SampleGrid
     from tf_lipschitz.data import image_dataset
     from tf_lipschitz.models import LipschitzGAN
-    from tf_lipschitz.experiments import run_training, save_result, seed_everything
+    from tf_lipschitz.recipes import run_training, seed_everything
+    from tf_lipschitz.reporting import save_result
 
     run_dir = point_dir(args, loss, k_sn, alpha)
     resolution = args.resolution or (64 if args.dataset in ("celeb_a", "folder") else 32)
@@ -199,7 +200,7 @@ def report(args: argparse.Namespace, swept: str, results: dict) -> str:
     Returns:
         The Markdown text.
     """
-    from tf_lipschitz.experiments import line_plot, markdown_table
+    from tf_lipschitz.reporting import line_plot, markdown_table
 
     index = 1 if swept == "k_sn" else 2
     values = sorted({point[index] for point in results})
@@ -237,7 +238,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     Example:
         >>> main(["--data-dir", "mnist.npz", "--losses", "wgan", "--k-sn", "1", "--steps", "10"])  # doctest: +SKIP
     """
-    from tf_lipschitz.experiments import load_result
+    from tf_lipschitz.reporting import load_result
     from tf_lipschitz.training import TrainingDiverged
 
     args = build_parser().parse_args(argv)

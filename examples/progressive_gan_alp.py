@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
         >>> build_parser().parse_args(["--data-dir", "faces"]).max_resolution
         1024
     """
-    from tf_lipschitz.experiments import add_run_arguments
+    from tf_lipschitz.recipes import add_run_arguments
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", required=True, help="an image folder or an .npz")
@@ -119,20 +119,10 @@ def level_plan(config, batch_size: int) -> list[tuple[int, int, int]]:
     return plan
 
 
-def build_level_gan(config, generator, critic, seed: int):
-    """The compiled `LipschitzGAN` of one level with the paper's Eq. (32) setup and fresh Adam optimizers."""
-    from tf_lipschitz.models import LipschitzGAN
-
-    gan = LipschitzGAN(generator, critic, penalty_kwargs=config.penalty_options, seed=seed,
-                       **config.lipschitz_gan_kwargs)
-    gan.compile(critic_optimizer=keras.optimizers.Adam(**config.optimizer_kwargs),
-                generator_optimizer=keras.optimizers.Adam(**config.optimizer_kwargs))
-    return gan
-
-
 def write_plot(args: argparse.Namespace, config, plan) -> str:
     """training.png: critic loss, Wasserstein estimate and α against the generator step over all levels."""
-    from tf_lipschitz.experiments import fit_schedule, line_plot, read_csv_log
+    from tf_lipschitz.recipes import fit_schedule
+    from tf_lipschitz.reporting import line_plot, read_csv_log
 
     series: dict[str, tuple[list, list]] = {}
     offset = 0
@@ -170,7 +160,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from tf_lipschitz.architectures import progressive_gan
     from tf_lipschitz.callbacks import SampleGrid
     from tf_lipschitz.data import image_dataset
-    from tf_lipschitz.experiments import load_image_data, load_result, run_training, save_result, seed_everything
+    from tf_lipschitz.recipes import load_image_data, progressive_wgan_alp, run_training, seed_everything
+    from tf_lipschitz.reporting import load_result, save_result
     from tf_lipschitz.training import TrainingDiverged, load_final_weights
 
     args = build_parser().parse_args(argv)
@@ -192,7 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             generator, critic = config.generator(0), config.critic(0)
         else:
             generator, critic = config.grow(generator, critic)
-        gan = build_level_gan(config, generator, critic, args.seed + level)
+        gan = progressive_wgan_alp(config, generator, critic, seed=args.seed + level)
         if load_result(level_dir) is not None:
             gan.set_weights(load_final_weights(level_dir))
             print(f"[progressive_gan_alp] level {level} ({size}x{size}) already trained: {level_dir}")

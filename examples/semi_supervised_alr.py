@@ -50,7 +50,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
-from tf_lipschitz import experiments  # noqa: E402
+from tf_lipschitz import reporting  # noqa: E402
 from tf_lipschitz.architectures import conv_large  # noqa: E402
 from tf_lipschitz.checkpoints import RunCheckpoints  # noqa: E402
 from tf_lipschitz.data import load_images  # noqa: E402
@@ -344,7 +344,7 @@ def train_method(method: str, data: dict, args: argparse.Namespace, progress: tq
     start = min(checkpoints.restore_latest(), args.steps)
     log_path = os.path.join(folder, "log.csv")
     kept = [r for r in _read_rows(log_path) if r["step"] <= start] if start else []
-    experiments.write_rows(log_path, _LOG_FIELDS, kept)
+    reporting.write_rows(log_path, _LOG_FIELDS, kept)
     progress.update(start)
     step = make_train_step(model, optimizer, regularizer_options(method, args), args.penalty_weight, seed_generator)
     n_labeled, n_unlabeled = len(data["x_labeled"]), len(data["x_unlabeled"])
@@ -369,7 +369,7 @@ def train_method(method: str, data: dict, args: argparse.Namespace, progress: tq
             row = {"step": done, **{key: total / count for key, total in sums.items()},
                    "val_accuracy": accuracy(model, data["x_val"], data["y_val"], args.eval_batch_size),
                    "test_accuracy": accuracy(model, data["x_test"], data["y_test"], args.eval_batch_size)}
-            experiments.write_rows(log_path, _LOG_FIELDS, [row], mode="a")
+            reporting.write_rows(log_path, _LOG_FIELDS, [row], mode="a")
             progress.set_postfix(method=method, ce=f"{row['cross_entropy']:.3f}", val=f"{row['val_accuracy']:.3f}")
             sums, count = {}, 0
         if done % args.checkpoint_every == 0 or done == args.steps:
@@ -411,7 +411,7 @@ def markdown_table(rows: Sequence[dict]) -> str:
         best_val, test_at_best, final_val, final_test = (100 * row[key] for key in _PERCENT_KEYS)
         cells.append([row["method"].upper(), best_val, row["best_step"], test_at_best, final_val, final_test,
                       row["steps"], row["seconds"]])
-    return experiments.markdown_table(_TABLE_HEADERS, cells, formats=_TABLE_FORMATS)
+    return reporting.markdown_table(_TABLE_HEADERS, cells, formats=_TABLE_FORMATS)
 
 
 def plot_curves(run_dir: str, methods: Sequence[str]) -> str:
@@ -548,7 +548,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
     table = markdown_table(rows)
     title = (f"Semi-supervised ({len(data['x_labeled'])} labels), ConvLarge width {args.width}, Adam "
              f"{args.learning_rate:g}, {args.steps} steps, data {args.data_dir}")
-    experiments.write_summary(args.run_dir, title, table, rows, _SUMMARY_FIELDS)
+    reporting.write_summary(args.run_dir, title, table, rows, _SUMMARY_FIELDS)
     return rows
 
 

@@ -12,7 +12,7 @@ pairs drawn from U[-4, 4]², while a Lipschitz regularizer acts on 1024 further 
 
 Each configuration is evaluated on a grid of [-4, 4]² against the optimal 1-Lipschitz approximation f̂_opt of
 Eq. (25): the maximum gradient norm (f̂_opt has 1) and the RMSE of f̂ − f̂_opt, among others (see
-`tf_lipschitz.toy_problems.grid_metrics`). The run directory holds, per configuration, verified checkpoints
+`tf_lipschitz.toy.grid_metrics`). The run directory holds, per configuration, verified checkpoints
 (a killed run resumes; finished configurations are not retrained), a CSV log and the grid values; at the top
 level the gradient-norm heatmaps of Figure 1 (black 0, white ≥ 1), the learned functions, the loss curves
 and the summary table (Markdown, CSV and JSON).
@@ -54,7 +54,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
-from tf_lipschitz import experiments, toy_problems  # noqa: E402
+from tf_lipschitz import reporting  # noqa: E402
+from tf_lipschitz.toy import ring as toy_problems  # noqa: E402
 from tf_lipschitz.architectures import toy_mlp  # noqa: E402
 from tf_lipschitz.checkpoints import RunCheckpoints  # noqa: E402
 from tf_lipschitz.penalties import HalfNormalEpsilon, adversarial_lipschitz_penalty, gradient_penalty  # noqa: E402
@@ -257,7 +258,7 @@ def _rewrite_log(path: str, keep_until: int) -> None:
         return
     with open(path, newline="") as handle:
         rows = [row for row in csv.DictReader(handle) if int(row["step"]) <= keep_until]
-    experiments.write_rows(path, _LOG_FIELDS, rows)
+    reporting.write_rows(path, _LOG_FIELDS, rows)
 
 
 def train_configuration(
@@ -296,7 +297,7 @@ def train_configuration(
     if start:
         _rewrite_log(log_path, start)
     else:
-        experiments.write_rows(log_path, _LOG_FIELDS, [])
+        reporting.write_rows(log_path, _LOG_FIELDS, [])
     progress.update(start)
     step = make_train_step(model, optimizer, config, args, seed_generator)
     began = time.perf_counter()
@@ -315,7 +316,7 @@ def train_configuration(
         progress.update(1)
         if done % args.log_every == 0 or done == args.iterations:
             row = {"step": done, **{key: total / count for key, total in sums.items()}}
-            experiments.write_rows(log_path, _LOG_FIELDS, [row], mode="a")
+            reporting.write_rows(log_path, _LOG_FIELDS, [row], mode="a")
             progress.set_postfix(config=config.name, mse=f"{row['mse']:.4f}", penalty=f"{row['penalty']:.2e}")
             sums, count = {}, 0
         if done % args.checkpoint_every == 0 or done == args.iterations:
@@ -365,7 +366,7 @@ def markdown_table(rows: Sequence[dict]) -> str:
         | f̂_opt (Eq. 25) | ...
     """
     cells = [_OPTIMUM_ROW] + [[row["label"], *(row[key] for key in _TABLE_KEYS)] for row in rows]
-    return experiments.markdown_table(_TABLE_HEADERS, cells, formats=_TABLE_FORMATS)
+    return reporting.markdown_table(_TABLE_HEADERS, cells, formats=_TABLE_FORMATS)
 
 
 def _panel_grid(n: int, ncols: int = 6):
@@ -474,7 +475,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
     table = markdown_table(rows)
     title = (f"Ring toy (ALR §4.2), {args.iterations} iterations, batch {args.batch_size} + {args.reg_batch_size} "
              f"regularization inputs, {args.grid_resolution}² grid on [-4, 4]²")
-    experiments.write_summary(args.run_dir, title, table, rows, _SUMMARY_FIELDS)
+    reporting.write_summary(args.run_dir, title, table, rows, _SUMMARY_FIELDS)
     return rows
 
 

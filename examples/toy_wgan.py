@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
         >>> build_parser().parse_args([]).toys
         ['8gaussians', '25gaussians', 'swissroll']
     """
-    from tf_lipschitz.experiments import MODELS, add_run_arguments
+    from tf_lipschitz.recipes import MODELS, add_run_arguments
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--toys", nargs="+", choices=TOYS, default=list(TOYS))
@@ -78,10 +78,9 @@ def train_one(args: argparse.Namespace, toy: str, model: str) -> dict:
     """
     import keras
 
-    from tf_lipschitz.callbacks import ToyW1Monitor
-    from tf_lipschitz.data import exact_w1, toy_dataset
-    from tf_lipschitz.experiments import (TOY_ALP, adam_optimizers, make_gan, run_training, save_result,
-                                          seed_everything, toy_networks)
+    from tf_lipschitz.recipes import TOY_ALP, adam_optimizers, make_gan, run_training, seed_everything, toy_networks
+    from tf_lipschitz.reporting import save_result
+    from tf_lipschitz.toy import ToyW1Monitor, exact_w1, toy_dataset
 
     run_dir = os.path.join(args.run_dir, toy, model)
     keras.backend.clear_session()
@@ -99,7 +98,7 @@ def train_one(args: argparse.Namespace, toy: str, model: str) -> dict:
     dataset = toy_dataset(toy, args.batch_size * args.n_critic, seed=args.seed)
     trained = run_training(gan, dataset, run_dir=run_dir, steps=args.steps, checkpoint_every=args.checkpoint_every,
                            callbacks=[monitor], verbose=args.verbose)
-    if not monitor.history:  # a finished run resumed: no plot yet from this process
+    if not monitor.history["step"]:  # a finished run resumed: no plot yet from this process
         monitor.set_model(gan)
         monitor.plot(monitor.plot_path)
     w1 = exact_w1(gan.generate(args.eval_samples, seed=args.seed + 10_000), monitor.real)
@@ -113,7 +112,8 @@ def train_one(args: argparse.Namespace, toy: str, model: str) -> dict:
 
 def w1_curve(run_dir: str, checkpoint_every: int, steps: int) -> tuple[np.ndarray, np.ndarray]:
     """(steps, exact W1) over training, read back from a pair's `log.csv` (one row per interval)."""
-    from tf_lipschitz.experiments import fit_schedule, read_csv_log
+    from tf_lipschitz.recipes import fit_schedule
+    from tf_lipschitz.reporting import read_csv_log
 
     log = read_csv_log(os.path.join(run_dir, "log.csv"))
     w1 = log.get("w1_exact", np.zeros(0))
@@ -131,7 +131,7 @@ def report(args: argparse.Namespace, results: dict) -> str:
     Returns:
         The Markdown report.
     """
-    from tf_lipschitz.experiments import line_plot, markdown_table
+    from tf_lipschitz.reporting import line_plot, markdown_table
 
     final_rows, curve_rows, curves = [], [], {}
     for (toy, model), result in results.items():
@@ -178,7 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     Example:
         >>> main(["--toys", "8gaussians", "--steps", "20", "--width", "32"])  # doctest: +SKIP
     """
-    from tf_lipschitz.experiments import load_result
+    from tf_lipschitz.reporting import load_result
     from tf_lipschitz.training import TrainingDiverged
 
     args = build_parser().parse_args(argv)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tf_lipschitz.experiments import read_csv_log
+from tf_lipschitz.reporting import read_csv_log
 
 EXAMPLES = os.path.join(os.path.dirname(__file__), "..", "examples")
 

@@ -1,4 +1,18 @@
-"""tf_lipschitz: Lipschitz-constrained layers, Adversarial Lipschitz Regularization and Lipschitz GANs for Keras 3."""
+"""tf_lipschitz: Lipschitz-constrained layers, Adversarial Lipschitz Regularization and Lipschitz GANs for Keras 3.
+
+After `import tf_lipschitz as tfl`, every sub-package is an attribute, imported on first use: `tfl.layers`,
+`tfl.penalties`, `tfl.losses`, `tfl.models`, `tfl.callbacks` (the core: TensorFlow, Keras and NumPy only),
+`tfl.ops`, `tfl.convert`, `tfl.constraints`, `tfl.architectures`, `tfl.evaluation` (the `[eval]` extra),
+`tfl.toy`, `tfl.recipes`, `tfl.reporting`, `tfl.data`, `tfl.training`, `tfl.checkpoints`, `tfl.contracts`,
+`tfl.validation`. The layers are also exported at the top level.
+
+Example:
+    >>> import tf_lipschitz as tfl
+    >>> tfl.penalties.gradient_penalty.__name__, tfl.architectures.toy_mlp.__name__
+    ('gradient_penalty', 'toy_mlp')
+"""
+
+import importlib
 
 from tf_lipschitz.layers import (
     SpectralNormConv2D,
@@ -9,3 +23,45 @@ from tf_lipschitz.layers import (
 )
 
 __version__ = "0.1.0"
+
+_SUBMODULES = (
+    "architectures",
+    "callbacks",
+    "checkpoints",
+    "constraints",
+    "contracts",
+    "convert",
+    "data",
+    "evaluation",
+    "layers",
+    "losses",
+    "models",
+    "ops",
+    "penalties",
+    "recipes",
+    "reporting",
+    "toy",
+    "training",
+    "validation",
+)
+
+__all__ = [
+    "SpectralNormConv2D",
+    "SpectralNormDense",
+    "ToeplitzNormConv2D",
+    "advance_power_iteration",
+    "power_iteration_frozen",
+    *_SUBMODULES,
+]
+
+
+def __getattr__(name: str):
+    # PEP 562: sub-packages load on first access, so `import tf_lipschitz` stays light and optional extras
+    # (evaluation, plots) are only needed when used.
+    if name in _SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_SUBMODULES))

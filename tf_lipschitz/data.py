@@ -1,5 +1,5 @@
-"""Data for the experiments: the papers' 2-D toy distributions, the exact W1 between samples, and image
-datasets from local paths (an `.npz`, an image folder, or a TFDS `data_dir`), scaled to [-1, 1].
+"""Data for the experiments: image datasets from local paths (an `.npz`, an image folder, or a TFDS `data_dir`),
+scaled to [-1, 1]. The 2-D toy distributions and the exact W1 live in `tf_lipschitz.toy` and are re-exported here.
 
 Nothing here downloads at run time unless you ask TFDS to (`download=True`); on machines without internet,
 pass local files.
@@ -8,10 +8,12 @@ pass local files.
 from __future__ import annotations
 
 import os
-from typing import Iterator
 
 import numpy as np
 import tensorflow as tf
+
+from tf_lipschitz.toy.data import TOY_DISTRIBUTIONS, toy_dataset, toy_samples
+from tf_lipschitz.toy.w1 import exact_w1
 
 __all__ = [
     "TOY_DISTRIBUTIONS",
@@ -21,110 +23,6 @@ __all__ = [
     "load_images",
     "image_dataset",
 ]
-
-TOY_DISTRIBUTIONS = ("8gaussians", "25gaussians", "swissroll", "two_gaussians")
-
-
-def toy_samples(name: str, n: int, *, seed: int | None = None) -> np.ndarray:
-    """Draws `n` points of a 2-D toy distribution, as float32 of shape (n, 2).
-
-    - "8gaussians": eight Gaussians (std 0.02) on a circle of radius √2 — the WGAN-GP toy.
-    - "25gaussians": a 5×5 grid on [-2, 2]² scaled by 1/2.828, std 0.05/2.828.
-    - "swissroll": a 2-D Swiss roll scaled to roughly [-2, 2]².
-    - "two_gaussians": a unit Gaussian at the origin (the "real" side of the two-Gaussians check; the other
-      side is the same shifted by 3 along x, so the exact W1 is 3).
-
-    Args:
-        name: One of `TOY_DISTRIBUTIONS`.
-        n: Number of samples (> 0).
-        seed: NumPy seed.
-
-    Returns:
-        An (n, 2) float32 array.
-
-    Raises:
-        ValueError: for an unknown name or n ≤ 0.
-
-    Example:
-        >>> toy_samples("8gaussians", 4, seed=0).shape
-        (4, 2)
-    """
-    if name not in TOY_DISTRIBUTIONS:
-        raise ValueError(f"Unknown toy distribution {name!r}; valid: {TOY_DISTRIBUTIONS}")
-    if n <= 0:
-        raise ValueError(f"`n` must be > 0. Received: n={n}")
-    rng = np.random.default_rng(seed)
-    if name == "8gaussians":
-        angles = rng.integers(0, 8, n) * (np.pi / 4)
-        centers = 2.0 * np.stack([np.cos(angles), np.sin(angles)], axis=1)
-        points = (centers + 0.02 * rng.normal(size=(n, 2))) / np.sqrt(2.0)
-    elif name == "25gaussians":
-        grid = rng.integers(-2, 3, size=(n, 2)) * 2.0
-        points = (grid + 0.05 * rng.normal(size=(n, 2))) / 2.828
-    elif name == "swissroll":
-        t = 1.5 * np.pi * (1 + 2 * rng.uniform(size=n))
-        points = np.stack([t * np.cos(t), t * np.sin(t)], axis=1) + 0.5 * rng.normal(size=(n, 2))
-        points /= 7.5
-    else:
-        points = rng.normal(size=(n, 2))
-    return points.astype("float32")
-
-
-def toy_dataset(name: str, batch_size: int, *, seed: int = 0, steps: int | None = None) -> tf.data.Dataset:
-    """An endless (or `steps`-long) `tf.data.Dataset` of batches from `toy_samples`.
-
-    Args:
-        name: One of `TOY_DISTRIBUTIONS`.
-        batch_size: Points per batch.
-        seed: Seed of the stream; the same seed gives the same batches.
-        steps: Number of batches; endless when None.
-
-    Returns:
-        A dataset of float32 tensors of shape (batch_size, 2).
-
-    Example:
-        >>> next(iter(toy_dataset("swissroll", 8))).shape
-        TensorShape([8, 2])
-    """
-    def batches() -> Iterator[np.ndarray]:
-        rng = np.random.default_rng(seed)  # per iteration: every pass over the dataset yields the same stream
-        count = 0
-        while steps is None or count < steps:
-            yield toy_samples(name, batch_size, seed=int(rng.integers(2**31)))
-            count += 1
-
-    spec = tf.TensorSpec((batch_size, 2), tf.float32)
-    return tf.data.Dataset.from_generator(batches, output_signature=spec).prefetch(2)
-
-
-def exact_w1(a: np.ndarray, b: np.ndarray) -> float:
-    """Exact Wasserstein-1 distance between two equally sized empirical distributions (optimal assignment).
-
-    Args:
-        a: (n, d) samples.
-        b: (n, d) samples.
-
-    Returns:
-        min over permutations π of mean ‖a_i − b_π(i)‖₂, by `scipy.optimize.linear_sum_assignment`.
-
-    Raises:
-        ValueError: for samples of different shapes.
-
-    Example:
-        >>> round(exact_w1(np.zeros((3, 2)), np.ones((3, 2))), 4)
-        1.4142
-    """
-    from scipy.optimize import linear_sum_assignment
-    from scipy.spatial.distance import cdist
-
-    a = np.asarray(a, np.float64).reshape(len(a), -1)
-    b = np.asarray(b, np.float64).reshape(len(b), -1)
-    if a.shape != b.shape:
-        raise ValueError(f"exact_w1 needs samples of equal shape; got {a.shape} and {b.shape}")
-    cost = cdist(a, b)
-    rows, cols = linear_sum_assignment(cost)
-    return float(cost[rows, cols].mean())
-
 
 _IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 

@@ -16,7 +16,7 @@ import os
 import sys
 from typing import NamedTuple
 
-from tf_lipschitz.experiments import MODELS, TOY_ALP
+from tf_lipschitz.recipes import MODELS, TOY_ALP
 
 DATASETS = ("toy", "mnist", "fashion_mnist", "cifar10", "folder")
 
@@ -30,7 +30,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     Returns:
         The new sub-parser.
     """
-    from tf_lipschitz.data import TOY_DISTRIBUTIONS
+    from tf_lipschitz.toy import TOY_DISTRIBUTIONS
 
     parser = subparsers.add_parser("train", help="train a Lipschitz-regularized GAN (default: 2-D WGAN-ALP)",
                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -81,7 +81,7 @@ def build(args: argparse.Namespace) -> Setup:
         >>> from tf_lipschitz.cli import build_parser
         >>> setup = build(build_parser().parse_args(["train", "--steps", "10"]))  # doctest: +SKIP
     """
-    from tf_lipschitz.experiments import adam_optimizers, seed_everything
+    from tf_lipschitz.recipes import adam_optimizers, seed_everything
 
     toy = args.dataset == "toy"
     steps = args.steps or (1000 if toy else 2000)
@@ -129,9 +129,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _toy_setup(args, batch: int, run_dir: str):
-    from tf_lipschitz.callbacks.toy_w1 import ToyW1Monitor
-    from tf_lipschitz.data import toy_dataset
-    from tf_lipschitz.experiments import make_gan, toy_networks
+    from tf_lipschitz.recipes import make_gan, toy_networks
+    from tf_lipschitz.toy import ToyW1Monitor, toy_dataset
 
     generator, critic = toy_networks(256, 3, spectral_norm=args.model == "sn")
     gan = make_gan(args.model, generator, critic, latent_dim=2, n_critic=args.n_critic, seed=args.seed,
@@ -146,7 +145,7 @@ def _image_setup(args, batch: int, run_dir: str):
     from tf_lipschitz.architectures import dcgan_critic, dcgan_generator
     from tf_lipschitz.callbacks import SampleGrid
     from tf_lipschitz.data import image_dataset, load_images
-    from tf_lipschitz.experiments import make_gan
+    from tf_lipschitz.recipes import make_gan
 
     if args.data_dir is None and args.dataset == "folder":
         raise ValueError("--dataset folder needs --data-dir")

@@ -9,11 +9,10 @@ from __future__ import annotations
 from typing import Callable, Union
 
 import keras
-import numpy as np
 
 from tf_lipschitz.layers import SpectralNormConv2D, SpectralNormDense, ToeplitzNormConv2D
 
-__all__ = ["LayerSpec", "layer_factory", "check_positive_int"]
+__all__ = ["LayerSpec", "layer_factory"]
 
 LayerSpec = Union[str, type, Callable[..., keras.layers.Layer]]
 
@@ -78,9 +77,3 @@ def layer_factory(
 
     return make
 
-
-def check_positive_int(value, name: str) -> int:
-    """Validates a width/size argument; returns it as an int."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
-    return int(value)

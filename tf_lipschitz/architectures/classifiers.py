@@ -13,7 +13,8 @@ from typing import Sequence
 import keras
 from keras import layers
 
-from tf_lipschitz.architectures._common import check_positive_int, layer_factory
+from tf_lipschitz.architectures._common import layer_factory
+from tf_lipschitz.validation import check_int
 
 __all__ = ["conv_large", "toy_mlp"]
 
@@ -66,8 +67,8 @@ def conv_large(
     Reference:
         Miyato et al., "Virtual Adversarial Training", TPAMI 2018, Table 4 (Conv-Large).
     """
-    num_classes = check_positive_int(num_classes, "num_classes")
-    width = check_positive_int(width, "width")
+    num_classes = check_int("num_classes", num_classes)
+    width = check_int("width", width)
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"`dropout` must be in [0, 1). Received: dropout={dropout!r}")
     if noise_stddev < 0:
@@ -128,9 +129,9 @@ def toy_mlp(
     Reference:
         Terjék, "Adversarial Lipschitz Regularization", ICLR 2020, section 4.2.
     """
-    input_dim = check_positive_int(input_dim, "input_dim")
-    output_dim = check_positive_int(output_dim, "output_dim")
-    hidden_units = [check_positive_int(u, "hidden_units") for u in hidden_units]
+    input_dim = check_int("input_dim", input_dim)
+    output_dim = check_int("output_dim", output_dim)
+    hidden_units = [check_int("hidden_units", u) for u in hidden_units]
     dense = layer_factory("spectral_norm" if spectral_norm else "plain", "dense", k_sn=k_sn,
                           power_iterations=power_iterations)
     inputs = keras.Input((input_dim,), name="inputs")

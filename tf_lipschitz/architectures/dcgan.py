@@ -23,7 +23,8 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from tf_lipschitz.architectures._common import LayerSpec, check_positive_int, layer_factory
+from tf_lipschitz.architectures._common import LayerSpec, layer_factory
+from tf_lipschitz.validation import check_int
 
 __all__ = ["dcgan_generator", "dcgan_critic"]
 
@@ -69,9 +70,9 @@ def dcgan_generator(
     Reference:
         "How does Lipschitz regularization influence GAN training?", appendix B.
     """
-    widths = _hidden_widths(resolution, check_positive_int(width, "width"))
-    latent_dim = check_positive_int(latent_dim, "latent_dim")
-    channels = check_positive_int(channels, "channels")
+    widths = _hidden_widths(resolution, check_int("width", width))
+    latent_dim = check_int("latent_dim", latent_dim)
+    channels = check_int("channels", channels)
     z = keras.Input((latent_dim,), name="z")
     x = layers.Reshape((1, 1, latent_dim), name="reshape")(z)
     for i, filters in enumerate(widths):
@@ -132,8 +133,8 @@ def dcgan_critic(
     Reference:
         "How does Lipschitz regularization influence GAN training?", appendix B.
     """
-    widths = list(reversed(_hidden_widths(resolution, check_positive_int(width, "width"))))
-    channels = check_positive_int(channels, "channels")
+    widths = list(reversed(_hidden_widths(resolution, check_int("width", width))))
+    channels = check_int("channels", channels)
     if conv_layer is None:
         conv_layer = "spectral_norm" if spectral_norm else "plain"
     conv = layer_factory(conv_layer, "conv", k_sn=k_sn, k=k, power_iterations=power_iterations)

@@ -8,8 +8,9 @@ learning rate; the generator normalizes the latent and every feature vector with
 Layer names encode the resolution (`g_8x8_conv0`, `d_from_rgb_16x16`, …) so `transfer_weights` can copy a
 level's weights into the next one.
 
-The critic's loss in the ALR paper's CelebA-HQ experiment is WGAN plus the ALP of Eq. (32) and the drift term;
-`progressive_gan(...)` records that setup and the growing schedule for `tf_lipschitz.models.LipschitzGAN`.
+`progressive_gan(...)` records the networks' options and the growing schedule. The training setup of the ALR
+paper's CelebA-HQ experiment (WGAN plus the ALP of Eq. (32) and the drift term, Adam) is a preset of
+`tf_lipschitz.recipes` (`PROGRESSIVE_ALP`, `progressive_wgan_alp`).
 
 Reference:
     Karras et al., "Progressive Growing of GANs for Improved Quality, Stability, and Variation", ICLR 2018
@@ -26,7 +27,7 @@ from typing import Any
 import keras
 from keras import layers
 
-from tf_lipschitz.architectures._common import check_positive_int
+from tf_lipschitz.validation import check_int
 from tf_lipschitz.architectures.progressive_layers import (
     EqualizedConv2D,
     EqualizedDense,
@@ -67,9 +68,7 @@ def feature_maps(stage: int, fmap_base: int = 8192, fmap_decay: float = 1.0, fma
 
 
 def _check_level(level: int) -> int:
-    if isinstance(level, bool) or not isinstance(level, int) or level < 0:
-        raise ValueError(f"`level` must be an integer >= 0 (0 is 4x4). Received: level={level!r}")
-    return level
+    return check_int("level", level, minimum=0)  # level 0 is 4x4
 
 
 def _res(level: int) -> str:
@@ -118,9 +117,9 @@ def progressive_generator(
         Karras et al., "Progressive Growing of GANs", ICLR 2018, Table 2.
     """
     level = _check_level(level)
-    channels = check_positive_int(channels, "channels")
+    channels = check_int("channels", channels)
     nf = lambda stage: feature_maps(stage, fmap_base, fmap_decay, fmap_max)  # noqa: E731
-    latent_dim = check_positive_int(latent_dim or nf(0), "latent_dim")
+    latent_dim = check_int("latent_dim", latent_dim or nf(0))
     z = keras.Input((latent_dim,), name="z")
     x = PixelNormalization(name="g_latent_norm")(z)
     # The 4×4 "conv" on a 1×1 latent is a dense layer; the reference uses gain √2/4 there.
@@ -184,7 +183,7 @@ def progressive_critic(
         Karras et al., "Progressive Growing of GANs", ICLR 2018, Table 2.
     """
     level = _check_level(level)
-    channels = check_positive_int(channels, "channels")
+    channels = check_int("channels", channels)
     nf = lambda stage: feature_maps(stage, fmap_base, fmap_decay, fmap_max)  # noqa: E731
 
     def from_rgb(images, lv: int):
@@ -249,7 +248,7 @@ def transfer_weights(source: keras.Model, target: keras.Model) -> list[str]:
 
 @dataclasses.dataclass(frozen=True)
 class ProgressiveGAN:
-    """A Progressive GAN configuration: network builders per level, the schedule and the WGAN-ALP training setup.
+    """A Progressive GAN configuration: network builders per level and the growing schedule.
 
     Build with `progressive_gan(...)`. Training alternates, per level above 0, a transition phase (α ramps
     0 → 1 over `transition_images`) and a stabilization phase (`training_images` at α = 1); level 0 only
@@ -260,9 +259,9 @@ class ProgressiveGAN:
         channels, latent_dim, fmap_base, fmap_decay, fmap_max, group_size: Network options.
         training_images: Real images shown per stabilization phase (600k in the paper).
         transition_images: Real images shown per fade-in (600k in the paper).
-        lipschitz_gan_kwargs: Keyword arguments for `tf_lipschitz.models.LipschitzGAN` (loss, penalty, λ, drift…).
-        penalty_options: Options of the ALP, Eq. (32): reduction, epsilon range, xi, power_iterations, K.
-        optimizer_kwargs: Adam settings of the paper (learning_rate, beta_1, beta_2, epsilon).
+
+    The training hyper-parameters live in `tf_lipschitz.recipes.PROGRESSIVE_ALP`; `lipschitz_gan_kwargs`,
+    `penalty_options` and `optimizer_kwargs` remain as read-only views of it for older code.
     """
 
     resolution: int
@@ -274,9 +273,27 @@ class ProgressiveGAN:
     group_size: int
     training_images: int
     transition_images: int
-    lipschitz_gan_kwargs: dict[str, Any]
-    penalty_options: dict[str, Any]
-    optimizer_kwargs: dict[str, Any]
+
+    @property
+    def lipschitz_gan_kwargs(self) -> dict[str, Any]:
+        """`LipschitzGAN` arguments of the paper's setup (`recipes.PROGRESSIVE_ALP["gan"]` and `latent_dim`)."""
+        from tf_lipschitz.recipes import PROGRESSIVE_ALP
+
+        return {"latent_dim": self.latent_dim, **PROGRESSIVE_ALP["gan"]}
+
+    @property
+    def penalty_options(self) -> dict[str, Any]:
+        """The ALP options of Eq. (32) (`recipes.PROGRESSIVE_ALP["penalty_kwargs"]`)."""
+        from tf_lipschitz.recipes import PROGRESSIVE_ALP
+
+        return dict(PROGRESSIVE_ALP["penalty_kwargs"])
+
+    @property
+    def optimizer_kwargs(self) -> dict[str, Any]:
+        """The paper's Adam settings (`recipes.PROGRESSIVE_ALP["adam"]`)."""
+        from tf_lipschitz.recipes import PROGRESSIVE_ALP
+
+        return dict(PROGRESSIVE_ALP["adam"])
 
     @property
     def num_levels(self) -> int:
@@ -341,8 +358,7 @@ class ProgressiveGAN:
             >>> [gan.phase(n) for n in (0, 10, 15, 20, 30, 45, 100)]
             [(0, 1.0), (1, 0.0), (1, 0.5), (1, 1.0), (2, 0.0), (2, 1.0), (2, 1.0)]
         """
-        if images_seen < 0:
-            raise ValueError(f"`images_seen` must be >= 0. Received: images_seen={images_seen}")
+        images_seen = check_int("images_seen", images_seen, minimum=0)
         if images_seen < self.training_images:
             return 0, 1.0
         period = self.transition_images + self.training_images
@@ -365,12 +381,10 @@ def progressive_gan(
     training_images: int = 600_000,
     transition_images: int = 600_000,
 ) -> ProgressiveGAN:
-    """Progressive GAN with the WGAN-ALP critic loss of the ALR paper, Eq. (32): the configuration to train.
+    """The Progressive GAN networks and growing schedule of the ALR paper's CelebA-HQ experiment.
 
-    Critic loss: E f(g(z)) − E f(x) + λ E_{x∈P_r,g}[(q − 1)_+² + (q − 1)_+] + drift · E f(x)², with
-    q = |f(x) − f(x + r_adv)| / ‖r_adv‖₂, λ = 0.1, ε ~ U[0.1, 100], ξ = 10, one power iteration, K = 1 and
-    the Progressive GAN drift 0.001; real and generated samples are both regularized. n_critic = 1 and Adam
-    (lr 0.001, β₁ = 0, β₂ = 0.99, ε = 1e-8) as in Karras et al.
+    Train each level with `tf_lipschitz.recipes.progressive_wgan_alp` (WGAN + the ALP of Eq. (32), drift 0.001,
+    n_critic = 1, Adam(1e-3, β = (0, 0.99), ε = 1e-8)).
 
     Args:
         resolution: Final resolution, a power of 2 ≥ 4 (1024 for CelebA-HQ).
@@ -389,31 +403,23 @@ def progressive_gan(
 
     Example:
         >>> gan = progressive_gan(32, fmap_base=64, fmap_max=16)
-        >>> gan.resolutions, gan.lipschitz_gan_kwargs["penalty_weight"]
-        ((4, 8, 16, 32), 0.1)
+        >>> gan.resolutions, gan.latent_dim
+        ((4, 8, 16, 32), 16)
 
     Reference:
         Terjék, "Adversarial Lipschitz Regularization", ICLR 2020, appendix A.2, Eq. (32).
         Karras et al., "Progressive Growing of GANs", ICLR 2018.
     """
-    resolution = check_positive_int(resolution, "resolution")
+    resolution = check_int("resolution", resolution)
     if resolution < 4 or resolution & (resolution - 1):
         raise ValueError(f"`resolution` must be a power of 2 >= 4. Received: resolution={resolution}")
-    latent_dim = check_positive_int(latent_dim or feature_maps(0, fmap_base, fmap_decay, fmap_max), "latent_dim")
-    group_size = check_positive_int(group_size, "group_size")
-    training_images = check_positive_int(training_images, "training_images")
-    if isinstance(transition_images, bool) or not isinstance(transition_images, int) or transition_images < 0:
-        raise ValueError(f"`transition_images` must be an integer >= 0. Received: {transition_images!r}")
-    penalty_options = {
-        "reduction": "squared+abs",
-        "epsilon": (0.1, 100.0),
-        "xi": 10.0,
-        "power_iterations": 1,
-        "K": 1.0,
-    }
+    latent_dim = check_int("latent_dim", latent_dim or feature_maps(0, fmap_base, fmap_decay, fmap_max))
+    group_size = check_int("group_size", group_size)
+    training_images = check_int("training_images", training_images)
+    transition_images = check_int("transition_images", transition_images, minimum=0)
     return ProgressiveGAN(
         resolution=resolution,
-        channels=check_positive_int(channels, "channels"),
+        channels=check_int("channels", channels),
         latent_dim=latent_dim,
         fmap_base=fmap_base,
         fmap_decay=fmap_decay,
@@ -421,16 +427,5 @@ def progressive_gan(
         group_size=group_size,
         training_images=training_images,
         transition_images=transition_images,
-        lipschitz_gan_kwargs={
-            "latent_dim": latent_dim,
-            "loss": "wgan",
-            "penalty": "alp",
-            "penalty_weight": 0.1,
-            "regularize": "both",
-            "n_critic": 1,
-            "drift": 0.001,
-        },
-        penalty_options=penalty_options,
-        optimizer_kwargs={"learning_rate": 1e-3, "beta_1": 0.0, "beta_2": 0.99, "epsilon": 1e-8},
     )
 

@@ -10,16 +10,11 @@ from __future__ import annotations
 import math
 
 import keras
-import numpy as np
 from keras import ops
 
+from tf_lipschitz.validation import check_float, check_int
+
 __all__ = ["PixelNormalization", "MinibatchStdDev", "EqualizedDense", "EqualizedConv2D", "FadeIn", "set_fade_in"]
-
-
-def _check_positive(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not value > 0:
-        raise ValueError(f"`{name}` must be > 0. Received: {name}={value!r}")
-    return float(value)
 
 
 @keras.saving.register_keras_serializable(package="tf_lipschitz")
@@ -44,7 +39,7 @@ class PixelNormalization(keras.layers.Layer):
 
     def __init__(self, epsilon: float = 1e-8, **kwargs):
         super().__init__(**kwargs)
-        self.epsilon = _check_positive(epsilon, "epsilon")
+        self.epsilon = check_float("epsilon", epsilon)
 
     def call(self, inputs):
         return inputs * ops.rsqrt(ops.mean(ops.square(inputs), axis=-1, keepdims=True) + self.epsilon)
@@ -85,10 +80,8 @@ class MinibatchStdDev(keras.layers.Layer):
 
     def __init__(self, group_size: int = 4, epsilon: float = 1e-8, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(group_size, bool) or not isinstance(group_size, int) or group_size < 1:
-            raise ValueError(f"`group_size` must be an integer >= 1. Received: group_size={group_size!r}")
-        self.group_size = group_size
-        self.epsilon = _check_positive(epsilon, "epsilon")
+        self.group_size = check_int("group_size", group_size)
+        self.epsilon = check_float("epsilon", epsilon)
 
     def call(self, inputs):
         n, h, w, c = ops.shape(inputs)
@@ -112,7 +105,7 @@ class _Equalized(keras.layers.Layer):
 
     def __init__(self, gain: float, use_bias: bool, activation, **kwargs):
         super().__init__(**kwargs)
-        self.gain = _check_positive(gain, "gain")
+        self.gain = check_float("gain", gain)
         self.use_bias = bool(use_bias)
         self.activation = keras.activations.get(activation)
 
@@ -164,8 +157,7 @@ class EqualizedDense(_Equalized):
 
     def __init__(self, units: int, gain: float = math.sqrt(2.0), use_bias: bool = True, activation=None, **kwargs):
         super().__init__(gain, use_bias, activation, **kwargs)
-        if isinstance(units, bool) or not isinstance(units, int) or units < 1:
-            raise ValueError(f"`units` must be a positive integer. Received: units={units!r}")
+        units = check_int("units", units)
         self.units = units
 
     def build(self, input_shape):
@@ -211,10 +203,8 @@ class EqualizedConv2D(_Equalized):
         activation=None, **kwargs,
     ):
         super().__init__(gain, use_bias, activation, **kwargs)
-        if isinstance(filters, bool) or not isinstance(filters, int) or filters < 1:
-            raise ValueError(f"`filters` must be a positive integer. Received: filters={filters!r}")
-        if isinstance(kernel_size, bool) or not isinstance(kernel_size, int) or kernel_size < 1 \
-                or kernel_size % 2 == 0:
+        filters = check_int("filters", filters)
+        if check_int("kernel_size", kernel_size) % 2 == 0:
             raise ValueError(f"`kernel_size` must be a positive odd integer. Received: kernel_size={kernel_size!r}")
         self.filters = filters
         self.kernel_size = kernel_size
@@ -280,10 +270,7 @@ class FadeIn(keras.layers.Layer):
 
 
 def _check_alpha(alpha) -> float:
-    number = isinstance(alpha, (int, float, np.integer, np.floating)) and not isinstance(alpha, bool)
-    if not number or not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"`alpha` must be in [0, 1]. Received: alpha={alpha!r}")
-    return float(alpha)
+    return check_float("alpha", alpha, 0.0, inclusive=True, maximum=1.0)
 
 
 def set_fade_in(model: keras.layers.Layer, alpha: float) -> int:

@@ -19,7 +19,8 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from tf_lipschitz.architectures._common import LayerSpec, check_positive_int, layer_factory
+from tf_lipschitz.architectures._common import LayerSpec, layer_factory
+from tf_lipschitz.validation import check_int
 
 __all__ = ["resnet_generator", "resnet_critic"]
 
@@ -71,9 +72,9 @@ def resnet_generator(
     Reference:
         Gulrajani et al., "Improved Training of Wasserstein GANs", NeurIPS 2017.
     """
-    latent_dim = check_positive_int(latent_dim, "latent_dim")
-    width = check_positive_int(width, "width")
-    channels = check_positive_int(channels, "channels")
+    latent_dim = check_int("latent_dim", latent_dim)
+    width = check_int("width", width)
+    channels = check_int("channels", channels)
     z = keras.Input((latent_dim,), name="z")
     x = layers.Dense(4 * 4 * width, name="input_dense")(z)
     x = layers.Reshape((4, 4, width), name="input_reshape")(x)
@@ -152,9 +153,9 @@ def resnet_critic(
     Reference:
         Gulrajani et al., "Improved Training of Wasserstein GANs", NeurIPS 2017.
     """
-    width = check_positive_int(width, "width")
-    channels = check_positive_int(channels, "channels")
-    resolution = check_positive_int(resolution, "resolution")
+    width = check_int("width", width)
+    channels = check_int("channels", channels)
+    resolution = check_int("resolution", resolution)
     if resolution % 4:
         raise ValueError(f"`resolution` must be a multiple of 4. Received: resolution={resolution}")
     conv = layer_factory(conv_layer, "conv", k_sn=k_sn, k=k, power_iterations=power_iterations)

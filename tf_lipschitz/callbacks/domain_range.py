@@ -19,7 +19,10 @@ import numpy as np
 from keras import ops
 
 from tf_lipschitz import losses as gan_losses
-from tf_lipschitz.callbacks._periodic import PeriodicCallback, require_attributes
+from tf_lipschitz._optional import require
+from tf_lipschitz.callbacks._periodic import PeriodicCallback
+from tf_lipschitz.contracts import GenerativeModel
+from tf_lipschitz.validation import check_int
 
 __all__ = ["DomainRangeLogger", "domain_range", "plot_domain_history", "domain_range_table"]
 
@@ -66,21 +69,12 @@ def domain_range(real_outputs, fake_outputs, loss: gan_losses.GANLoss) -> dict[s
     return values
 
 
-def _model_loss(model, loss, alpha) -> gan_losses.GANLoss:
-    """The GAN loss with its α: explicit arguments first, then the model's `loss`/`gan_loss` and `alpha`."""
+def _model_loss(model: GenerativeModel, loss, alpha) -> gan_losses.GANLoss:
+    """The GAN loss with its α: the callback's `loss`/`alpha` where given, else the model's `gan_loss`."""
     if loss is None:
-        for name in ("gan_loss", "loss"):
-            candidate = getattr(model, name, None)
-            if isinstance(candidate, (str, gan_losses.GANLoss)):
-                loss = candidate
-                break
-    if loss is None:
-        raise ValueError(
-            f"DomainRangeLogger needs the GAN loss to compute Ψ; {type(model).__name__} has no `loss` naming one "
-            "of tf_lipschitz.losses.available(). Pass loss=... (and alpha=...) to the callback."
-        )
+        loss = model.gan_loss
     if alpha is None:
-        alpha = loss.alpha if isinstance(loss, gan_losses.GANLoss) else getattr(model, "alpha", 1.0)
+        alpha = loss.alpha if isinstance(loss, gan_losses.GANLoss) else model.gan_loss.alpha
     if isinstance(loss, gan_losses.GANLoss):
         return loss if loss.alpha == float(alpha) else gan_losses.get(loss.name, alpha=alpha)
     return gan_losses.get(loss, alpha=alpha)
@@ -111,9 +105,10 @@ def plot_domain_history(histories: Sequence[dict], labels: Sequence[str], path: 
 
     Raises:
         ValueError: if the number of labels differs from the number of histories, or a history is empty.
+        ImportError: when Matplotlib is not installed (`pip install "tf-lipschitz[plots]"`).
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    FigureCanvasAgg = require("matplotlib.backends.backend_agg", extra="plots").FigureCanvasAgg
+    Figure = require("matplotlib.figure", extra="plots").Figure
 
     if len(histories) != len(labels) or not histories:
         raise ValueError(f"Need one label per history. Received {len(histories)} histories, {len(labels)} labels")
@@ -184,9 +179,10 @@ class DomainRangeLogger(PeriodicCallback):
     `self.history`. At the end of training it writes Figure 1(a), Ω against iterations on a log scale,
     to `plot_path`, and Figure 1(b), the Ω/Ψ table over all logged steps (Ω = ∪ Ω_i), to `table_path`.
 
-    The model must expose `critic`, `generate(n)` and its loss (`loss`, a name or `GANLoss`, and
-    `alpha`), as `tf_lipschitz.models.LipschitzGAN` does; `loss`/`alpha` arguments override the
-    model's. The samples of the last measurement are kept in `last_real` / `last_fake`.
+    The model must be a `tf_lipschitz.contracts.GenerativeModel` (`critic`, `generate(n)` and `gan_loss`
+    with its α), as `tf_lipschitz.models.LipschitzGAN` is; `loss`/`alpha` arguments override the model's.
+    The samples of the last measurement are kept in `last_real` / `last_fake`. The plot needs Matplotlib
+    (`pip install "tf-lipschitz[plots]"`).
 
     Args:
         every_n_steps: Measure after every N-th training batch (≥ 1), counted from the start of `fit`.
@@ -199,7 +195,7 @@ class DomainRangeLogger(PeriodicCallback):
 
     Raises:
         ValueError: for `every_n_steps` < 1, an empty `real_data`, `n_generated` < 1, and (at the start
-            of training) a model without `critic`, `generate` or a known GAN loss.
+            of training) a model that is not a `GenerativeModel`.
 
     Example:
         >>> logger = DomainRangeLogger(50, real_data=x_train[:256], plot_path="omega.png")  # doctest: +SKIP
@@ -223,8 +219,8 @@ class DomainRangeLogger(PeriodicCallback):
         super().__init__(every_n_steps)
         if real_data is None or len(real_data) == 0:
             raise ValueError("`real_data` must be a non-empty batch of real samples. Received an empty batch")
-        if n_generated is not None and (isinstance(n_generated, bool) or int(n_generated) != n_generated or n_generated < 1):
-            raise ValueError(f"`n_generated` must be an integer >= 1. Received: n_generated={n_generated!r}")
+        if n_generated is not None:
+            n_generated = check_int("n_generated", n_generated)
         if loss is not None:
             gan_losses.get(loss)  # validates the name now, not at the first measurement
         self.real_data = real_data
@@ -237,8 +233,10 @@ class DomainRangeLogger(PeriodicCallback):
         self.last_real = None
         self.last_fake = None
 
-    def validate_model(self, model) -> None:
-        require_attributes(model, "DomainRangeLogger", "critic", "generate")
+    requires = GenerativeModel
+
+    def check_model(self, model) -> None:
+        super().check_model(model)
         self.gan_loss = _model_loss(model, self.loss, self.alpha)
 
     def measure(self) -> dict[str, float]:

@@ -12,6 +12,8 @@ When they run:
   the first evaluation), so that `History` and `CSVLogger` record it.
 
 Put these callbacks before `CSVLogger` in the `callbacks` list: callbacks see the epoch `logs` in list order.
+The model must be a `tf_lipschitz.contracts.Sampler` unless `generator_fn` is given. Scoring needs the
+evaluation extra (`pip install "tf-lipschitz[eval]"`), imported when training starts.
 
 Reference:
     Salimans et al., "Improved Techniques for Training GANs", NeurIPS 2016 (Inception Score).
@@ -25,23 +27,25 @@ import math
 import os
 from typing import Callable
 
-import keras
-
-from tf_lipschitz.evaluation.classifiers import load_classifier
-from tf_lipschitz.evaluation.metrics import (
-    DEFAULT_BATCH_SIZE,
-    compute_statistics,
-    frechet_distance,
-    inception_score,
-    reference_statistics,
-)
-from tf_lipschitz.evaluation.statistics import FeatureStatistics
+from tf_lipschitz._optional import require
+from tf_lipschitz.callbacks._periodic import PeriodicCallback
+from tf_lipschitz.contracts import Sampler
+from tf_lipschitz.validation import check_int
 
 __all__ = ["FrechetInceptionDistance", "InceptionScore"]
 
+# Images per generator and classifier call; equal to `tf_lipschitz.evaluation.DEFAULT_BATCH_SIZE`, which is not
+# imported here so that the callbacks need no evaluation extra until they run.
+DEFAULT_BATCH_SIZE = 64
 
-class _SampleMetric(keras.callbacks.Callback):
-    """Shared schedule and sampling of the generated-sample metric callbacks."""
+
+def _evaluation():
+    """`tf_lipschitz.evaluation`, imported when a metric callback first runs (it needs the `eval` extra)."""
+    return require("tf_lipschitz.evaluation", extra="eval")
+
+
+class _SampleMetric(PeriodicCallback):
+    """Shared sampling and classifier loading of the generated-sample metric callbacks."""
 
     def __init__(
         self,
@@ -54,23 +58,14 @@ class _SampleMetric(keras.callbacks.Callback):
         log_key: str,
         verbose: bool,
     ):
-        super().__init__()
-        if num_samples < 2:
-            raise ValueError(f"`num_samples` must be >= 2. Received: num_samples={num_samples}")
-        if every_n_steps is not None and every_n_steps < 1:
-            raise ValueError(f"`every_n_steps` must be None or >= 1. Received: every_n_steps={every_n_steps}")
-        if batch_size < 1:
-            raise ValueError(f"`batch_size` must be >= 1. Received: batch_size={batch_size}")
-        self.num_samples = num_samples
-        self.every_n_steps = every_n_steps
+        super().__init__(every_n_steps, allow_epoch_end=True)
+        self.num_samples = check_int("num_samples", num_samples, minimum=2)
+        self.batch_size = check_int("batch_size", batch_size)
         self.generator_fn = generator_fn
         self.classifier_fn = classifier_fn
-        self.batch_size = batch_size
         self.log_key = log_key
         self.verbose = verbose
         self.classifier = None
-        self.latest: dict[str, float] = {}
-        self._step = 0
 
     def log_keys(self) -> tuple[str, ...]:
         raise NotImplementedError
@@ -78,16 +73,18 @@ class _SampleMetric(keras.callbacks.Callback):
     def score(self, samples) -> dict[str, float]:
         raise NotImplementedError
 
-    def on_train_begin(self, logs=None):
-        if self.generator_fn is None and not callable(getattr(self.model, "generate", None)):
+    def check_model(self, model) -> None:
+        if self.generator_fn is None and not isinstance(model, Sampler):
             raise ValueError(
-                f"{type(self).__name__} needs samples: the model has no `generate(n, batch_size=...)` method, "
-                "so pass `generator_fn=lambda n: images`."
+                f"{type(self).__name__} needs samples: the model has no `generate(n, batch_size=...)` method "
+                "(tf_lipschitz.contracts.Sampler), so pass `generator_fn=lambda n: images`."
             )
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
         if self.classifier is None:
-            self.classifier = load_classifier(self.classifier_fn)
-        self._step = 0
-        self.latest = {key: math.nan for key in self.log_keys()}
+            self.classifier = _evaluation().load_classifier(self.classifier_fn)
+        self.latest = {key: math.nan for key in self.log_keys()}  # epoch logs hold NaN until the first score
 
     def samples(self):
         """`num_samples` generated images, from `generator_fn` or `model.generate`."""
@@ -95,25 +92,12 @@ class _SampleMetric(keras.callbacks.Callback):
             return self.generator_fn(self.num_samples)
         return self.model.generate(self.num_samples, batch_size=self.batch_size)
 
+    def measure(self) -> dict[str, float]:
+        return self.score(self.samples())
+
     def evaluate(self) -> dict[str, float]:
-        """Scores fresh samples and remembers the values for the epoch logs."""
-        self.latest = self.score(self.samples())
-        return self.latest
-
-    def on_train_batch_end(self, batch, logs=None):
-        if self.every_n_steps is None:
-            return
-        self._step += 1
-        if self._step % self.every_n_steps == 0:
-            values = self.evaluate()
-            if logs is not None:
-                logs.update(values)
-
-    def on_epoch_end(self, epoch, logs=None):
-        if self.every_n_steps is None:
-            self.evaluate()
-        if logs is not None:
-            logs.update(self.latest)
+        """Scores fresh samples now and remembers the values for the epoch logs."""
+        return self.record()
 
 
 class FrechetInceptionDistance(_SampleMetric):
@@ -171,29 +155,33 @@ class FrechetInceptionDistance(_SampleMetric):
         self.real = real
         self.dataset = dataset
         self.cache_dir = cache_dir
-        self.real_statistics: FeatureStatistics | None = real if isinstance(real, FeatureStatistics) else None
+        self.real_statistics = None  # a `FeatureStatistics`, set when training starts
 
     def log_keys(self) -> tuple[str, ...]:
         return (self.log_key,)
 
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
+        evaluation = _evaluation()
+        if self.real_statistics is None and isinstance(self.real, evaluation.FeatureStatistics):
+            self.real_statistics = self.real
         if self.real_statistics is None:
             options = dict(classifier_fn=self.classifier, batch_size=self.batch_size, verbose=self.verbose)
             if self.dataset is not None:
-                self.real_statistics = reference_statistics(
+                self.real_statistics = evaluation.reference_statistics(
                     self.real, dataset=self.dataset, cache_dir=self.cache_dir, **options
                 )
             else:
                 real = self.real() if callable(self.real) else self.real
-                self.real_statistics = compute_statistics(real, **options)
-            self.real = None  # the statistics are all that is needed from now on
+                self.real_statistics = evaluation.compute_statistics(real, **options)
+        self.real = None  # the statistics are all that is needed from now on
 
     def score(self, samples) -> dict[str, float]:
-        fake = compute_statistics(
+        evaluation = _evaluation()
+        fake = evaluation.compute_statistics(
             samples, classifier_fn=self.classifier, batch_size=self.batch_size, verbose=self.verbose
         )
-        return {self.log_key: frechet_distance(self.real_statistics, fake)}
+        return {self.log_key: evaluation.frechet_distance(self.real_statistics, fake)}
 
 
 class InceptionScore(_SampleMetric):
@@ -237,17 +225,13 @@ class InceptionScore(_SampleMetric):
     ):
         super().__init__(num_samples=num_samples, every_n_steps=every_n_steps, generator_fn=generator_fn,
                          classifier_fn=classifier_fn, batch_size=batch_size, log_key=log_key, verbose=verbose)
-        if not 1 <= num_splits <= num_samples:
-            raise ValueError(
-                f"`num_splits` must be in [1, num_samples={num_samples}]. Received: num_splits={num_splits}"
-            )
-        self.num_splits = num_splits
+        self.num_splits = check_int("num_splits", num_splits, maximum=self.num_samples)
 
     def log_keys(self) -> tuple[str, ...]:
         return (self.log_key, f"{self.log_key}_std")
 
     def score(self, samples) -> dict[str, float]:
-        mean, std = inception_score(
+        mean, std = _evaluation().inception_score(
             samples,
             classifier_fn=self.classifier,
             num_splits=self.num_splits,

@@ -9,7 +9,6 @@ Reference:
 from __future__ import annotations
 
 import importlib.util
-import inspect
 import os
 import warnings
 from typing import Any
@@ -20,8 +19,11 @@ import tensorflow as tf
 
 from tf_lipschitz import ops as lip_ops
 from tf_lipschitz import penalties
-from tf_lipschitz.callbacks._periodic import PeriodicCallback, check_every_n_steps, require_attributes
+from tf_lipschitz._optional import require
+from tf_lipschitz.callbacks._periodic import PeriodicCallback
+from tf_lipschitz.contracts import GenerativeModel
 from tf_lipschitz.models.sampling import image_grid
+from tf_lipschitz.validation import check_float, check_int
 
 __all__ = ["LipschitzMonitor", "SampleGrid"]
 
@@ -40,8 +42,8 @@ class LipschitzMonitor(PeriodicCallback):
       layer of unknown Lipschitz constant the key is left out of the logs (never NaN), and the reason
       is kept in `upper_bound_unavailable` and warned once.
 
-    The monitored network is `model.critic` for GAN models and the model itself otherwise. The
-    critic runs in inference mode. Values go into that batch's `logs`, the latest into every epoch's
+    The monitored network is `model.critic` for GAN models (`tf_lipschitz.contracts.GenerativeModel`) and
+    the model itself otherwise. The critic runs in inference mode. Values go into that batch's `logs`, the latest into every epoch's
     `logs`, and into `self.history`.
 
     Args:
@@ -53,7 +55,7 @@ class LipschitzMonitor(PeriodicCallback):
         power_iterations: Power-iteration steps per layer of the upper bound (≥ 1).
 
     Raises:
-        ValueError: for an empty `data`, `every_n_steps` < 1 or non-positive iteration counts.
+        ValueError: for an empty `data`, `every_n_steps` < 1, `xi` <= 0 or non-positive iteration counts.
 
     Example:
         >>> monitor = LipschitzMonitor(x_train[:128], every_n_steps=100)  # doctest: +SKIP
@@ -76,29 +78,20 @@ class LipschitzMonitor(PeriodicCallback):
         super().__init__(every_n_steps)
         if data is None or len(data) == 0:
             raise ValueError("`data` must be a non-empty batch of inputs. Received an empty batch")
-        for name, value in (("alp_power_iterations", alp_power_iterations), ("power_iterations", power_iterations)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"`{name}` must be an integer >= 1. Received: {name}={value!r}")
-        if not float(xi) > 0:
-            raise ValueError(f"`xi` must be > 0. Received: xi={xi!r}")
         self.data = tf.convert_to_tensor(np.asarray(data, dtype=np.float32) if not tf.is_tensor(data) else data)
-        self.xi = float(xi)
+        self.xi = check_float("xi", xi)
         self.epsilon = epsilon
-        self.alp_power_iterations = alp_power_iterations
-        self.power_iterations = power_iterations
+        self.alp_power_iterations = check_int("alp_power_iterations", alp_power_iterations)
+        self.power_iterations = check_int("power_iterations", power_iterations)
         self.upper_bound_unavailable: str | None = None
 
-    def _network(self):
-        critic = getattr(self.model, "critic", None)
-        return self.model if critic is None else critic
-
-    def validate_model(self, model) -> None:
-        critic = getattr(model, "critic", None)
-        if not callable(model if critic is None else critic):
-            raise ValueError(f"LipschitzMonitor needs a callable critic; {type(model).__name__} is not callable")
+    @staticmethod
+    def network(model) -> keras.Model:
+        """The monitored network: the critic of a GAN (`contracts.GenerativeModel`), else the model itself."""
+        return model.critic if isinstance(model, GenerativeModel) else model
 
     def measure(self) -> dict[str, float]:
-        critic = self._network()
+        critic = self.network(self.model)
         values = {"lipschitz_gradient_max": lip_ops.empirical_lipschitz(critic, self.data)}
         alp = penalties.adversarial_lipschitz_penalty(
             lambda t: critic(t, training=False), self.data, xi=self.xi, epsilon=self.epsilon,
@@ -127,32 +120,19 @@ def _summary_image(writer, name: str, grid: np.ndarray, step: int) -> None:
     writer.flush()
 
 
-def _running_tensorboard():
-    """The TensorBoard callback of the `fit` that is calling us, found on the caller's CallbackList."""
-    frame = inspect.currentframe()
-    try:
-        for _ in range(8):
-            frame = frame.f_back if frame is not None else None
-            if frame is None:
-                return None
-            owner = frame.f_locals.get("self")
-            if isinstance(owner, keras.callbacks.CallbackList):
-                return next((cb for cb in owner.callbacks if isinstance(cb, keras.callbacks.TensorBoard)), None)
-    finally:
-        del frame
-    return None
+class SampleGrid(PeriodicCallback):
+    """Saves a grid of generated images from fixed noise every N training batches (PNG, optionally TensorBoard).
 
+    The noise of shape (n_samples, latent_dim) is drawn once, by the model's `latent_noise(n_samples, seed)`,
+    at the first `on_train_begin`, so successive grids show the same latent points. Images are
+    `model.generator(z, training=False)` in [-1, 1]. Each grid is written to `path.format(step=...)`, numbered
+    by the model's training step (`step_counter`, so a resumed run never overwrites earlier grids); a path
+    without `{step}` is overwritten. A final grid is written at the end of training. With `log_dir`, each grid
+    is also written as the TensorBoard image "samples" under `<log_dir>/train` (pass the `log_dir` of your
+    `keras.callbacks.TensorBoard` to see them beside its scalars).
 
-class SampleGrid(keras.callbacks.Callback):
-    """Saves a grid of generated images from fixed noise every N training batches (PNG and TensorBoard).
-
-    The noise z ~ N(0, I) of shape (n_samples, latent_dim) is drawn once, at the first `on_train_begin`,
-    so successive grids show the same latent points (drawn by the model's `latent_noise(n, seed)` when
-    it has one, as `LipschitzGAN` does). Images are `model.generator(z, training=False)` in [-1, 1]. Each grid is written
-    to `path.format(step=...)`; a path without `{step}` is overwritten. A final grid is written at the
-    end of training. When a `keras.callbacks.TensorBoard` runs in the same `fit` (found on the running
-    callback list), or `tensorboard` names one or a log directory, the grid is also written as a
-    TensorBoard image "samples" under `<log_dir>/train`.
+    The model must be a `tf_lipschitz.contracts.GenerativeModel` (as `tf_lipschitz.models.LipschitzGAN` is).
+    Writing PNG files needs Pillow (`pip install "tf-lipschitz[plots]"`).
 
     Args:
         every_n_steps: Save after every N-th training batch (≥ 1), counted from the start of `fit`.
@@ -160,21 +140,24 @@ class SampleGrid(keras.callbacks.Callback):
         n_samples: Number of images in the grid (≥ 1).
         columns: Images per row; defaults to ⌈√n_samples⌉.
         seed: Seed of the fixed noise.
-        tensorboard: "auto" (use a running TensorBoard callback), None (never), a TensorBoard callback or
-            a log directory.
+        log_dir: TensorBoard log directory, or None for PNG files only.
+        tensorboard: Deprecated spelling of `log_dir` (a log directory or a `keras.callbacks.TensorBoard`).
 
     Raises:
-        ValueError: for bad arguments, and (at the start of training) a model without `generator` and
-            `latent_dim`.
+        ValueError: for bad arguments, and (at the start of training) a model that is not a
+            `GenerativeModel`.
+        ImportError: when Pillow is not installed.
 
     Example:
-        >>> grid = SampleGrid(500, "samples/step_{step:06d}.png", n_samples=64)  # doctest: +SKIP
+        >>> grid = SampleGrid(500, "samples/step_{step:06d}.png", n_samples=64, log_dir="logs")  # doctest: +SKIP
         >>> gan.fit(dataset, callbacks=[grid, keras.callbacks.TensorBoard("logs")])  # doctest: +SKIP
 
     Reference:
         Radford, Metz and Chintala, "Unsupervised Representation Learning with DCGANs", 2016 (fixed-noise
         sample grids as a training diagnostic).
     """
+
+    requires = GenerativeModel
 
     def __init__(
         self,
@@ -184,81 +167,65 @@ class SampleGrid(keras.callbacks.Callback):
         n_samples: int = 64,
         columns: int | None = None,
         seed: int = 0,
-        tensorboard: Any = "auto",
+        log_dir: str | os.PathLike | None = None,
+        tensorboard: Any = None,
     ):
-        super().__init__()
-        self.every_n_steps = check_every_n_steps(every_n_steps)
+        super().__init__(every_n_steps)
         if not isinstance(path, str) or not path:
             raise ValueError(f"`path` must be a non-empty string. Received: path={path!r}")
         try:
             path.format(step=0)
         except (KeyError, IndexError, ValueError) as err:
             raise ValueError(f"`path` may only use the `{{step}}` field. Received: path={path!r}") from err
-        if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
-            raise ValueError(f"`n_samples` must be an integer >= 1. Received: n_samples={n_samples!r}")
-        if columns is not None and (not isinstance(columns, int) or columns < 1):
-            raise ValueError(f"`columns` must be None or an integer >= 1. Received: columns={columns!r}")
-        if not (tensorboard in (None, "auto") or isinstance(tensorboard, (str, keras.callbacks.TensorBoard))):
-            raise ValueError(f"`tensorboard` must be 'auto', None, a TensorBoard callback or a log dir. Received: {tensorboard!r}")
+        if tensorboard is not None:
+            warnings.warn("SampleGrid(tensorboard=...) is deprecated: pass log_dir=...", DeprecationWarning, 2)
+            log_dir = tensorboard.log_dir if isinstance(tensorboard, keras.callbacks.TensorBoard) else tensorboard
+        if log_dir is not None and not isinstance(log_dir, (str, os.PathLike)):
+            raise ValueError(f"`log_dir` must be None or a directory path. Received: log_dir={log_dir!r}")
         self.path = path
-        self.n_samples = n_samples
-        self.columns = columns
+        self.n_samples = check_int("n_samples", n_samples)
+        self.columns = None if columns is None else check_int("columns", columns)
         self.seed = seed
-        self.tensorboard = tensorboard
+        self.log_dir = None if log_dir is None else os.fspath(log_dir)
         self.noise = None
         self.paths: list[str] = []
         self._writer = None
-        self._step = 0
-        self._fit_step = 0
         self._written_step = None
+        require("PIL.Image", extra="plots")  # fail now, not at the first grid
 
     def on_train_begin(self, logs=None):
-        require_attributes(self.model, "SampleGrid", "generator", "latent_dim")
-        self._fit_step = 0
-        counter = getattr(self.model, "step_counter", None)
-        if counter is not None:  # a resumed GAN: number grids by its training step, never overwrite earlier ones
-            self._step = int(keras.ops.convert_to_numpy(counter))
+        super().on_train_begin(logs)
         if self.noise is None:
-            sampler = getattr(self.model, "latent_noise", None)
-            if callable(sampler):
-                self.noise = sampler(self.n_samples, seed=self.seed)
-            else:
-                self.noise = keras.random.normal((self.n_samples, int(self.model.latent_dim)), seed=self.seed)
-        log_dir = self.tensorboard
-        if log_dir == "auto":
-            log_dir = _running_tensorboard()
-        if isinstance(log_dir, keras.callbacks.TensorBoard):
-            log_dir = log_dir.log_dir
-        if log_dir and self._writer is None:
+            self.noise = self.model.latent_noise(self.n_samples, seed=self.seed)
+        if self.log_dir and self._writer is None:
             if _tensorboard_available():
-                self._writer = tf.summary.create_file_writer(os.path.join(log_dir, "train"))
+                self._writer = tf.summary.create_file_writer(os.path.join(self.log_dir, "train"))
             else:
                 warnings.warn("SampleGrid: the `tensorboard` package is not installed; writing PNG files only")
 
     def write(self, step: int) -> str:
         """Generates the grid for the fixed noise and writes it (PNG, TensorBoard); returns the PNG path."""
-        from PIL import Image
-
         images = keras.ops.convert_to_numpy(self.model.generator(self.noise, training=False))
         grid = np.round(image_grid(images, self.columns) * 255.0).astype(np.uint8)  # [-1, 1] → [0, 255]
         path = self.path.format(step=step)
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid).save(path, format="PNG")
+        require("PIL.Image", extra="plots").fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid).save(path, format="PNG")
         self.paths.append(path)
         if self._writer is not None:
             _summary_image(self._writer, "samples", grid, step)
         self._written_step = step
         return path
 
-    def on_train_batch_end(self, batch, logs=None):
-        self._step += 1
-        self._fit_step += 1
-        if self._fit_step % self.every_n_steps == 0:
-            self.write(self._step)
+    def measure(self) -> dict[str, float]:
+        self.write(self.step)
+        return {}
+
+    def on_epoch_end(self, epoch, logs=None):
+        pass  # grids only at scheduled steps and at the end of training
 
     def on_train_end(self, logs=None):
-        if self._written_step != self._step:
-            self.write(self._step)
+        if self._written_step != self.step:
+            self.write(self.step)
         if self._writer is not None:
             self._writer.close()
             self._writer = None

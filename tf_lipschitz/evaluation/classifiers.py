@@ -163,7 +163,7 @@ def tfgan_inception(handle: str | None = None) -> Classifier:
         import tensorflow_hub as hub  # Only this path needs TF-Hub: imported lazily.
     except ImportError as err:
         raise RuntimeError(
-            "The default Inception classifier needs tensorflow-hub (`pip install tensorflow-hub`). Without it, "
+            'The default Inception classifier needs tensorflow-hub (`pip install "tf-lipschitz[eval]"`). Without it, '
             "pass `classifier_fn=` (or `--classifier` on the command line) a local SavedModel folder, a `.keras` "
             "file, a Keras model or a callable returning (logits, pool features)."
         ) from err

@@ -19,8 +19,8 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import tensorflow as tf
-from tqdm.auto import tqdm
 
+from tf_lipschitz._optional import require
 from tf_lipschitz.evaluation import tfgan_compat
 from tf_lipschitz.evaluation.classifiers import Classifier, load_classifier
 from tf_lipschitz.evaluation.images import iter_batches, num_images
@@ -31,6 +31,8 @@ from tf_lipschitz.evaluation.statistics import (
     save_statistics,
     statistics_cache_path,
 )
+
+tqdm = require("tqdm.auto", extra="eval").tqdm
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",

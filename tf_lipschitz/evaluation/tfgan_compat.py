@@ -68,7 +68,7 @@ def tfgan_eval_dir() -> str:
     spec = importlib.machinery.PathFinder.find_spec("tensorflow_gan")
     if spec is None or not spec.submodule_search_locations:
         raise ImportError(
-            "TF-GAN's evaluation code was not found: install it with `pip install tensorflow-gan==2.1.*`."
+            "TF-GAN's evaluation code was not found: pip install \"tf-lipschitz[eval]\" (or tensorflow-gan==2.1.*)."
         )
     return os.path.join(list(spec.submodule_search_locations)[0], "python", "eval")
 
