@@ -19,14 +19,17 @@ from tf_lipschitz.callbacks import DomainRangeLogger, LipschitzMonitor, SampleGr
 from tf_lipschitz.callbacks.domain_range import domain_range_table
 from tf_lipschitz.callbacks import monitors
 from tf_lipschitz.callbacks.spectral_clamp import spectral_clamp
+from tf_lipschitz.models.sampling import image_grid
 
 
 # ------------------------------------------------------------------------------------------ GAN test double
 class TinyGAN(keras.Model):
-    """Speaks the `LipschitzGAN` contract the callbacks use: `generator`, `critic`, `latent_dim`, `loss` (a name),
-    `alpha`, `critic_optimizer`/`generator_optimizer`, `generate(n)`. The noise comes with the data
-    (`fit(x=real, y=z)`) so that two runs are bit-comparable; the critic step calls `apply_gradients`, the
-    generator step `apply`, so both optimizer entry points are exercised."""
+    """Speaks the declared contract the callbacks use (`tf_lipschitz.contracts.GenerativeModel`): `generator`,
+    `critic`, `latent_dim`, `gan_loss`, `latent_noise(n, seed)`, `generate(n, batch_size, seed=...)`, plus the
+    `critic_optimizer`/`generator_optimizer` of the clamp, and no `step_counter` (so the callbacks count steps
+    themselves). The noise comes with the data (`fit(x=real, y=z)`) so that two runs are bit-comparable; the
+    critic step calls `apply_gradients`, the generator step `apply`, so both optimizer entry points are
+    exercised."""
 
     def __init__(self, generator, critic, *, latent_dim, loss="ns-gan", alpha=1.0):
         super().__init__()
@@ -46,8 +49,11 @@ class TinyGAN(keras.Model):
     def call(self, z, training=False):
         return self.generator(z, training=training)
 
-    def generate(self, n, batch_size=None):
-        return self.generator(keras.random.normal((n, self.latent_dim)), training=False)
+    def latent_noise(self, n, seed=None):
+        return np.random.default_rng(seed).standard_normal((n, self.latent_dim)).astype("float32")
+
+    def generate(self, n, batch_size=256, *, seed=None):
+        return keras.ops.convert_to_numpy(self.generator(self.latent_noise(n, seed), training=False))
 
     def train_step(self, data):
         real, z = data
@@ -343,25 +349,6 @@ def test_lipschitz_monitor_branching_model_skips_upper_bound():
 
 
 # ------------------------------------------------------------------------------------------ sample grid
-class SilentTensorBoard(keras.callbacks.TensorBoard):
-    """A TensorBoard callback that writes nothing itself (the `tensorboard` package may be absent)."""
-
-    def on_train_begin(self, logs=None):
-        pass
-
-    def on_train_end(self, logs=None):
-        pass
-
-    def on_epoch_end(self, epoch, logs=None):
-        pass
-
-    def on_train_batch_begin(self, batch, logs=None):
-        pass
-
-    def on_train_batch_end(self, batch, logs=None):
-        pass
-
-
 def test_sample_grid_png_and_tensorboard(tmp_path, monkeypatch):
     x, z = gan_data(n=12)
     gan = tiny_gan()
@@ -369,8 +356,9 @@ def test_sample_grid_png_and_tensorboard(tmp_path, monkeypatch):
     images = []
     monkeypatch.setattr(monitors, "_tensorboard_available", lambda: True)
     monkeypatch.setattr(monitors, "_summary_image", lambda writer, name, grid, step: images.append((name, grid.shape, step)))
-    grid = SampleGrid(2, str(tmp_path / "samples" / "step_{step:03d}.png"), n_samples=6, columns=3)
-    gan.fit(x, z, batch_size=4, verbose=0, callbacks=[grid, SilentTensorBoard(str(tmp_path / "tb"))])
+    grid = SampleGrid(2, str(tmp_path / "samples" / "step_{step:03d}.png"), n_samples=6, columns=3,
+                      log_dir=tmp_path / "tb")
+    gan.fit(x, z, batch_size=4, verbose=0, callbacks=[grid])
     # Steps 2 and the final step 3.
     assert [os.path.basename(p) for p in grid.paths] == ["step_002.png", "step_003.png"]
     for path in grid.paths:
@@ -378,10 +366,15 @@ def test_sample_grid_png_and_tensorboard(tmp_path, monkeypatch):
             image.verify()
         with Image.open(path) as image:
             assert image.size == (3 * 5 - 1, 2 * 5 - 1) and image.mode == "L"
-    # The running TensorBoard callback was found: one image per grid, in its log_dir/train.
+    # One TensorBoard image per grid, in log_dir/train.
     assert images == [("samples", (9, 14, 1), 2), ("samples", (9, 14, 1), 3)]
     assert os.path.isdir(tmp_path / "tb" / "train")
+    # The grid shows the generator at the fixed noise `latent_noise(6, seed=0)`, mapped from [-1, 1] to [0, 255].
+    expected = np.round(image_grid(gan.generator(gan.latent_noise(6, seed=0)).numpy(), 3) * 255.0)
+    with Image.open(grid.paths[-1]) as image:
+        np.testing.assert_array_equal(np.asarray(image), expected[..., 0].astype(np.uint8))
     noise = np.array(grid.noise)
+    grid.log_dir = None  # the writer was closed at the end of training; no new one
     gan.fit(x, z, batch_size=4, verbose=0, callbacks=[grid])
     np.testing.assert_array_equal(np.array(grid.noise), noise)  # the same latent points across fits
     assert len(images) == 2 and os.path.basename(grid.paths[-1]) == "step_006.png"  # no TensorBoard this time
@@ -392,7 +385,7 @@ def test_sample_grid_real_tensorboard_event_file(tmp_path):
     x, z = gan_data(n=8)
     gan = tiny_gan()
     compile_gan(gan)
-    grid = SampleGrid(1, str(tmp_path / "latest.png"), n_samples=4)
+    grid = SampleGrid(1, str(tmp_path / "latest.png"), n_samples=4, log_dir=str(tmp_path / "tb"))
     gan.fit(x, z, batch_size=4, verbose=0, callbacks=[grid, keras.callbacks.TensorBoard(str(tmp_path / "tb"))])
     events = glob.glob(str(tmp_path / "tb" / "train" / "events.out.tfevents.*"))
     tags = {v.tag for path in events for e in tf.compat.v1.train.summary_iterator(path) for v in e.summary.value}
@@ -404,6 +397,12 @@ def test_sample_grid_errors():
         SampleGrid(1, "a.png", n_samples=0)
     with pytest.raises(ValueError, match="`path`"):
         SampleGrid(1, "a_{epoch}.png")
+    with pytest.raises(ValueError, match="`every_n_steps` must be an integer >= 1. Received: every_n_steps=0"):
+        SampleGrid(0, "a.png")
+    with pytest.raises(ValueError, match="`log_dir`"):
+        SampleGrid(1, "a.png", log_dir=3)
+    with pytest.warns(DeprecationWarning, match="log_dir"):
+        assert SampleGrid(1, "a.png", tensorboard=keras.callbacks.TensorBoard("tb_dir")).log_dir == "tb_dir"
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
     model.compile(optimizer="sgd", loss="mse")
     with pytest.raises(ValueError, match="SampleGrid needs a GAN model"):

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tf_lipschitz import toy_problems
+from tf_lipschitz.toy import ring as toy_problems
 
 EXAMPLES = os.path.join(os.path.dirname(__file__), "..", "examples")
 

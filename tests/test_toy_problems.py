@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 from scipy import integrate
 
-from tf_lipschitz import toy_problems as tp
+from tf_lipschitz.toy import ring as tp
 
 
 def _polar(radii, seed=0):
