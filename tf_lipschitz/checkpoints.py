@@ -18,6 +18,8 @@ import tempfile
 import keras
 import tensorflow as tf
 
+from tf_lipschitz.validation import check_int
+
 __all__ = ["CheckpointCorruptedError", "RunCheckpoints", "CheckpointCallback"]
 
 _log = logging.getLogger(__name__)
@@ -57,8 +59,7 @@ class RunCheckpoints:
     """
 
     def __init__(self, directory: str, *, keep: int = 3, **objects):
-        if keep < 1:
-            raise ValueError(f"`keep` must be >= 1. Received: keep={keep}")
+        keep = check_int("keep", keep)
         if not objects:
             raise ValueError("RunCheckpoints needs at least one object to save, e.g. model=...")
         self.directory = directory
@@ -177,10 +178,8 @@ class CheckpointCallback(keras.callbacks.Callback):
 
     def __init__(self, checkpoints: RunCheckpoints, every_n_steps: int, initial_step: int = 0):
         super().__init__()
-        if every_n_steps < 1:
-            raise ValueError(f"`every_n_steps` must be >= 1. Received: every_n_steps={every_n_steps}")
         self.checkpoints = checkpoints
-        self.every_n_steps = every_n_steps
+        self.every_n_steps = check_int("every_n_steps", every_n_steps)
         self.step = initial_step
         self.stopped_reason: str | None = None
 
