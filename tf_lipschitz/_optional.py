@@ -43,10 +43,10 @@ def require(module: str, *, extra: str) -> types.ModuleType:
     Example:
         >>> require("json", extra="plots").__name__
         'json'
-        >>> require("no_such_module_xyz", extra="plots")
+        >>> require("no_such_module_xyz", extra="plots")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        ImportError: no_such_module_xyz is needed here but not installed: pip install "tf-lipschitz[plots]" (or "tf-lipschitz[all]"; from a checkout: pip install -e ".[plots]")
+        ImportError: no_such_module_xyz is needed here but not installed: pip install "tf-lipschitz[plots]" ...
     """
     try:
         return importlib.import_module(module)

@@ -57,7 +57,8 @@ class ToyW1Monitor(PeriodicCallback):
     def measure(self) -> dict[str, float]:
         w1 = exact_w1(self.model.generate(self.n, seed=self.step), self.real)
         estimate = f", critic estimate {float(self.estimate):.4f}" if self.estimate is not None else ""
-        print(f"\nstep {self.step}: exact W1(generated, real) = {w1:.4f} (noise floor {self.noise_floor:.4f}){estimate}")
+        print(f"\nstep {self.step}: exact W1(generated, real) = {w1:.4f} "
+              f"(noise floor {self.noise_floor:.4f}){estimate}")
         return {"w1_exact": w1}
 
     def on_train_end(self, logs=None):
@@ -66,7 +67,8 @@ class ToyW1Monitor(PeriodicCallback):
 
     def summary(self) -> str:
         """A Markdown table: step and exact W1 of every evaluation, then the noise floor."""
-        rows = "\n".join(f"| {step} | {w1:.4f} |" for step, w1 in zip(self.history["step"], self.history.get("w1_exact", [])))
+        values = zip(self.history["step"], self.history.get("w1_exact", []))
+        rows = "\n".join(f"| {step} | {w1:.4f} |" for step, w1 in values)
         return f"| step | exact W1 |\n|---|---|\n{rows}\nnoise floor (real vs real): {self.noise_floor:.4f}"
 
     def plot(self, path: str) -> None:
