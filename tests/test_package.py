@@ -13,7 +13,7 @@ from tf_lipschitz import _optional
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
 SURFACE = ("layers", "penalties", "losses", "models", "callbacks", "evaluation", "ops", "convert", "constraints",
-           "architectures", "toy", "recipes", "reporting", "contracts")
+           "architectures", "toy", "recipes", "reporting", "contracts", "divergences", "unconstrained_wgan")
 
 
 def test_every_sub_package_is_an_attribute():
