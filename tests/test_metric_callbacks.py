@@ -138,3 +138,9 @@ def test_model_without_generate_needs_generator_fn():
 def test_arguments_are_validated(make, message):
     with pytest.raises(ValueError, match=message):
         make()
+
+
+def test_default_batch_size_matches_the_evaluation_default():
+    from tf_lipschitz.callbacks import metrics
+
+    assert metrics.DEFAULT_BATCH_SIZE == evaluation.DEFAULT_BATCH_SIZE  # kept apart so callbacks need no [eval]
