@@ -143,4 +143,4 @@ def test_arguments_are_validated(make, message):
 def test_default_batch_size_matches_the_evaluation_default():
     from tf_lipschitz.callbacks import metrics
 
-    assert metrics.DEFAULT_BATCH_SIZE == evaluation.DEFAULT_BATCH_SIZE  # kept apart so callbacks need no [eval]
+    assert metrics.DEFAULT_BATCH_SIZE == evaluation.metrics.DEFAULT_BATCH_SIZE  # apart: callbacks need no [eval]

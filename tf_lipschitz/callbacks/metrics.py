@@ -34,8 +34,8 @@ from tf_lipschitz.validation import check_int
 
 __all__ = ["FrechetInceptionDistance", "InceptionScore"]
 
-# Images per generator and classifier call; equal to `tf_lipschitz.evaluation.DEFAULT_BATCH_SIZE`, which is not
-# imported here so that the callbacks need no evaluation extra until they run.
+# Images per generator and classifier call; equal to `tf_lipschitz.evaluation.metrics.DEFAULT_BATCH_SIZE`, which
+# is not imported here so that the callbacks need no evaluation extra until they run.
 DEFAULT_BATCH_SIZE = 64
 
 
