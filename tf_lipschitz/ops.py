@@ -26,6 +26,8 @@ __all__ = [
     "spectral_norm",
     "conv_operator_norm",
     "conv_transpose",
+    "conv_operator",
+    "linear_adjoint",
     "reshaped_kernel_bound",
     "reshaped_kernel_factor",
     "kernel_matrix",
@@ -189,11 +191,43 @@ def _check_padding(padding: str) -> str:
     return padding
 
 
-def conv_transpose(y, kernel, input_shape, strides=1, padding="same", dilation_rate=1):
-    """Adjoint of `keras.ops.conv` (channels_last) for the given input shape: the transposed Toeplitz matrix.
+def linear_adjoint(operator: Callable, input_shape: Sequence[int], dtype="float32") -> Callable:
+    """The adjoint A* of a linear map A, as the gradient y ↦ ∇ₓ⟨A x, y⟩ (which does not depend on x).
 
-    This is TF-specific (`tf.nn.conv2d_transpose`, the exact gradient of the convolution), kept here so the
-    rest of the library stays on `keras.ops`.
+    Works for any linear TensorFlow computation, so every convolution type gets its exact transpose from the
+    same kernels TensorFlow uses for training: no transposed-convolution op is called directly (TF's
+    `conv2d_transpose` with dilation is not implemented on some CPUs).
+
+    Args:
+        operator: Callable applying A to a tensor of shape `input_shape`.
+        input_shape: The fully defined shape of A's input.
+        dtype: The input's dtype.
+
+    Returns:
+        A callable `adjoint(y)` returning A* y, shaped like the input.
+
+    Example:
+        >>> w = tf.constant([[1.0, 2.0], [3.0, 4.0]])
+        >>> adjoint = linear_adjoint(lambda x: tf.matmul(w, x), (2, 1))
+        >>> np.asarray(adjoint(tf.ones((2, 1)))).ravel().tolist()
+        [4.0, 6.0]
+    """
+    shape = tuple(int(d) for d in input_shape)
+
+    def adjoint(y):
+        x = tf.zeros(shape, dtype)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            out = operator(x)
+        return tape.gradient(out, x, output_gradients=tf.cast(y, out.dtype))
+
+    return adjoint
+
+
+def conv_transpose(y, kernel, input_shape, strides=1, padding="same", dilation_rate=1):
+    """Adjoint of the channels_last 2-D convolution on `input_shape`: the transposed Toeplitz matrix applied to y.
+
+    Computed as the gradient of `tf.nn.convolution` (see `linear_adjoint`), which handles dilation on every CPU.
 
     Args:
         y: Output-space tensor (N, H', W', c_out).
@@ -209,29 +243,41 @@ def conv_transpose(y, kernel, input_shape, strides=1, padding="same", dilation_r
         >>> conv_transpose(ops.ones((1, 4, 4, 1)), k, (1, 4, 4, 1)).shape
         TensorShape([1, 4, 4, 1])
     """
-    return tf.nn.conv2d_transpose(
-        y,
-        kernel,
-        output_shape=tuple(int(d) for d in input_shape),
-        strides=_pair(strides, "strides"),
-        padding=_check_padding(padding).upper(),
-        dilations=_pair(dilation_rate, "dilation_rate"),
-    )
+    _, adjoint = conv_operator(kernel, input_shape, strides, padding, dilation_rate)
+    return adjoint(y)
 
 
 def conv_operator(kernel, input_shape, strides=1, padding="same", dilation_rate=1):
-    """Returns `(operator, adjoint)` callables of the convolution with `kernel` on `input_shape` (channels_last)."""
+    """Returns `(operator, adjoint)` callables of the 2-D convolution with `kernel` on `input_shape`.
+
+    Always channels_last, whatever `keras.config.image_data_format()` says: both callables use the same layout.
+
+    Args:
+        kernel: (kh, kw, c_in, c_out) kernel.
+        input_shape: (N, H, W, c_in), fully defined.
+        strides, padding, dilation_rate: as in `keras.layers.Conv2D` ('same' or 'valid').
+
+    Returns:
+        `(operator, adjoint)`, with `adjoint` the exact transpose of `operator`.
+
+    Raises:
+        ValueError: for an unknown padding or invalid strides/dilation.
+
+    Example:
+        >>> op, adj = conv_operator(ops.ones((3, 3, 1, 2)), (1, 5, 5, 1))
+        >>> tuple(op(ops.ones((1, 5, 5, 1))).shape), tuple(adj(ops.ones((1, 5, 5, 2))).shape)
+        ((1, 5, 5, 2), (1, 5, 5, 1))
+    """
     strides = _pair(strides, "strides")
     dilation_rate = _pair(dilation_rate, "dilation_rate")
-    padding = _check_padding(padding)
+    padding = _check_padding(padding).upper()
 
     def operator(x):
-        return ops.conv(x, kernel, strides=strides, padding=padding, dilation_rate=dilation_rate)
+        return tf.nn.convolution(
+            x, tf.cast(kernel, x.dtype), strides=strides, padding=padding, dilations=dilation_rate, data_format="NHWC"
+        )
 
-    def adjoint(y):
-        return conv_transpose(y, kernel, input_shape, strides, padding, dilation_rate)
-
-    return operator, adjoint
+    return operator, linear_adjoint(operator, input_shape, kernel.dtype)
 
 
 def conv_operator_norm(
@@ -325,9 +371,11 @@ def reshaped_kernel_bound(kernel, strides=1, *, power_iterations: int = 50):
     return sigma * reshaped_kernel_factor(kernel.shape[:2], strides)
 
 
+# Max of |f'| (a true Lipschitz constant) of Keras' activations, rounded up.
 _ACTIVATION_LIPSCHITZ = {
-    "linear": 1.0, "relu": 1.0, "leaky_relu": 1.0, "tanh": 1.0, "elu": 1.0, "sigmoid": 0.25,
-    "softplus": 1.0, "relu6": 1.0, "silu": 1.1, "gelu": 1.13,
+    "linear": 1.0, "relu": 1.0, "relu6": 1.0, "leaky_relu": 1.0, "tanh": 1.0, "elu": 1.0, "sigmoid": 0.25,
+    "softplus": 1.0, "softsign": 1.0, "softmax": 1.0, "log_sigmoid": 1.0, "hard_sigmoid": 1.0 / 6.0,
+    "silu": 1.1, "swish": 1.1, "gelu": 1.13, "selu": 1.7581, "hard_silu": 1.5, "hard_swish": 1.5, "mish": 1.09,
 }
 
 
@@ -340,22 +388,24 @@ def _activation_bound(activation) -> float:
     return _ACTIVATION_LIPSCHITZ[name]
 
 
-def layer_lipschitz_bound(layer, *, power_iterations: int = 50) -> float:
-    """An upper bound of one layer's Lipschitz constant (L2 norm), activation included.
+def layer_lipschitz_bound(layer, *, power_iterations: int = 50, input_shape=None) -> float:
+    """A true upper bound of one layer's Lipschitz constant (L2 norm, inference mode), activation included.
 
-    Lipschitz layers answer with their own guarantee (`layer.lipschitz_bound()`); plain Dense uses σ(W), plain
-    Conv2D the true operator norm on its built input shape, batch norm its inference-mode scale, and
-    parameter-free layers their known constants.
+    Lipschitz layers answer with their own guarantee (`layer.lipschitz_bound()`); plain layers get an exact or
+    certified bound from the table of `tf_lipschitz.bounds` (SVD for Dense, the Fourier bound for convolutions,
+    known constants for activations and pooling).
 
     Args:
         layer: A built Keras layer.
-        power_iterations: Power-iteration steps for plain layers.
+        power_iterations: Kept for compatibility and validated; no longer used, since the bounds of plain layers
+            are exact or certified instead of power-iteration estimates (which approach σ from below).
+        input_shape: The shape the layer is applied to; defaults to the shape it was built on.
 
     Returns:
         A float bound.
 
     Raises:
-        ValueError: for a layer of unknown kind.
+        ValueError: naming the layer, for a layer of unknown kind or without a static input shape.
 
     Example:
         >>> layer = keras.layers.Dense(2, use_bias=False); layer.build((None, 2))
@@ -363,88 +413,41 @@ def layer_lipschitz_bound(layer, *, power_iterations: int = 50) -> float:
         >>> round(layer_lipschitz_bound(layer), 3)
         3.0
     """
-    if hasattr(layer, "lipschitz_bound"):
-        return float(layer.lipschitz_bound())
-    if isinstance(layer, keras.layers.Dense):
-        sigma, _, _ = spectral_norm(layer.kernel, power_iterations=power_iterations, seed=0)
-        return float(sigma) * _activation_bound(layer.activation)
-    if isinstance(layer, keras.layers.Conv2D):
-        sigma = conv_operator_norm(
-            layer.kernel, _layer_input_shape(layer), layer.strides, layer.padding, layer.dilation_rate,
-            power_iterations=power_iterations, seed=0,
-        )
-        # Power iteration converges from below; the reshaped bound caps it from above.
-        return float(sigma) * _activation_bound(layer.activation)
-    if isinstance(layer, keras.layers.BatchNormalization):
-        scale = layer.gamma if layer.scale else ops.ones_like(layer.moving_variance)
-        return float(ops.max(ops.abs(scale) / ops.sqrt(layer.moving_variance + layer.epsilon)))
-    if isinstance(layer, keras.layers.Activation):
-        return _activation_bound(layer.activation)
-    if isinstance(layer, keras.layers.LeakyReLU):
-        return max(1.0, abs(float(layer.negative_slope)))
-    if isinstance(layer, (keras.layers.InputLayer, keras.layers.Flatten, keras.layers.Reshape, keras.layers.ReLU,
-                          keras.layers.Dropout, keras.layers.MaxPooling2D, keras.layers.GlobalMaxPooling2D)):
-        return 1.0
-    if isinstance(layer, keras.layers.AveragePooling2D):
-        return _average_pooling_bound(layer.pool_size, layer.strides)
-    if isinstance(layer, keras.layers.GlobalAveragePooling2D):
-        shape = _layer_input_shape(layer)
-        return 1.0 / math.sqrt(shape[1] * shape[2])
-    if isinstance(layer, keras.Model):
-        return lipschitz_upper_bound(layer, power_iterations=power_iterations)
-    raise ValueError(f"No Lipschitz bound is known for layer {layer.name!r} of type {type(layer).__name__}")
+    from tf_lipschitz import bounds  # bounds imports the layers, which import this module
 
-
-def _average_pooling_bound(pool_size, strides) -> float:
-    ph, pw = _pair(pool_size, "pool_size")
-    return reshaped_kernel_factor((ph, pw), strides) / math.sqrt(ph * pw)
-
-
-def _layer_input_shape(layer) -> tuple:
-    shape = getattr(layer, "_build_shapes_dict", None) or {}
-    shape = next(iter(shape.values()), None) if shape else None
-    if shape is None:
-        try:
-            shape = layer.input.shape
-        except (AttributeError, ValueError) as err:
-            raise ValueError(f"Layer {layer.name!r} has no known input shape; build it on an input first") from err
-    shape = tuple(shape)
-    if any(d is None for d in shape[1:]):
-        raise ValueError(f"Layer {layer.name!r} needs a static input shape; got {shape}")
-    return shape
+    check_power_iterations(power_iterations)
+    if input_shape is None and not isinstance(layer, keras.Model):
+        input_shape = (layer.get_build_config() or {}).get("input_shape")
+    return bounds.layer_bound(layer, input_shape)
 
 
 def lipschitz_upper_bound(model, *, power_iterations: int = 50) -> float:
-    """Layer-wise upper bound of a chain model's Lipschitz constant: the product of the layers' bounds.
+    """A true upper bound of a Sequential or functional model's Lipschitz constant (L2 norms, inference mode).
 
-    Valid for models whose layers form a chain (Sequential, or functional without branches); residual
-    or multi-input graphs raise, since a product is not a bound for them.
+    Follows the graph: the bound of a path is the product of its layers' bounds, residual additions add the
+    bounds of their branches, concatenations take the root of the sum of squares, pooling and activations
+    contribute their known constants (listed in `tf_lipschitz.bounds`).
 
     Args:
-        model: A built `keras.Model`.
-        power_iterations: Power-iteration steps for plain layers.
+        model: A built Sequential or functional `keras.Model` (nested models included).
+        power_iterations: Kept for compatibility (see `layer_lipschitz_bound`).
 
     Returns:
         A float upper bound of ‖f‖_L with respect to the L2 norm.
 
     Raises:
-        ValueError: for a branching graph or a layer of unknown kind.
+        ValueError: naming the layer with no known bound, or for a subclassed model.
 
     Example:
         >>> m = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, use_bias=False)])
-        >>> lipschitz_upper_bound(m) > 0
-        True
+        >>> _ = m.layers[0].kernel.assign([[3.0], [4.0]])
+        >>> round(lipschitz_upper_bound(m), 4)
+        5.0
     """
-    for layer in model.layers:
-        nodes = getattr(layer, "_inbound_nodes", [])
-        if any(len(getattr(node, "parent_nodes", [])) > 1 for node in nodes):
-            raise ValueError(
-                f"lipschitz_upper_bound needs a chain of layers; layer {layer.name!r} has several inputs"
-            )
-    bound = 1.0
-    for layer in model.layers:
-        bound *= layer_lipschitz_bound(layer, power_iterations=power_iterations)
-    return bound
+    from tf_lipschitz import bounds
+
+    check_power_iterations(power_iterations)
+    return bounds.model_bound(model)
 
 
 def empirical_lipschitz(model, x, *, training: bool = False) -> float:
@@ -461,6 +464,9 @@ def empirical_lipschitz(model, x, *, training: bool = False) -> float:
     Returns:
         A float lower bound of ‖f‖_L (L2 norms).
 
+    Raises:
+        ValueError: for an empty batch, a non-float batch, or NaN/Inf values (with the count of bad samples).
+
     Example:
         >>> m = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, use_bias=False)])
         >>> _ = m.layers[0].kernel.assign([[3.0], [4.0]])
@@ -468,6 +474,17 @@ def empirical_lipschitz(model, x, *, training: bool = False) -> float:
         5.0
     """
     x = tf.convert_to_tensor(x)
+    if x.shape.rank is None or x.shape.rank < 1 or x.shape[0] == 0:
+        raise ValueError(f"`x` must be a non-empty batch. Received: x with shape {tuple(x.shape)}")
+    if not x.dtype.is_floating:
+        raise ValueError(f"`x` must be a floating-point batch (a Jacobian needs real inputs). Received: dtype={x.dtype.name}")
+    finite = tf.reduce_all(tf.math.is_finite(tf.reshape(x, (tf.shape(x)[0], -1))), axis=1)
+    if not bool(tf.reduce_all(finite)):
+        bad = int(tf.reduce_sum(tf.cast(~finite, tf.int32)))
+        raise ValueError(
+            f"`x` contains NaN or Inf values in {bad} of its {int(x.shape[0])} samples; the empirical Lipschitz "
+            "constant is only defined on finite inputs"
+        )
     with tf.GradientTape() as tape:
         tape.watch(x)
         y = model(x, training=training)

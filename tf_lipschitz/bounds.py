@@ -1,0 +1,336 @@
+"""True upper bounds of Lipschitz constants (L2 norms) of Keras layers and of whole functional graphs.
+
+A Lipschitz layer (`tf_lipschitz.layers.LipschitzLayer`) states its own bound. A plain Keras layer gets one from
+the table below, each a true upper bound in inference mode (exact where marked):
+
+* Dense: ‖W‖₂ by SVD (exact); Conv1D/2D/3D, DepthwiseConv1D/2D, SeparableConv1D/2D and Conv1D/2D/3DTranspose: the
+  certified Fourier bound of `tf_lipschitz.certified.conv_norm_bound` on the layer's input (or, for a transposed
+  convolution, output) shape. Either times the activation's constant.
+* BatchNormalization: maxᶜ |γ_c| / √(var_c + ε) (exact at inference; batch statistics are not a per-sample map).
+* Activations: ReLU, ReLU6, LeakyReLU(|slope| ≤ 1), tanh, ELU(α ≤ 1), softplus, softsign, softmax: 1;
+  sigmoid: 1/4; hard_sigmoid: 1/6; SiLU/swish: 1.0998 (max of its derivative); GELU: 1.1290; SELU: 1.7581;
+  hard_silu: 1.5; linear: 1. LeakyReLU/ELU/PReLU with a larger slope: that slope.
+* Shape-only and inference-identity layers (Flatten, Reshape, Permute, ZeroPadding, Cropping, Dropout and the
+  noise layers, Identity, InputLayer, GlobalMaxPooling): 1. RepeatVector(n): √n. UpSampling (nearest), size s:
+  √(s₁·…·s_d) (exact). Rescaling: max |scale|.
+* MaxPooling with pool p and strides s: √(∏⌈pᵢ/sᵢ⌉), the most windows a pixel can be the maximum of (exact for
+  overlapping windows too: one spike moves every window it lies in). AveragePooling: the exact norm of its
+  averaging matrix (`certified.average_pooling_norm`). GlobalAveragePooling over N positions: 1/√N (exact).
+
+A graph combines them: along a path the bounds multiply; Add/Subtract add the bounds of their inputs,
+Average adds and divides by the number of inputs, Concatenate/Maximum/Minimum take √(Σ Lᵢ²); several model inputs
+each count 1 (a slice of the joint input) and several outputs combine like a concatenation. Multiply and Dot are
+not Lipschitz on an unbounded domain and raise, as does any layer not in the table (named in the error).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import keras
+import numpy as np
+
+from tf_lipschitz import certified
+from tf_lipschitz import ops as lip_ops
+from tf_lipschitz.layers.base import LipschitzLayer
+
+__all__ = ["layer_bound", "model_bound"]
+
+L = keras.layers
+
+
+def _spatial(shape, data_format: str) -> tuple[int, ...]:
+    spatial = tuple(shape[1:-1]) if data_format == "channels_last" else tuple(shape[2:])
+    if any(d is None for d in spatial):
+        raise ValueError(f"needs a static spatial input shape; got {tuple(shape)}")
+    return tuple(int(d) for d in spatial)
+
+
+def _np(variable) -> np.ndarray:
+    return np.asarray(keras.ops.convert_to_numpy(variable), dtype=np.float64)
+
+
+def _act(layer) -> float:
+    return lip_ops._activation_bound(layer.activation)
+
+
+def _dense(layer, shape) -> float:
+    return certified.matrix_norm(_np(layer.kernel)) * _act(layer)
+
+
+def _conv(layer, shape) -> float:
+    return certified.conv_norm_bound(
+        _np(layer.kernel), _spatial(shape, layer.data_format), layer.strides, layer.padding, layer.dilation_rate,
+        groups=layer.groups,
+    ) * _act(layer)
+
+
+def _depthwise(layer, shape) -> float:
+    kernel = _np(layer.kernel)
+    return certified.conv_norm_bound(
+        certified.depthwise_as_grouped(kernel), _spatial(shape, layer.data_format), layer.strides, layer.padding,
+        layer.dilation_rate, groups=kernel.shape[-2],
+    ) * _act(layer)
+
+
+def _separable(layer, shape) -> float:
+    kernel = certified.separable_as_full(_np(layer.depthwise_kernel), _np(layer.pointwise_kernel))
+    return certified.conv_norm_bound(
+        kernel, _spatial(shape, layer.data_format), layer.strides, layer.padding, layer.dilation_rate
+    ) * _act(layer)
+
+
+def _conv_transpose(layer, shape) -> float:
+    # The transposed convolution is the adjoint of the convolution on its output shape: same norm.
+    out = layer.compute_output_shape(shape)
+    return certified.conv_norm_bound(
+        _np(layer.kernel), _spatial(out, layer.data_format), layer.strides, layer.padding, layer.dilation_rate
+    ) * _act(layer)
+
+
+def _batch_norm(layer, shape) -> float:
+    variance = _np(layer.moving_variance)
+    scale = np.abs(_np(layer.gamma)) if layer.scale else np.ones_like(variance)
+    return float(np.max(scale / np.sqrt(variance + layer.epsilon)))
+
+
+def _max_pool(layer, shape) -> float:
+    return math.sqrt(math.prod(-(-p // s) for p, s in zip(layer.pool_size, layer.strides)))
+
+
+def _average_pool(layer, shape) -> float:
+    return certified.average_pooling_norm(
+        _spatial(shape, layer.data_format), layer.pool_size, layer.strides, layer.padding
+    )
+
+
+def _global_average_pool(layer, shape) -> float:
+    return 1.0 / math.sqrt(math.prod(_spatial(shape, layer.data_format)))
+
+
+def _upsampling(layer, shape) -> float:
+    if getattr(layer, "interpolation", "nearest") != "nearest":
+        raise ValueError(f"has no known bound for interpolation={layer.interpolation!r}")
+    size = layer.size if isinstance(layer.size, (tuple, list)) else (layer.size,)
+    return math.sqrt(math.prod(size))
+
+
+def _slope(name: str) -> Callable:
+    def bound(layer, shape) -> float:
+        return max(1.0, float(np.max(np.abs(_np(getattr(layer, name))))))  # a public hyper-parameter or weight
+    return bound
+
+
+def _one(layer, shape) -> float:
+    return 1.0
+
+
+_RULES: dict[type, Callable] = {
+    L.Dense: _dense,
+    L.Conv1D: _conv, L.Conv2D: _conv, L.Conv3D: _conv,
+    L.DepthwiseConv1D: _depthwise, L.DepthwiseConv2D: _depthwise,
+    L.SeparableConv1D: _separable, L.SeparableConv2D: _separable,
+    L.Conv1DTranspose: _conv_transpose, L.Conv2DTranspose: _conv_transpose, L.Conv3DTranspose: _conv_transpose,
+    L.BatchNormalization: _batch_norm,
+    L.Activation: lambda layer, shape: _act(layer),
+    L.ReLU: _slope("negative_slope"), L.LeakyReLU: _slope("negative_slope"), L.ELU: _slope("alpha"),
+    L.PReLU: _slope("alpha"), L.Softmax: _one,
+    L.MaxPooling1D: _max_pool, L.MaxPooling2D: _max_pool, L.MaxPooling3D: _max_pool,
+    L.AveragePooling1D: _average_pool, L.AveragePooling2D: _average_pool, L.AveragePooling3D: _average_pool,
+    L.GlobalAveragePooling1D: _global_average_pool, L.GlobalAveragePooling2D: _global_average_pool,
+    L.GlobalAveragePooling3D: _global_average_pool,
+    L.UpSampling1D: _upsampling, L.UpSampling2D: _upsampling, L.UpSampling3D: _upsampling,
+    L.RepeatVector: lambda layer, shape: math.sqrt(layer.n),
+    L.Rescaling: lambda layer, shape: float(np.max(np.abs(np.asarray(layer.scale, dtype=np.float64)))),
+}
+for _cls in (L.InputLayer, L.Identity, L.Flatten, L.Reshape, L.Permute, L.ZeroPadding1D, L.ZeroPadding2D,
+             L.ZeroPadding3D, L.Cropping1D, L.Cropping2D, L.Cropping3D, L.Dropout, L.SpatialDropout1D,
+             L.SpatialDropout2D, L.SpatialDropout3D, L.GaussianNoise, L.GaussianDropout, L.AlphaDropout,
+             L.ActivityRegularization, L.GlobalMaxPooling1D, L.GlobalMaxPooling2D, L.GlobalMaxPooling3D):
+    _RULES[_cls] = _one
+
+# How merge layers combine the bounds of their inputs.
+_MERGES: dict[type, Callable[[list], float]] = {
+    L.Add: sum,
+    L.Subtract: sum,
+    L.Average: lambda bounds: sum(bounds) / len(bounds),
+    L.Concatenate: lambda bounds: math.sqrt(sum(b * b for b in bounds)),
+    L.Maximum: lambda bounds: math.sqrt(sum(b * b for b in bounds)),
+    L.Minimum: lambda bounds: math.sqrt(sum(b * b for b in bounds)),
+}
+
+
+def layer_bound(layer, input_shape=None) -> float:
+    """An upper bound of one layer's Lipschitz constant (L2 norms, inference mode), activation included.
+
+    Args:
+        layer: A built Keras layer: a `LipschitzLayer` (which answers itself), a nested model, or a layer of the
+            module's table.
+        input_shape: The shape the layer is applied to (with batch axis); needed for convolutions and pooling.
+
+    Returns:
+        A float upper bound.
+
+    Raises:
+        ValueError: naming the layer, if no bound is known for it (merge layers included: they are handled by
+            `model_bound`) or its input shape is not static.
+
+    Example:
+        >>> layer = keras.layers.Dense(2, use_bias=False); layer.build((None, 2))
+        >>> _ = layer.kernel.assign(np.diag([3.0, 1.0]).astype("float32"))
+        >>> layer_bound(layer)
+        3.0
+    """
+    if isinstance(layer, LipschitzLayer):
+        return float(layer.lipschitz_bound())
+    if isinstance(layer, keras.Model):
+        return model_bound(layer)
+    rule = _RULES.get(type(layer))
+    if rule is None:
+        raise ValueError(
+            f"No Lipschitz bound is known for layer {layer.name!r} of type {type(layer).__name__}; use a "
+            "LipschitzLayer or one of the layers listed in tf_lipschitz.bounds"
+        )
+    try:
+        return float(rule(layer, input_shape))
+    except ValueError as err:
+        raise ValueError(f"Layer {layer.name!r} ({type(layer).__name__}): {err}") from err
+
+
+def _tensor_refs(value) -> list[tuple]:
+    """The (layer name, node index, tensor index) of every Keras tensor in a serialized call argument."""
+    if isinstance(value, dict):
+        if value.get("class_name") == "__keras_tensor__":
+            return [tuple(value["config"]["keras_history"])]
+        return [ref for v in value.values() for ref in _tensor_refs(v)]
+    if isinstance(value, (list, tuple)):
+        return [ref for v in value for ref in _tensor_refs(v)]
+    return []
+
+
+def _tensor_shapes(value) -> list[tuple]:
+    if isinstance(value, dict):
+        if value.get("class_name") == "__keras_tensor__":
+            return [tuple(value["config"]["shape"])]
+        return [shape for v in value.values() for shape in _tensor_shapes(v)]
+    if isinstance(value, (list, tuple)):
+        return [shape for v in value for shape in _tensor_shapes(v)]
+    return []
+
+
+def _as_refs(entry) -> list[tuple]:
+    """`input_layers`/`output_layers` of a functional config: one [name, node, tensor] or a list of them."""
+    if isinstance(entry, dict):
+        return [tuple(ref) for ref in entry.values()]
+    if entry and isinstance(entry[0], str):
+        return [tuple(entry)]
+    return [tuple(ref) for ref in entry]
+
+
+def graph_nodes(model: keras.Model) -> list[dict]:
+    """The calls of a Sequential or functional model, in order, read from public API only.
+
+    Args:
+        model: A built Sequential or functional `keras.Model`.
+
+    Returns:
+        One dict per call: `layer` (the layer object), `name`, `node` (its call index), `inputs` (list of
+        (layer name, node index, tensor index) it reads), `input_shapes`; model-level `__inputs__`/`__outputs__`
+        entries are omitted (see `model_io`).
+
+    Example:
+        >>> m = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="d")])
+        >>> [(n["name"], n["inputs"]) for n in graph_nodes(m)]
+        [('d', [('input', 0, 0)])]
+    """
+    if isinstance(model, keras.Sequential):
+        shape = tuple(model.inputs[0].shape)
+        nodes, previous = [], ("input", 0, 0)
+        for layer in model.layers:
+            nodes.append({"layer": layer, "name": layer.name, "node": 0, "inputs": [previous],
+                          "input_shapes": [shape]})
+            shape, previous = tuple(layer.compute_output_shape(shape)), (layer.name, 0, 0)
+        return nodes
+    nodes = []
+    for layer_config in model.get_config()["layers"]:
+        for index, call in enumerate(layer_config.get("inbound_nodes", [])):
+            nodes.append({"layer": model.get_layer(layer_config["name"]), "name": layer_config["name"],
+                          "node": index, "inputs": _tensor_refs(call), "input_shapes": _tensor_shapes(call)})
+    return nodes
+
+
+def model_io(model: keras.Model) -> tuple[list[tuple], list[tuple]]:
+    """The (layer name, node, tensor) references of a model's inputs and outputs (see `graph_nodes`).
+
+    Args:
+        model: A built Sequential or functional `keras.Model`.
+
+    Returns:
+        `(inputs, outputs)`, two lists of references.
+
+    Example:
+        >>> model_io(keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="d")]))
+        ([('input', 0, 0)], [('d', 0, 0)])
+    """
+    if isinstance(model, keras.Sequential):
+        return [("input", 0, 0)], [(model.layers[-1].name, 0, 0)]
+    config = model.get_config()
+    return _as_refs(config["input_layers"]), _as_refs(config["output_layers"])
+
+
+def _check_model(model) -> None:
+    if not isinstance(model, keras.Model) or not (isinstance(model, keras.Sequential) or model.get_config().get(
+            "layers") is not None):
+        raise ValueError(
+            f"Needs a built Sequential or functional keras.Model; received {type(model).__name__} (a subclassed "
+            "model's graph is not known)"
+        )
+
+
+def model_bound(model: keras.Model) -> float:
+    """Upper bound of a Sequential or functional model's Lipschitz constant, following its graph.
+
+    Each tensor gets a bound relative to the model's input: a layer multiplies its input's bound by its own,
+    merges combine their inputs' bounds (module docstring). Shared layers are bounded at each call.
+
+    Args:
+        model: A built Sequential or functional model (nested models are bounded recursively).
+
+    Returns:
+        A float upper bound (L2 norms, inference mode).
+
+    Raises:
+        ValueError: naming a layer with no known bound, a non-Lipschitz merge, or a subclassed model.
+
+    Example:
+        >>> x = keras.Input((2,)); d = keras.layers.Dense(2, use_bias=False)
+        >>> m = keras.Model(x, keras.layers.Add()([x, d(x)]))
+        >>> _ = d.kernel.assign(np.eye(2, dtype="float32"))
+        >>> model_bound(m)
+        2.0
+    """
+    _check_model(model)
+    inputs, outputs = model_io(model)
+    bounds = {ref[:2]: 1.0 for ref in inputs}  # keyed by (layer name, call index): all outputs of a call alike
+    pending = [node for node in graph_nodes(model) if not isinstance(node["layer"], L.InputLayer)]
+    while pending:  # calls in dependency order (a shared layer's calls may sit at different depths)
+        ready = [node for node in pending if all(ref[:2] in bounds for ref in node["inputs"])]
+        if not ready:
+            raise ValueError(f"Layer {pending[0]['name']!r} reads a tensor that is never computed")
+        for node in ready:
+            bounds[(node["name"], node["node"])] = _call_bound(node, [bounds[ref[:2]] for ref in node["inputs"]])
+        pending = [node for node in pending if (node["name"], node["node"]) not in bounds]
+    return math.sqrt(sum(bounds[ref[:2]] ** 2 for ref in outputs))
+
+
+def _call_bound(node: dict, incoming: list[float]) -> float:
+    layer = node["layer"]
+    if type(layer) in _MERGES:
+        return _MERGES[type(layer)](incoming)
+    if len(incoming) != 1:
+        raise ValueError(
+            f"No Lipschitz bound is known for layer {node['name']!r} of type {type(layer).__name__} with "
+            f"{len(incoming)} inputs (Multiply and Dot are not Lipschitz)"
+        )
+    return incoming[0] * layer_bound(layer, node["input_shapes"][0])
