@@ -1,4 +1,4 @@
-"""Lipschitz layers: spectral-normalized Dense/Conv2D and the Toeplitz-normalized Conv2D."""
+"""Lipschitz layers: spectral-normalized Dense/Conv2D and Toeplitz-normalized convolutions of every kind."""
 
 from tf_lipschitz.layers.base import (
     LipschitzLayer,
@@ -6,6 +6,14 @@ from tf_lipschitz.layers.base import (
     advance_power_iteration,
     lipschitz_layers,
     power_iteration_frozen,
+)
+from tf_lipschitz.layers.export import PlainExportMixin
+from tf_lipschitz.layers.operator_norm import (
+    ToeplitzNormConv1D,
+    ToeplitzNormConv2DTranspose,
+    ToeplitzNormConv3D,
+    ToeplitzNormDepthwiseConv2D,
+    ToeplitzNormSeparableConv2D,
 )
 from tf_lipschitz.layers.spectral_norm import SpectralNormConv2D, SpectralNormDense
 from tf_lipschitz.layers.toeplitz_norm import ToeplitzNormConv2D
@@ -16,6 +24,12 @@ __all__ = [
     "SpectralNormDense",
     "SpectralNormConv2D",
     "ToeplitzNormConv2D",
+    "ToeplitzNormConv1D",
+    "ToeplitzNormConv3D",
+    "ToeplitzNormDepthwiseConv2D",
+    "ToeplitzNormSeparableConv2D",
+    "ToeplitzNormConv2DTranspose",
+    "PlainExportMixin",
     "advance_power_iteration",
     "lipschitz_layers",
     "power_iteration_frozen",

@@ -70,13 +70,27 @@ def _is_frozen() -> bool:
 
 
 class LipschitzLayer:
-    """Mixin of layers that know an upper bound of their own Lipschitz constant (L2 norms)."""
+    """Mixin of layers that state their own promise: a Lipschitz bound and a plain-Keras equivalent.
+
+    `tf_lipschitz.ops.lipschitz_upper_bound` and `tf_lipschitz.convert.export_plain` ask these two methods and
+    never switch on layer types, so a new Lipschitz layer works with both by implementing them.
+    """
 
     def lipschitz_bound(self) -> float:
-        """Upper bound of the layer's Lipschitz constant, activation included.
+        """A true upper bound of the layer's L2 Lipschitz constant in inference mode, activation included.
 
         Returns:
             A float.
+        """
+        raise NotImplementedError
+
+    def export_plain(self) -> keras.layers.Layer:
+        """A plain Keras layer computing the same function in inference mode, normalized weights baked in.
+
+        Parameter-free layers may return a fresh plain equivalent.
+
+        Returns:
+            A built `keras.layers.Layer` with no tf_lipschitz dependency.
         """
         raise NotImplementedError
 

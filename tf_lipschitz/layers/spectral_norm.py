@@ -19,13 +19,15 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from tf_lipschitz import certified
 from tf_lipschitz import ops as lip_ops
 from tf_lipschitz.layers.base import NormalizedKernelMixin
+from tf_lipschitz.layers.export import PlainExportMixin
 
 __all__ = ["SpectralNormDense", "SpectralNormConv2D"]
 
 
-class _ReshapedKernelNorm(NormalizedKernelMixin):
+class _ReshapedKernelNorm(PlainExportMixin, NormalizedKernelMixin):
     """σ of the kernel matrix (·, out): the state is a vector over the output units."""
 
     def _operators(self, kernel):
@@ -36,7 +38,7 @@ class _ReshapedKernelNorm(NormalizedKernelMixin):
         )
 
     def _vector_shape(self, input_shape):
-        return (int(self._kernel.shape[-1]), 1)
+        return (int(self.kernel.shape[-1]), 1)
 
     def _scale(self) -> float:
         return self.k_sn
@@ -81,9 +83,15 @@ class SpectralNormDense(_ReshapedKernelNorm, keras.layers.Dense):
     def call(self, inputs, training=None):
         return self._add_bias_and_activate(ops.matmul(inputs, self.normalized_kernel(bool(training))))
 
+    plain_class = keras.layers.Dense
+
     def lipschitz_bound(self) -> float:
-        """k_sn times the activation's constant (exact once the power iteration has converged)."""
-        return self.k_sn * self._activation_bound()
+        """‖normalized kernel‖₂ by SVD times the activation's constant: exact, ≈ k_sn once converged.
+
+        Returns:
+            A float.
+        """
+        return super().lipschitz_bound()
 
 
 @keras.saving.register_keras_serializable(package="tf_lipschitz")
@@ -120,6 +128,18 @@ class SpectralNormConv2D(_ReshapedKernelNorm, keras.layers.Conv2D):
         kernel = self.normalized_kernel(bool(training))
         return self._add_bias_and_activate(self.convolution_op(inputs, kernel))
 
+    plain_class = keras.layers.Conv2D
+
     def lipschitz_bound(self) -> float:
-        """k_sn · √n (Tsuzuku et al.) times the activation's constant: a guaranteed bound of the conv."""
-        return self.k_sn * lip_ops.reshaped_kernel_factor(self.kernel_size, self.strides) * self._activation_bound()
+        """min(√n · σ(R_W), certified Fourier bound on the built input shape) times the activation's constant.
+
+        √n · σ(R_W) (Tsuzuku et al., ≈ √n · k_sn) holds for any input size; the Fourier bound
+        (`tf_lipschitz.certified.conv_norm_bound`) is usually much tighter. Both use the exact σ of the
+        normalized kernel, so the bound holds before the power iteration converges.
+
+        Returns:
+            A float.
+        """
+        kernel = keras.ops.convert_to_numpy(self.normalized_kernel(training=False))
+        reshaped = certified.matrix_norm(kernel) * lip_ops.reshaped_kernel_factor(self.kernel_size, self.strides)
+        return min(reshaped * self._activation_bound(), super().lipschitz_bound())
