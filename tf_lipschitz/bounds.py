@@ -30,12 +30,13 @@ from typing import Callable
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from tf_lipschitz import certified
 from tf_lipschitz import ops as lip_ops
 from tf_lipschitz.layers.base import LipschitzLayer
 
-__all__ = ["layer_bound", "model_bound"]
+__all__ = ["layer_bound", "model_bound", "is_merge", "graph_nodes", "model_io", "as_float64"]
 
 L = keras.layers
 
@@ -47,8 +48,20 @@ def _spatial(shape, data_format: str) -> tuple[int, ...]:
     return tuple(int(d) for d in spatial)
 
 
-def _np(variable) -> np.ndarray:
-    return np.asarray(keras.ops.convert_to_numpy(variable), dtype=np.float64)
+def as_float64(value) -> np.ndarray:
+    """A tensor, variable or array as a float64 NumPy array (through a tensor: NumPy 2 warns on variables).
+
+    Args:
+        value: A tensor, Keras variable or array.
+
+    Returns:
+        A float64 `np.ndarray`.
+
+    Example:
+        >>> as_float64(keras.Variable([1.0, 2.0])).dtype
+        dtype('float64')
+    """
+    return np.asarray(tf.convert_to_tensor(value).numpy(), dtype=np.float64)
 
 
 def _act(layer) -> float:
@@ -56,18 +69,18 @@ def _act(layer) -> float:
 
 
 def _dense(layer, shape) -> float:
-    return certified.matrix_norm(_np(layer.kernel)) * _act(layer)
+    return certified.matrix_norm(as_float64(layer.kernel)) * _act(layer)
 
 
 def _conv(layer, shape) -> float:
     return certified.conv_norm_bound(
-        _np(layer.kernel), _spatial(shape, layer.data_format), layer.strides, layer.padding, layer.dilation_rate,
+        as_float64(layer.kernel), _spatial(shape, layer.data_format), layer.strides, layer.padding, layer.dilation_rate,
         groups=layer.groups,
     ) * _act(layer)
 
 
 def _depthwise(layer, shape) -> float:
-    kernel = _np(layer.kernel)
+    kernel = as_float64(layer.kernel)
     return certified.conv_norm_bound(
         certified.depthwise_as_grouped(kernel), _spatial(shape, layer.data_format), layer.strides, layer.padding,
         layer.dilation_rate, groups=kernel.shape[-2],
@@ -75,7 +88,7 @@ def _depthwise(layer, shape) -> float:
 
 
 def _separable(layer, shape) -> float:
-    kernel = certified.separable_as_full(_np(layer.depthwise_kernel), _np(layer.pointwise_kernel))
+    kernel = certified.separable_as_full(as_float64(layer.depthwise_kernel), as_float64(layer.pointwise_kernel))
     return certified.conv_norm_bound(
         kernel, _spatial(shape, layer.data_format), layer.strides, layer.padding, layer.dilation_rate
     ) * _act(layer)
@@ -85,13 +98,13 @@ def _conv_transpose(layer, shape) -> float:
     # The transposed convolution is the adjoint of the convolution on its output shape: same norm.
     out = layer.compute_output_shape(shape)
     return certified.conv_norm_bound(
-        _np(layer.kernel), _spatial(out, layer.data_format), layer.strides, layer.padding, layer.dilation_rate
+        as_float64(layer.kernel), _spatial(out, layer.data_format), layer.strides, layer.padding, layer.dilation_rate
     ) * _act(layer)
 
 
 def _batch_norm(layer, shape) -> float:
-    variance = _np(layer.moving_variance)
-    scale = np.abs(_np(layer.gamma)) if layer.scale else np.ones_like(variance)
+    variance = as_float64(layer.moving_variance)
+    scale = np.abs(as_float64(layer.gamma)) if layer.scale else np.ones_like(variance)
     return float(np.max(scale / np.sqrt(variance + layer.epsilon)))
 
 
@@ -118,7 +131,7 @@ def _upsampling(layer, shape) -> float:
 
 def _slope(name: str) -> Callable:
     def bound(layer, shape) -> float:
-        return max(1.0, float(np.max(np.abs(_np(getattr(layer, name))))))  # a public hyper-parameter or weight
+        return max(1.0, float(np.max(np.abs(as_float64(getattr(layer, name))))))  # a public hyper-parameter or weight
     return bound
 
 
@@ -159,6 +172,22 @@ _MERGES: dict[type, Callable[[list], float]] = {
     L.Maximum: lambda bounds: math.sqrt(sum(b * b for b in bounds)),
     L.Minimum: lambda bounds: math.sqrt(sum(b * b for b in bounds)),
 }
+
+
+def is_merge(layer) -> bool:
+    """Whether `layer` is a merge layer whose bound combines its inputs' bounds (Add, Concatenate, …).
+
+    Args:
+        layer: A Keras layer.
+
+    Returns:
+        True for the merge layers of the module docstring.
+
+    Example:
+        >>> is_merge(keras.layers.Add()), is_merge(keras.layers.Multiply())
+        (True, False)
+    """
+    return type(layer) in _MERGES
 
 
 def layer_bound(layer, input_shape=None) -> float:

@@ -1,24 +1,185 @@
-"""Swap Lipschitz layers into an existing model, and bake them back into plain layers for deployment."""
+"""Swap Lipschitz layers into an existing model, and bake them back into plain layers for deployment.
+
+`lipschitz_clone` replaces every linear layer it knows by its normalized counterpart, folds batch normalization
+into the linear layer before it, and reports per layer what it did and with what bound; `export_plain` asks each
+Lipschitz layer for its plain equivalent (`LipschitzLayer.export_plain`), so neither switches on Lipschitz layer
+types.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import warnings
 from typing import Callable
 
 import keras
+import numpy as np
+import tensorflow as tf
 
-from tf_lipschitz.layers import NormalizedKernelMixin, SpectralNormConv2D, SpectralNormDense, ToeplitzNormConv2D
+from tf_lipschitz import bounds
+from tf_lipschitz.layers import (
+    LipschitzLayer,
+    SpectralNormConv2D,
+    SpectralNormDense,
+    ToeplitzNormConv1D,
+    ToeplitzNormConv2D,
+    ToeplitzNormConv2DTranspose,
+    ToeplitzNormConv3D,
+    ToeplitzNormDepthwiseConv2D,
+    ToeplitzNormSeparableConv2D,
+)
+from tf_lipschitz.validation import check_choice, check_float, check_int
 
-__all__ = ["lipschitz_clone", "export_plain"]
+__all__ = ["lipschitz_clone", "export_plain", "ConversionReport", "LayerReport"]
 
 _METHODS = ("spectral", "toeplitz")
+L = keras.layers
+
+# Plain class → (normalized class for method="spectral", for method="toeplitz"). The reshaped-kernel norm bounds
+# only Dense exactly, and Conv2D within √n; every other convolution is normalized by its operator norm.
+_REPLACEMENTS: dict[type, tuple[type, type]] = {
+    L.Dense: (SpectralNormDense, SpectralNormDense),
+    L.Conv2D: (SpectralNormConv2D, ToeplitzNormConv2D),
+    L.Conv1D: (ToeplitzNormConv1D, ToeplitzNormConv1D),
+    L.Conv3D: (ToeplitzNormConv3D, ToeplitzNormConv3D),
+    L.DepthwiseConv2D: (ToeplitzNormDepthwiseConv2D, ToeplitzNormDepthwiseConv2D),
+    L.SeparableConv2D: (ToeplitzNormSeparableConv2D, ToeplitzNormSeparableConv2D),
+    L.Conv2DTranspose: (ToeplitzNormConv2DTranspose, ToeplitzNormConv2DTranspose),
+}
+_SCALE_NAME = {SpectralNormDense: "k_sn", SpectralNormConv2D: "k_sn"}  # the others take `k`
 
 
-def _clone(model, clone_function: Callable):
+@dataclasses.dataclass(frozen=True)
+class LayerReport:
+    """What `lipschitz_clone` did with one layer.
+
+    Attributes:
+        name: The layer's name (nested models as "outer/inner").
+        original: The original layer's class name.
+        action: "replaced", "folded" (a batch norm merged into the linear layer before it, and removed) or "kept".
+        replacement: The new layer's class name, or None when folded or kept.
+        bound: The new or kept layer's Lipschitz bound, or None if none is known.
+        constrained: Whether the layer's Lipschitz constant is bounded by construction (normalized, folded, or a
+            parameter-free layer with a known constant).
+        reason: Why, in a few words.
+    """
+
+    name: str
+    original: str
+    action: str
+    replacement: str | None
+    bound: float | None
+    constrained: bool
+    reason: str
+
+
+@dataclasses.dataclass(frozen=True)
+class ConversionReport:
+    """The per-layer report of `lipschitz_clone`; `str(report)` is a table.
+
+    Attributes:
+        layers: One `LayerReport` per layer, in graph order.
+    """
+
+    layers: tuple
+
+    @property
+    def replaced(self) -> list:
+        """Names of the replaced layers."""
+        return [row.name for row in self.layers if row.action == "replaced"]
+
+    @property
+    def folded(self) -> list:
+        """Names of the batch norms folded into the linear layer before them."""
+        return [row.name for row in self.layers if row.action == "folded"]
+
+    @property
+    def unconstrained(self) -> list:
+        """Names of the layers left with an unbounded or trainable Lipschitz constant."""
+        return [row.name for row in self.layers if not row.constrained]
+
+    def __str__(self) -> str:
+        lines = [f"{'layer':32s} {'was':22s} {'action':9s} {'now':30s} {'bound':>9s}  reason"]
+        for row in self.layers:
+            bound = "-" if row.bound is None else f"{row.bound:9.4g}"
+            lines.append(f"{row.name:32s} {row.original:22s} {row.action:9s} {row.replacement or '-':30s} "
+                         f"{bound:>9s}  {row.reason}")
+        lines.append(f"{len(self.replaced)} replaced, {len(self.folded)} folded, "
+                     f"{len(self.layers) - len(self.replaced) - len(self.folded)} kept, "
+                     f"{len(self.unconstrained)} unconstrained")
+        return "\n".join(lines)
+
+
+def _check_model(model) -> None:
     if not isinstance(model, keras.Sequential) and type(model).__name__ != "Functional":
         raise ValueError(
             f"Only Sequential and functional models can be cloned; received a subclassed {type(model).__name__}"
         )
-    return keras.models.clone_model(model, clone_function=clone_function, recursive=True)
+
+
+def _is_identity_activation(layer) -> bool:
+    return layer.activation is None or keras.activations.serialize(layer.activation) == "linear"
+
+
+def _channel_axis(layer) -> int:
+    return -1 if getattr(layer, "data_format", "channels_last") == "channels_last" else 1
+
+
+def _fold_plan(model, wanted: Callable) -> list:
+    """(batch norm, linear layer) pairs: batch norms that can be folded into the linear layer feeding only them."""
+    nodes = bounds.graph_nodes(model)
+    _, outputs = bounds.model_io(model)
+    readers: dict = {}
+    for node in nodes:
+        for ref in node["inputs"]:
+            readers.setdefault(ref[0], []).append(node)
+    calls: dict = {}
+    for node in nodes:
+        calls[node["name"]] = calls.get(node["name"], 0) + 1
+    plan = []
+    for node in nodes:
+        bn = node["layer"]
+        if type(bn) is not L.BatchNormalization or len(node["inputs"]) != 1 or calls[node["name"]] != 1:
+            continue
+        source = node["inputs"][0][0]
+        if source == "input" or calls.get(source) != 1 or len(readers.get(source, [])) != 1:
+            continue
+        if any(ref[0] == source for ref in outputs):
+            continue
+        linear = model.get_layer(source)
+        axis = bn.axis if isinstance(bn.axis, int) else (bn.axis[0] if len(bn.axis) == 1 else None)
+        rank = len(node["input_shapes"][0])
+        if (type(linear) in _REPLACEMENTS and wanted(linear) and _is_identity_activation(linear)
+                and axis is not None and axis % rank == _channel_axis(linear) % rank):
+            plan.append((bn, linear))
+    return plan
+
+
+def _folded_weights(linear, bn) -> dict:
+    """The linear layer's weights with the batch norm's inference affine map a·y + b merged in, by name."""
+    variance = bounds.as_float64(bn.moving_variance)
+    a = (bounds.as_float64(bn.gamma) if bn.scale else 1.0) / np.sqrt(variance + bn.epsilon)
+    b = (bounds.as_float64(bn.beta) if bn.center else 0.0) - a * bounds.as_float64(bn.moving_mean)
+    name = "pointwise_kernel" if type(linear) is L.SeparableConv2D else "kernel"
+    kernel = bounds.as_float64(getattr(linear, name))
+    if type(linear) is L.DepthwiseConv2D:
+        kernel = kernel * a.reshape(kernel.shape[-2:])
+    elif type(linear) is L.Conv2DTranspose:
+        kernel = kernel * a[:, None]
+    else:
+        kernel = kernel * a
+    bias = bounds.as_float64(linear.bias) if linear.use_bias else 0.0
+    weights = {name: kernel, "bias": a * bias + b}
+    if name == "pointwise_kernel":
+        weights["depthwise_kernel"] = bounds.as_float64(linear.depthwise_kernel)
+    return weights
+
+
+def _all_levels(model):
+    yield model
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            yield from _all_levels(layer)
 
 
 def lipschitz_clone(
@@ -27,13 +188,34 @@ def lipschitz_clone(
     k_sn: float = 1.0,
     layer_filter: Callable[[keras.layers.Layer], bool] | None = None,
     power_iterations: int = 1,
-) -> keras.Model:
-    """Returns a copy of `model` whose Dense and Conv2D layers are Lipschitz-normalized, with the same weights.
+    *,
+    strict: bool = False,
+    return_report: bool = False,
+    initial_power_iterations: int = 100,
+):
+    """Returns a copy of `model` whose linear layers are Lipschitz-normalized, with the same weights.
 
-    Sequential, functional and nested models are supported; the original model is untouched.
-    `method="spectral"` uses `SpectralNormDense`/`SpectralNormConv2D` with `k_sn`; `method="toeplitz"` uses
-    `SpectralNormDense` for Dense layers and `ToeplitzNormConv2D` (with `k=k_sn`) for convolutions, which need
-    static input shapes. Only exact `Dense`/`Conv2D` instances are replaced (subclasses are kept).
+    Sequential, functional and nested models are supported; the original model is untouched. Exact instances of
+    the plain classes are replaced (subclasses are kept):
+
+    * Dense → `SpectralNormDense(k_sn)` (its reshaped-kernel norm is its operator norm);
+    * Conv2D → `SpectralNormConv2D(k_sn)` (method="spectral", bound k_sn·√n) or `ToeplitzNormConv2D(k=k_sn)`
+      (method="toeplitz");
+    * Conv1D, Conv3D, DepthwiseConv2D, SeparableConv2D, Conv2DTranspose → their Toeplitz-normalized counterparts
+      (`tf_lipschitz.layers.operator_norm`, k=k_sn) with either method: there the reshaped-kernel norm gives no
+      useful operator bound.
+
+    Batch normalization is folded into the linear layer that feeds it (and only it): at inference a batch norm is
+    the per-channel affine map a·y + b, so the linear layer gets kernel·a and bias a·bias + b, is normalized as a
+    whole, and the batch norm is removed from the graph. Folding, rather than a separately bounded batch norm, keeps
+    the clone's inference function equal to the original's up to the normalization, and bounds the product
+    "linear then batch norm" by one k instead of multiplying two bounds; batch statistics in training are not a
+    per-sample function and have no Lipschitz constant. The clone therefore trains without batch norm. A batch
+    norm with no foldable predecessor is kept and reported as unconstrained.
+
+    New layers start from a converged power iteration (`initial_power_iterations` updates), so their reported
+    bounds are already ≈ k_sn. Layers left unconstrained (trainable weights or no known bound) raise a
+    `UserWarning` naming them, or a `ValueError` with `strict=True`.
 
     Args:
         model: A built Sequential or functional `keras.Model`.
@@ -41,64 +223,185 @@ def lipschitz_clone(
         k_sn: Target norm of every replaced layer (> 0).
         layer_filter: Optional predicate; only layers for which it returns True are replaced.
         power_iterations: Power-iteration steps per training update of the new layers.
+        strict: Raise instead of warning when a layer is left unconstrained.
+        return_report: Also return the `ConversionReport`.
+        initial_power_iterations: Updates of the new layers' power iteration before returning (≥ 0).
 
     Returns:
-        A new `keras.Model`.
+        The new `keras.Model`, or `(model, report)` with `return_report=True`.
 
     Raises:
-        ValueError: for an unknown method, a subclassed model, or invalid k_sn/power_iterations.
+        ValueError: for an unknown method, a subclassed model, invalid k_sn/power_iterations, or (strict) a layer
+            left unconstrained.
 
     Example:
         >>> base = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"),
         ...                          keras.layers.Dense(1)])
-        >>> lip = lipschitz_clone(base, k_sn=1.0)
-        >>> type(lip.layers[0]).__name__
-        'SpectralNormDense'
+        >>> lip, report = lipschitz_clone(base, k_sn=1.0, return_report=True)
+        >>> type(lip.layers[0]).__name__, report.replaced
+        ('SpectralNormDense', ['dense', 'dense_1'])
     """
-    if method not in _METHODS:
-        raise ValueError(f"`method` must be one of {_METHODS}. Received: method={method!r}")
-    conv_class = SpectralNormConv2D if method == "spectral" else ToeplitzNormConv2D
-    conv_scale = {"k_sn": k_sn} if method == "spectral" else {"k": k_sn}
+    check_choice("method", method, _METHODS)
+    check_float("k_sn", k_sn)
+    check_int("power_iterations", power_iterations)
+    check_int("initial_power_iterations", initial_power_iterations, minimum=0)
+    _check_model(model)
+    column = _METHODS.index(method)
 
-    def clone_function(layer):
-        wanted = layer_filter is None or layer_filter(layer)
+    def wanted(layer) -> bool:
+        return layer_filter is None or bool(layer_filter(layer))
+
+    pairs = [pair for level in _all_levels(model) for pair in _fold_plan(level, wanted)]
+    plan = {id(bn): linear for bn, linear in pairs}
+    folded_into = {id(linear): bn for bn, linear in pairs}
+
+    def replacement(layer):
         config = layer.get_config()
         config.pop("quantization_config", None)
-        if wanted and type(layer) is keras.layers.Dense:
-            new = SpectralNormDense(k_sn=k_sn, power_iterations=power_iterations, **config)
-        elif wanted and type(layer) is keras.layers.Conv2D:
-            new = conv_class(power_iterations=power_iterations, **conv_scale, **config)
-        else:
-            return layer.__class__.from_config(config)
-        return new
+        if id(layer) in folded_into:
+            config["use_bias"] = True
+        new_class = _REPLACEMENTS[type(layer)][column]
+        return new_class(power_iterations=power_iterations, **{_SCALE_NAME.get(new_class, "k"): k_sn}, **config)
 
-    clone = _clone(model, clone_function)
-    _transfer_weights(model, clone)
-    return clone
+    serialized = keras.saving.serialize_keras_object(model)
+    serialized["config"] = _rewrite_config(
+        serialized["config"], model, lambda layer: type(layer) in _REPLACEMENTS and wanted(layer), replacement, plan
+    )
+    clone = keras.saving.deserialize_keras_object(serialized)
+    new_layers = _transfer_weights(model, clone, folded_into)
+    _converge(new_layers, initial_power_iterations)
+    report = ConversionReport(tuple(_report_rows(model, clone, plan, wanted)))
+    if report.unconstrained:
+        message = (f"lipschitz_clone left {len(report.unconstrained)} layer(s) unconstrained: "
+                   f"{', '.join(report.unconstrained)}")
+        if strict:
+            raise ValueError(message + f"\n{report}")
+        warnings.warn(message, UserWarning, stacklevel=2)
+    return (clone, report) if return_report else clone
 
 
-def _transfer_weights(source_model, clone) -> None:
-    """Copies weights layer by layer (nested models recursively); normalized layers get the raw kernel."""
-    for src, dst in zip(source_model.layers, clone.layers):
-        if isinstance(src, keras.Model) and isinstance(dst, keras.Model):
-            _transfer_weights(src, dst)
-        elif isinstance(dst, NormalizedKernelMixin) and not isinstance(src, NormalizedKernelMixin):
-            dst._kernel.assign(src.kernel)
-            if src.bias is not None:
-                dst.bias.assign(src.bias)
-        elif isinstance(src, NormalizedKernelMixin) and not isinstance(dst, NormalizedKernelMixin):
-            dst.kernel.assign(src.normalized_kernel(training=False))
-            if src.bias is not None:
-                dst.bias.assign(src.bias)
-        else:
+def _renamed(value, renames: dict):
+    """`value` (a serialized call or output list) with tensors of the renamed layers read from their sources."""
+    if isinstance(value, dict):
+        if value.get("class_name") == "__keras_tensor__" and value["config"]["keras_history"][0] in renames:
+            history = [renames[value["config"]["keras_history"][0]], 0, 0]
+            return {**value, "config": {**value["config"], "keras_history": history}}
+        return {key: _renamed(v, renames) for key, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        if len(value) == 3 and isinstance(value[0], str) and value[0] in renames:  # an output_layers entry
+            return [renames[value[0]], 0, 0]
+        return [_renamed(v, renames) for v in value]
+    return value
+
+
+def _rewrite_config(config: dict, model, replace: Callable, replacement: Callable, plan: dict) -> dict:
+    """A Sequential/functional config with layers replaced and folded batch norms cut out (their readers
+    read the linear layer instead); nested models are rewritten recursively."""
+    entries, renames = [], {}
+    for entry in config["layers"]:
+        if entry["class_name"] == "InputLayer":
+            entries.append(entry)
+            continue
+        layer = model.get_layer(entry["config"]["name"])
+        if id(layer) in plan:
+            renames[layer.name] = plan[id(layer)].name
+            continue
+        if isinstance(layer, keras.Model):
+            entry = {**entry, "config": _rewrite_config(entry["config"], layer, replace, replacement, plan)}
+        elif replace(layer):
+            new_entry = keras.saving.serialize_keras_object(replacement(layer))
+            entry = {**new_entry, **{key: entry[key] for key in ("name", "inbound_nodes") if key in entry}}
+        entries.append(entry)
+    config = {**config, "layers": entries}
+    return _renamed(config, renames) if renames else config
+
+
+def _transfer_weights(source_model, clone, folded_into: dict) -> list:
+    """Copies weights by layer name (nested models recursively); returns the new Lipschitz layers."""
+    new_layers = []
+    for src in source_model.layers:
+        if type(src) is L.BatchNormalization and src.name not in _layer_names(clone):
+            continue  # folded
+        dst = clone.get_layer(src.name)
+        if isinstance(src, keras.Model):
+            new_layers += _transfer_weights(src, dst, folded_into)
+        elif isinstance(dst, LipschitzLayer) and not isinstance(src, LipschitzLayer):
+            if id(src) in folded_into:
+                weights = _folded_weights(src, folded_into[id(src)])
+            else:
+                weights = {variable.name: variable for variable in src.weights}
+            for variable in dst.weights:
+                if variable.name in weights:
+                    variable.assign(keras.ops.cast(weights[variable.name], variable.dtype))
+            new_layers.append(dst)
+        elif dst.weights:
             dst.set_weights(src.get_weights())
+    return new_layers
+
+
+def _layer_names(model) -> set:
+    return {layer.name for layer in model.layers}
+
+
+def _converge(layers: list, steps: int) -> None:
+    if not layers or not steps:
+        return
+
+    @tf.function
+    def iterate():
+        for _ in tf.range(steps):
+            for layer in layers:
+                layer.advance_power_iteration()
+
+    iterate()
+
+
+def _report_rows(model, clone, plan: dict, wanted: Callable, prefix: str = ""):
+    shapes = {node["name"]: node["input_shapes"][0] for node in reversed(bounds.graph_nodes(model))
+              if node["input_shapes"]}
+    for src in model.layers:
+        name, original = prefix + src.name, type(src).__name__
+        if id(src) in plan:
+            yield LayerReport(name, original, "folded", None, None, True,
+                              f"removed; its inference affine map is folded into {plan[id(src)].name!r}")
+            continue
+        dst = clone.get_layer(src.name)
+        if isinstance(src, keras.Model):
+            yield from _report_rows(src, dst, plan, wanted, prefix=name + "/")
+        elif isinstance(dst, LipschitzLayer) and not isinstance(src, LipschitzLayer):
+            yield LayerReport(name, original, "replaced", type(dst).__name__, dst.lipschitz_bound(), True,
+                              "normalized linear operator")
+        else:
+            yield _kept_row(name, src, shapes.get(src.name), wanted)
+
+
+def _kept_row(name: str, layer, shape, wanted: Callable) -> LayerReport:
+    original = type(layer).__name__
+    if isinstance(layer, LipschitzLayer):
+        return LayerReport(name, original, "kept", None, layer.lipschitz_bound(), True, "already a Lipschitz layer")
+    if bounds.is_merge(layer):
+        return LayerReport(name, original, "kept", None, None, True, "merge: combines its inputs' bounds")
+    try:
+        bound = bounds.layer_bound(layer, shape)
+    except ValueError as err:
+        return LayerReport(name, original, "kept", None, None, False, f"no known bound ({err})")
+    if not layer.weights:
+        return LayerReport(name, original, "kept", None, bound, True, "parameter-free, known constant")
+    if type(layer) in _REPLACEMENTS and not wanted(layer):
+        reason = "excluded by layer_filter; its bound changes in training"
+    elif type(layer) is L.BatchNormalization:
+        reason = "batch norm not fed by a foldable linear layer; its bound changes in training"
+    else:
+        reason = "has weights and no normalized replacement; its bound changes in training"
+    return LayerReport(name, original, "kept", None, bound, False, reason)
 
 
 def export_plain(model: keras.Model) -> keras.Model:
-    """Bakes every normalized kernel into a plain `Dense`/`Conv2D`, for deployment without power iteration.
+    """Bakes every Lipschitz layer into its plain Keras equivalent, for deployment without power iteration.
 
-    The result computes the same function as `model` in inference mode (the current power-iteration state
-    is used, not advanced) and has no tf_lipschitz layers, so it loads anywhere Keras does.
+    Each Lipschitz layer provides its own export (`LipschitzLayer.export_plain`). The result computes the same
+    function as `model` in inference mode (the current power-iteration state is used, not advanced) and has no
+    tf_lipschitz layers, so it loads anywhere Keras does.
 
     Args:
         model: A built Sequential or functional model containing Lipschitz layers.
@@ -114,16 +417,22 @@ def export_plain(model: keras.Model) -> keras.Model:
         >>> type(export_plain(lip).layers[0]).__name__
         'Dense'
     """
+    _check_model(model)
 
     def clone_function(layer):
-        config = layer.get_config()
-        if isinstance(layer, NormalizedKernelMixin):
-            for key in ("k_sn", "k", "power_iterations"):
-                config.pop(key, None)
-            plain = keras.layers.Dense if isinstance(layer, keras.layers.Dense) else keras.layers.Conv2D
-            return plain.from_config(config)
-        return layer.__class__.from_config(config)
+        if isinstance(layer, LipschitzLayer):
+            return layer.export_plain()
+        return layer.__class__.from_config(layer.get_config())
 
-    clone = _clone(model, clone_function)
-    _transfer_weights(model, clone)
+    clone = keras.models.clone_model(model, clone_function=clone_function, recursive=True)
+    _copy_plain_weights(model, clone)
     return clone
+
+
+def _copy_plain_weights(source_model, clone) -> None:
+    for src in source_model.layers:
+        dst = clone.get_layer(src.name)
+        if isinstance(src, keras.Model):
+            _copy_plain_weights(src, dst)
+        elif not isinstance(src, LipschitzLayer) and dst.weights:
+            dst.set_weights(src.get_weights())

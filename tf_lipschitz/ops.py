@@ -418,6 +418,8 @@ def layer_lipschitz_bound(layer, *, power_iterations: int = 50, input_shape=None
     check_power_iterations(power_iterations)
     if input_shape is None and not isinstance(layer, keras.Model):
         input_shape = (layer.get_build_config() or {}).get("input_shape")
+        if input_shape is None and layer.built and not isinstance(layer.input, (list, tuple)):
+            input_shape = tuple(layer.input.shape)  # parameter-free layers keep no build config
     return bounds.layer_bound(layer, input_shape)
 
 

@@ -140,6 +140,8 @@ class SpectralNormConv2D(_ReshapedKernelNorm, keras.layers.Conv2D):
         Returns:
             A float.
         """
-        kernel = keras.ops.convert_to_numpy(self.normalized_kernel(training=False))
+        from tf_lipschitz import bounds  # bounds imports the layers
+
+        kernel = bounds.as_float64(self.normalized_kernel(training=False))
         reshaped = certified.matrix_norm(kernel) * lip_ops.reshaped_kernel_factor(self.kernel_size, self.strides)
         return min(reshaped * self._activation_bound(), super().lipschitz_bound())
