@@ -33,3 +33,39 @@ def toeplitz_matrix(kernel, height, width, strides=(1, 1), padding="same", dilat
 
 def top_singular_value(matrix):
     return float(np.linalg.svd(np.asarray(matrix, dtype=np.float64), compute_uv=False)[0])
+
+
+def jacobian_matrix(f, input_shape, x=None):
+    """Explicit matrix (output size × input size) of f's Jacobian at x (zeros by default), one sample, by autodiff.
+
+    For a linear map this is the map's matrix; it comes from TensorFlow's own differentiation of the op, not from
+    the library's code under test.
+    """
+    import tensorflow as tf
+
+    x = tf.zeros((1,) + tuple(input_shape)) if x is None else tf.constant(x[None], tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = tf.reshape(f(x), (-1,))
+    return tape.jacobian(y, x).numpy().reshape(int(y.shape[0]), -1)
+
+
+def gradient_ascent_lipschitz(f, x0, steps=100, learning_rate=0.05):
+    """A lower bound of a scalar model's Lipschitz constant: max over a batch of ‖∇f(x)‖, after gradient ascent on it."""
+    import keras
+    import tensorflow as tf
+
+    x = tf.Variable(x0, dtype=tf.float32)
+    optimizer = keras.optimizers.Adam(learning_rate)
+    best = 0.0
+    for _ in range(steps):
+        with tf.GradientTape() as outer:
+            with tf.GradientTape() as inner:
+                inner.watch(x)
+                y = tf.reduce_sum(f(x, training=False))
+            grad = inner.gradient(y, x)
+            norms = tf.sqrt(tf.reduce_sum(tf.reshape(tf.square(grad), (x.shape[0], -1)), axis=1))
+            loss = -tf.reduce_sum(norms)
+        best = max(best, float(tf.reduce_max(norms)))
+        optimizer.apply_gradients([(outer.gradient(loss, x), x)])
+    return best

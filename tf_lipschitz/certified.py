@@ -88,7 +88,7 @@ def conv_norm_bound(
     dilation_rate=1,
     groups: int = 1,
     *,
-    explicit_limit: int = _EXPLICIT_LIMIT,
+    explicit_limit: int | None = None,
 ) -> float:
     """A certified upper bound of a convolution's operator norm (its Toeplitz matrix's top singular value).
 
@@ -102,7 +102,8 @@ def conv_norm_bound(
         strides, dilation_rate: Per-axis ints or one int, as in `keras.layers.Conv*D`.
         padding: "valid", "same" or "causal" (1-D).
         groups: Channel groups (input and output channels split into `groups` contiguous blocks).
-        explicit_limit: Largest explicit matrix (entries) solved exactly; 0 always uses the Fourier bound.
+        explicit_limit: Largest explicit matrix (entries) solved exactly (default 10⁶); 0 always uses the Fourier
+            bound.
 
     Returns:
         A float ≥ ‖T_K‖₂ (0.0 if the output is empty).
@@ -130,6 +131,7 @@ def conv_norm_bound(
     if any(p < n_k for p, n_k in zip(padded, lengths)):
         return 0.0  # no output position
     outputs = tuple((p - n_k) // s + 1 for p, n_k, s in zip(padded, lengths, strides))
+    explicit_limit = _EXPLICIT_LIMIT if explicit_limit is None else explicit_limit
     phases = tuple(-(-n_k // s) for n_k, s in zip(lengths, strides))  # taps per phase, B = ⌈L/s⌉
     # With one tap per phase the Fourier spectrum is constant and the bound below is exact.
     size = math.prod(spatial) * math.prod(outputs) * c_in_group * c_out

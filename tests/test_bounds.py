@@ -1,0 +1,175 @@
+"""True upper bounds (tf_lipschitz.certified, tf_lipschitz.bounds, ops.lipschitz_upper_bound) against independent
+references: SVD of explicit Toeplitz matrices and of autodiff Jacobians, exact closed forms, gradient ascent."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from references import gradient_ascent_lipschitz, jacobian_matrix, top_singular_value, toeplitz_matrix
+from tf_lipschitz import bounds, certified
+from tf_lipschitz import ops as lip_ops
+from tf_lipschitz.architectures import resnet_critic
+
+RNG = np.random.default_rng(0)
+L = keras.layers
+
+
+def _random_conv_case(rng):
+    kh, kw = (int(v) for v in rng.integers(1, 4, 2))
+    dilation = tuple(int(v) for v in rng.integers(1, 3, 2))
+    strides = tuple(int(v) for v in rng.integers(1, 3, 2))
+    padding = ["same", "valid"][int(rng.integers(2))]
+    height = int(rng.integers((kh - 1) * dilation[0] + 1, 9))
+    width = int(rng.integers((kw - 1) * dilation[1] + 1, 9))
+    kernel = rng.normal(size=(kh, kw, int(rng.integers(1, 4)), int(rng.integers(1, 4))))
+    return kernel, (height, width), strides, padding, dilation
+
+
+@pytest.mark.parametrize("explicit_limit", [0, 1_000_000], ids=["fourier", "explicit"])
+def test_conv_norm_bound_is_an_upper_bound_of_the_explicit_toeplitz_norm(explicit_limit):
+    rng = np.random.default_rng(1)
+    ratios = []
+    for _ in range(60):
+        kernel, spatial, strides, padding, dilation = _random_conv_case(rng)
+        exact = top_singular_value(toeplitz_matrix(kernel, *spatial, strides, padding, dilation))
+        bound = certified.conv_norm_bound(kernel, spatial, strides, padding, dilation, explicit_limit=explicit_limit)
+        assert bound >= exact * (1 - 1e-9)
+        ratios.append(exact / bound)
+    if explicit_limit:
+        np.testing.assert_allclose(ratios, 1.0, rtol=1e-9)  # small operators: exact
+    else:
+        assert np.median(ratios) > 0.7  # an upper bound, but not a vacuous one
+
+
+def test_fourier_bound_is_tight_on_larger_inputs():
+    kernel = RNG.normal(size=(3, 3, 3, 4))
+    exact = top_singular_value(toeplitz_matrix(kernel, 16, 16, (1, 1), "same"))
+    bound = certified.conv_norm_bound(kernel, (16, 16), 1, "same", explicit_limit=0)
+    assert exact <= bound <= exact * 1.05
+
+
+@pytest.mark.parametrize("make,shape", [
+    (lambda: L.Conv1D(3, 3, strides=2, padding="same"), (9, 2)),
+    (lambda: L.Conv1D(2, 3, padding="causal", dilation_rate=2), (8, 2)),
+    (lambda: L.Conv2D(4, 3, padding="same", groups=2), (6, 5, 4)),
+    (lambda: L.Conv3D(2, 2, strides=(1, 2, 1), padding="valid"), (4, 5, 3, 2)),
+    (lambda: L.DepthwiseConv2D(3, depth_multiplier=2, strides=2, padding="same"), (7, 6, 3)),
+    (lambda: L.SeparableConv2D(3, 3, depth_multiplier=2, padding="valid"), (6, 7, 2)),
+    (lambda: L.Conv2DTranspose(2, 3, strides=2, padding="same"), (4, 3, 3)),
+    (lambda: L.Conv2DTranspose(2, 3, strides=2, padding="valid", output_padding=1), (3, 3, 2)),
+    (lambda: L.Conv2D(3, 3, padding="same", data_format="channels_first"), (2, 6, 5)),
+])
+@pytest.mark.parametrize("explicit_limit", [0, 1_000_000], ids=["fourier", "explicit"])
+def test_plain_conv_layer_bounds_match_their_jacobian(make, shape, explicit_limit, monkeypatch):
+    layer = make()
+    layer.build((None,) + shape)
+    monkeypatch.setattr(certified, "_EXPLICIT_LIMIT", explicit_limit)
+    exact = top_singular_value(jacobian_matrix(lambda x: layer(x) - layer(tf.zeros_like(x)), shape))
+    bound = bounds.layer_bound(layer, (None,) + shape)
+    assert bound >= exact * (1 - 1e-5)
+    if explicit_limit:
+        assert bound == pytest.approx(exact, rel=1e-5)
+
+
+@pytest.mark.parametrize("padding", ["same", "valid"])
+@pytest.mark.parametrize("pool,strides", [(2, 2), (3, 1), (3, 2)])
+def test_pooling_bounds(pool, strides, padding):
+    shape = (7, 6, 2)
+    average = L.AveragePooling2D(pool, strides, padding=padding)
+    exact = top_singular_value(jacobian_matrix(average, shape))
+    assert bounds.layer_bound(average, (None,) + shape) == pytest.approx(exact, rel=1e-6)
+    # Max pooling: a spike in every window it lies in moves √(windows) outputs; √(⌈p/s⌉²) is attained.
+    maximum = L.MaxPooling2D(pool, strides, padding=padding)
+    x = np.zeros(shape, "float32")
+    x[3, 3, 0] = 1.0
+    jac = jacobian_matrix(maximum, shape, x)
+    assert top_singular_value(jac) <= bounds.layer_bound(maximum, (None,) + shape) + 1e-6
+    if padding == "valid" and (pool, strides) == (3, 1):
+        assert top_singular_value(jac) == pytest.approx(3.0)
+
+
+def _linear_stack(rng):
+    inputs = keras.Input((8, 7, 2))
+    x = inputs
+    for _ in range(int(rng.integers(1, 4))):
+        x = L.Conv2D(int(rng.integers(1, 4)), int(rng.integers(1, 4)), strides=int(rng.integers(1, 3)),
+                     padding=["same", "valid"][int(rng.integers(2))], use_bias=False,
+                     kernel_initializer=keras.initializers.RandomNormal(stddev=1.0))(x)
+    x = L.Flatten()(x)
+    x = L.Dense(int(rng.integers(1, 5)), use_bias=False)(x)
+    return keras.Model(inputs, x)
+
+
+def test_upper_bound_of_random_linear_stacks_bounds_their_composed_matrix():
+    rng = np.random.default_rng(2)
+    for _ in range(6):
+        model = _linear_stack(rng)
+        exact = top_singular_value(jacobian_matrix(model, (8, 7, 2)))
+        assert lip_ops.lipschitz_upper_bound(model) >= exact * (1 - 1e-5)
+
+
+def test_linear_residual_and_concatenation_models_against_their_explicit_matrix():
+    inputs = keras.Input((6, 6, 2))
+    conv1 = L.Conv2D(2, 3, padding="same", use_bias=False)
+    conv2 = L.Conv2D(2, 3, padding="same", use_bias=False)
+    h = L.Add()([inputs, conv1(inputs)])
+    h = L.AveragePooling2D(2)(L.Subtract()([conv2(h), h]))
+    out = L.Concatenate()([L.Flatten()(h), L.Flatten()(L.AveragePooling2D(2)(inputs))])
+    model = keras.Model(inputs, out)
+    exact = top_singular_value(jacobian_matrix(model, (6, 6, 2)))
+    c1, c2 = (bounds.layer_bound(c, (None, 6, 6, 2)) for c in (conv1, conv2))
+    expected = np.sqrt(((1 + c1) * (c2 + 1) * 0.5) ** 2 + 0.5 ** 2)  # the documented graph rule, by hand
+    assert lip_ops.lipschitz_upper_bound(model) == pytest.approx(expected, rel=1e-9)
+    assert expected >= exact * (1 - 1e-6)
+
+
+def test_graph_rules_are_exact_on_scalings():
+    inputs = keras.Input((3,))
+    scale2, scale3 = L.Rescaling(2.0), L.Rescaling(3.0)
+    model = keras.Model(inputs, L.Concatenate()([scale2(inputs), scale3(inputs)]))
+    assert lip_ops.lipschitz_upper_bound(model) == pytest.approx(np.sqrt(13.0))
+    assert top_singular_value(jacobian_matrix(model, (3,))) == pytest.approx(np.sqrt(13.0), rel=1e-6)
+    shared = keras.Model(inputs, L.Add()([scale2(inputs), scale2(scale2(inputs))]))  # a layer called twice
+    assert lip_ops.lipschitz_upper_bound(shared) == pytest.approx(6.0)
+    two_in = keras.Input((3,))
+    multi = keras.Model([inputs, two_in], [scale2(inputs), scale3(two_in)])
+    assert lip_ops.lipschitz_upper_bound(multi) == pytest.approx(np.sqrt(13.0))
+
+
+def test_resnet_critic_bound_is_above_gradient_ascent():
+    critic = resnet_critic(width=4, resolution=8)
+    x0 = np.random.default_rng(3).normal(size=(2, 8, 8, 3)).astype("float32")
+    lower = gradient_ascent_lipschitz(critic, x0, steps=10)
+    upper = lip_ops.lipschitz_upper_bound(critic)
+    assert 0 < lower <= upper
+    normalized = resnet_critic(width=4, resolution=8, conv_layer="toeplitz_norm", dense_layer="spectral_norm")
+    normalized(x0, training=True)
+    assert gradient_ascent_lipschitz(normalized, x0, steps=10) <= lip_ops.lipschitz_upper_bound(normalized)
+
+
+def test_unknown_and_non_lipschitz_layers_are_named():
+    inputs = keras.Input((3,))
+    with pytest.raises(ValueError, match="'product'.*Multiply"):
+        lip_ops.lipschitz_upper_bound(keras.Model(inputs, L.Multiply(name="product")([inputs, inputs])))
+    with pytest.raises(ValueError, match="'norm'.*LayerNormalization"):
+        lip_ops.lipschitz_upper_bound(keras.Model(inputs, L.LayerNormalization(name="norm")(inputs)))
+
+    class Sub(keras.Model):
+        def call(self, x):
+            return x
+
+    with pytest.raises(ValueError, match="subclassed"):
+        lip_ops.lipschitz_upper_bound(Sub())
+
+
+def test_empirical_lipschitz_refuses_empty_nan_and_integer_batches():
+    model = keras.Sequential([keras.Input((2,)), L.Dense(1)])
+    with pytest.raises(ValueError, match="non-empty"):
+        lip_ops.empirical_lipschitz(model, np.zeros((0, 2), "float32"))
+    with pytest.raises(ValueError, match="NaN or Inf values in 3 of its 3 samples"):
+        lip_ops.empirical_lipschitz(model, np.full((3, 2), np.nan, "float32"))
+    with pytest.raises(ValueError, match="NaN or Inf values in 1 of its 2 samples"):
+        lip_ops.empirical_lipschitz(model, np.array([[0.0, np.inf], [1.0, 2.0]], "float32"))
+    with pytest.raises(ValueError, match="floating-point"):
+        lip_ops.empirical_lipschitz(model, np.zeros((2, 2), "int32"))
