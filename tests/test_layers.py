@@ -7,13 +7,19 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from references import top_singular_value, toeplitz_matrix
+from references import jacobian_matrix, top_singular_value, toeplitz_matrix
 from tf_lipschitz import ops as lip_ops
 from tf_lipschitz.constraints import WeightClip
 from tf_lipschitz.layers import (
+    LipschitzLayer,
     SpectralNormConv2D,
     SpectralNormDense,
+    ToeplitzNormConv1D,
     ToeplitzNormConv2D,
+    ToeplitzNormConv2DTranspose,
+    ToeplitzNormConv3D,
+    ToeplitzNormDepthwiseConv2D,
+    ToeplitzNormSeparableConv2D,
     advance_power_iteration,
     power_iteration_frozen,
 )
@@ -70,6 +76,56 @@ def test_upper_bound_of_plain_conv_chain_bounds_its_jacobian():
                               keras.layers.AveragePooling2D(2), keras.layers.Flatten(), keras.layers.Dense(1)])
     x = np.random.default_rng(6).normal(size=(8, 6, 6, 2)).astype("float32")
     assert lip_ops.empirical_lipschitz(model, x) <= lip_ops.lipschitz_upper_bound(model, power_iterations=200) * 1.001
+
+
+def test_conv_operator_is_channels_last_whatever_the_global_data_format():
+    kernel = np.random.default_rng(7).normal(size=(3, 3, 2, 3)).astype("float32")
+    x = np.random.default_rng(8).normal(size=(1, 5, 6, 2)).astype("float32")
+    y = np.random.default_rng(9).normal(size=(1, 3, 3, 3)).astype("float32")
+    t = toeplitz_matrix(kernel, 5, 6, (2, 2), "same")
+    previous = keras.config.image_data_format()
+    keras.config.set_image_data_format("channels_first")
+    try:
+        operator, adjoint = lip_ops.conv_operator(kernel, x.shape, strides=2, padding="same")
+        np.testing.assert_allclose(np.asarray(operator(x)).ravel(), t @ x.ravel(), atol=1e-4)
+        np.testing.assert_allclose(np.asarray(adjoint(y)).ravel(), t.T @ y.ravel(), atol=1e-4)
+        estimate = lip_ops.conv_operator_norm(kernel, (5, 6, 2), 2, "same", power_iterations=200, seed=0)
+    finally:
+        keras.config.set_image_data_format(previous)
+    assert float(estimate) == pytest.approx(top_singular_value(t), rel=1e-3)
+
+
+_PORTABILITY_SCRIPT = """
+import numpy as np
+from tf_lipschitz import ops
+from tf_lipschitz.layers import ToeplitzNormConv2D
+kernel = np.random.default_rng(1).normal(size=(3, 3, 2, 3)).astype("float32")
+y = np.random.default_rng(2).normal(size=(1, 7, 6, 3)).astype("float32")
+print(" ".join(map(str, np.asarray(ops.conv_transpose(y, kernel, (1, 7, 6, 2), 1, "same", 2)).ravel())))
+layer = ToeplitzNormConv2D(3, 3, dilation_rate=2, padding="same")
+layer(np.ones((2, 7, 6, 2), "float32"), training=True)
+print(layer.lipschitz_bound())
+"""
+
+
+def test_dilated_conv_paths_run_without_the_onednn_kernels():
+    # Without oneDNN, TF's CPU Conv2DBackpropInput refuses dilation > 1 (as on some AMD EPYC machines);
+    # the adjoint as a gradient of tf.nn.convolution goes through space-to-batch instead.
+    import subprocess
+    import sys
+
+    env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": "0", "TF_CPP_MIN_LOG_LEVEL": "3",
+           "PYTHONPATH": os.pathsep.join([os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                          os.environ.get("PYTHONPATH", "")])}
+    result = subprocess.run([sys.executable, "-c", _PORTABILITY_SCRIPT], env=env, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    adjoint_line, bound_line = result.stdout.strip().splitlines()[-2:]
+    kernel = np.random.default_rng(1).normal(size=(3, 3, 2, 3)).astype("float32")
+    y = np.random.default_rng(2).normal(size=(1, 7, 6, 3)).astype("float32")
+    t = toeplitz_matrix(kernel, 7, 6, (1, 1), "same", (2, 2))
+    np.testing.assert_allclose(np.array(adjoint_line.split(), float), t.T @ y.ravel(), atol=1e-4)
+    assert float(bound_line) > 0
 
 
 def test_power_iteration_never_nans_on_zero_operator():
@@ -310,3 +366,63 @@ def test_mirrored_strategy_updates_power_iteration_state():
     model.fit(x, np.zeros((8, 1)), verbose=0, epochs=1, batch_size=4)
     v1 = model.layers[0].power_iteration_vector.numpy()
     assert not np.allclose(v0, v1) and np.linalg.norm(v1) == pytest.approx(1.0, rel=1e-5)
+
+
+# ---------------------------------------------------------------- every Lipschitz layer states its promise
+
+PROMISE_CASES = [
+    (lambda: SpectralNormDense(4, k_sn=2.0), (5,), None),
+    (lambda: SpectralNormConv2D(3, 3, k_sn=1.0, padding="same"), (6, 5, 2), None),
+    (lambda: ToeplitzNormConv2D(3, 3, k=1.5, dilation_rate=2, padding="same"), (7, 6, 2), 1.5),
+    (lambda: ToeplitzNormConv1D(3, 3, k=1.0, padding="causal", dilation_rate=2), (9, 2), 1.0),
+    (lambda: ToeplitzNormConv3D(2, 2, k=1.0, strides=(1, 2, 1)), (4, 5, 3, 2), 1.0),
+    (lambda: ToeplitzNormDepthwiseConv2D(3, k=2.0, depth_multiplier=2, strides=2, padding="same"), (7, 6, 2), 2.0),
+    (lambda: ToeplitzNormSeparableConv2D(3, 3, k=1.0, depth_multiplier=2), (6, 7, 2), 1.0),
+    (lambda: ToeplitzNormConv2DTranspose(2, 3, k=1.0, strides=2, padding="same"), (4, 3, 3), 1.0),
+    (lambda: ToeplitzNormDepthwiseConv2D(3, k=1.0, padding="same", data_format="channels_first"), (2, 5, 6), 1.0),
+]
+
+
+def converge_traced(layer, steps=300):
+    @tf.function
+    def iterate():
+        for _ in tf.range(steps):  # one traced step in a tf.while_loop
+            layer.advance_power_iteration()
+
+    iterate()
+
+
+def _linear_jacobian_norm(layer, shape):
+    return top_singular_value(jacobian_matrix(lambda x: layer(x) - layer(tf.zeros_like(x)), shape))
+
+
+@pytest.mark.parametrize("make,shape,k", PROMISE_CASES)
+def test_lipschitz_bound_holds_before_and_after_convergence(make, shape, k):
+    layer = make()
+    layer.build((None,) + shape)
+    assert isinstance(layer, LipschitzLayer)
+    # Fresh random state: σ is underestimated, the layer is above k, and the bound must say so.
+    assert _linear_jacobian_norm(layer, shape) <= layer.lipschitz_bound() * (1 + 1e-5)
+    converge_traced(layer)
+    jac_norm = _linear_jacobian_norm(layer, shape)
+    assert jac_norm <= layer.lipschitz_bound() * (1 + 1e-5)
+    if k is not None:  # Toeplitz normalization: the operator norm is k, and the bound (exact here) agrees
+        assert jac_norm == pytest.approx(k, rel=1e-2)
+        assert layer.lipschitz_bound() == pytest.approx(jac_norm, rel=1e-4)
+
+
+@pytest.mark.parametrize("make,shape,k", PROMISE_CASES)
+def test_export_plain_computes_the_same_function_and_round_trips(make, shape, k, tmp_path):
+    model = keras.Sequential([keras.Input(shape), make()])
+    x = np.random.default_rng(5).normal(size=(3,) + shape).astype("float32")
+    model(x, training=True)
+    layer = model.layers[0]
+    plain = layer.export_plain()
+    assert type(plain).__module__.startswith("keras.")
+    np.testing.assert_allclose(plain(x), layer(x, training=False), rtol=1e-5, atol=1e-6)
+    config = layer.get_config()
+    assert type(layer).from_config(config).get_config() == config
+    model.save(os.path.join(tmp_path, "m.keras"))
+    loaded = keras.models.load_model(os.path.join(tmp_path, "m.keras"))
+    np.testing.assert_array_equal(loaded(x), model(x))
+    assert loaded.layers[0].lipschitz_bound() == pytest.approx(layer.lipschitz_bound(), rel=1e-6)
