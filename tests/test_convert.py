@@ -1,11 +1,20 @@
-"""lipschitz_clone and export_plain on Sequential, functional and nested models."""
+"""lipschitz_clone and export_plain on Sequential, functional, nested and real (MobileNetV2, ResNet) models."""
+
+import time
+import warnings
 
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
+from references import gradient_ascent_lipschitz, jacobian_matrix, top_singular_value
+from tf_lipschitz import ops as lip_ops
+from tf_lipschitz.architectures import resnet_critic
 from tf_lipschitz.convert import export_plain, lipschitz_clone
-from tf_lipschitz.layers import SpectralNormConv2D, SpectralNormDense, ToeplitzNormConv2D
+from tf_lipschitz.layers import LipschitzLayer, SpectralNormConv2D, SpectralNormDense, ToeplitzNormConv2D
+
+L = keras.layers
 
 
 def functional_with_nested_sequential():
@@ -29,7 +38,7 @@ def test_clone_replaces_layers_keeps_weights_and_original(method, conv_class):
     assert kinds.count(conv_class) == 2 and SpectralNormDense in kinds
     inner = clone.get_layer("inner")
     assert all(isinstance(layer, SpectralNormDense) for layer in inner.layers)
-    np.testing.assert_array_equal(inner.layers[0]._kernel, model.get_layer("inner").layers[0].kernel)
+    np.testing.assert_array_equal(inner.layers[0].kernel, model.get_layer("inner").layers[0].kernel)
     for a, b in zip(before, model.get_weights()):
         np.testing.assert_array_equal(a, b)
     assert not any(isinstance(layer, (SpectralNormDense, SpectralNormConv2D)) for layer in model.layers)
@@ -39,7 +48,8 @@ def test_clone_replaces_layers_keeps_weights_and_original(method, conv_class):
 
 def test_layer_filter_selects_layers():
     model = functional_with_nested_sequential()
-    clone = lipschitz_clone(model, layer_filter=lambda layer: isinstance(layer, keras.layers.Conv2D))
+    with pytest.warns(UserWarning, match="3 layer.*dense_2, inner/dense, inner/dense_1"):
+        clone = lipschitz_clone(model, layer_filter=lambda layer: isinstance(layer, keras.layers.Conv2D))
     assert sum(isinstance(layer, SpectralNormConv2D) for layer in clone.layers) == 2
     assert not any(isinstance(layer, SpectralNormDense) for layer in clone.layers)
 
@@ -65,3 +75,109 @@ def test_unknown_method_and_subclassed_model_raise():
 
     with pytest.raises(ValueError, match="subclassed"):
         lipschitz_clone(Sub())
+
+
+FOLD_CASES = [
+    (lambda: L.Dense(3, use_bias=False), (4,)),
+    (lambda: L.Conv2D(3, 3, padding="same"), (5, 5, 2)),
+    (lambda: L.Conv1D(3, 3, strides=2, padding="same", use_bias=False), (7, 2)),
+    (lambda: L.DepthwiseConv2D(3, depth_multiplier=2, padding="same"), (5, 4, 2)),
+    (lambda: L.SeparableConv2D(3, 3, padding="valid"), (6, 5, 2)),
+    (lambda: L.Conv2DTranspose(2, 3, strides=2, padding="same"), (3, 3, 2)),
+    (lambda: L.Conv3D(2, 2, use_bias=False), (3, 3, 3, 2)),
+]
+
+
+@pytest.mark.parametrize("make,shape", FOLD_CASES)
+def test_batch_norm_is_folded_exactly_and_the_operator_normalized(make, shape):
+    inputs = keras.Input(shape)
+    linear = make()
+    bn = L.BatchNormalization(name="bn")
+    model = keras.Model(inputs, bn(linear(inputs)))
+    rng = np.random.default_rng(4)
+    channels = bn.gamma.shape[0]
+    bn.set_weights([rng.uniform(0.5, 2, channels), rng.normal(size=channels), rng.normal(size=channels),
+                    rng.uniform(0.2, 3, channels)])
+    clone, report = lipschitz_clone(model, method="toeplitz", k_sn=1.5, return_report=True,
+                                    initial_power_iterations=300)
+    assert report.folded == ["bn"] and report.replaced == [linear.name] and not report.unconstrained
+    assert "bn" not in [layer.name for layer in clone.layers]
+    # Independent reference: the original model's affine map f(x) = J x + f(0), J from autodiff.
+    jac = top_singular_value(jacobian_matrix(lambda t: model(t) - model(tf.zeros_like(t)), shape))
+    x = rng.normal(size=(2,) + shape).astype("float32")
+    zero = np.zeros_like(x)
+    np.testing.assert_allclose(clone(zero), model(zero), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(clone(x) - clone(zero), (model(x) - model(zero)) * (1.5 / jac), rtol=2e-2, atol=2e-3)
+    assert report.layers[[r.name for r in report.layers].index(linear.name)].bound == pytest.approx(1.5, rel=2e-2)
+
+
+def test_unconstrained_layers_warn_by_name_and_strict_raises():
+    model = keras.Sequential([keras.Input((4,)), L.Dense(4, name="first"), L.ReLU(), L.BatchNormalization(name="late_bn"),
+                              L.Dense(1, name="last")])
+    with pytest.warns(UserWarning, match="late_bn"):
+        clone, report = lipschitz_clone(model, return_report=True)
+    row = report.layers[[r.name for r in report.layers].index("late_bn")]
+    assert row.action == "kept" and not row.constrained and "batch norm" in row.reason
+    with pytest.raises(ValueError, match="late_bn"):
+        lipschitz_clone(model, strict=True)
+    with pytest.warns(UserWarning, match="last"):
+        lipschitz_clone(keras.Sequential([keras.Input((4,)), L.Dense(4), L.Dense(1, name="last")]),
+                        layer_filter=lambda layer: layer.name != "last")
+
+
+def test_mobilenet_v2_is_fully_constrained():
+    start = time.perf_counter()
+    model = keras.applications.MobileNetV2(weights=None, input_shape=(32, 32, 3), classes=10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        clone, report = lipschitz_clone(model, method="toeplitz", return_report=True, initial_power_iterations=50)
+    kinds = [type(layer).__name__ for layer in model.layers]
+    assert len(report.replaced) == kinds.count("Conv2D") + kinds.count("DepthwiseConv2D") + kinds.count("Dense") == 53
+    assert len(report.folded) == kinds.count("BatchNormalization") == 52
+    assert report.unconstrained == []
+    assert "53 replaced, 52 folded" in str(report)
+    assert all(isinstance(clone.get_layer(name), LipschitzLayer) for name in report.replaced)
+    bound = lip_ops.lipschitz_upper_bound(clone)
+    x = np.random.default_rng(6).normal(size=(2, 32, 32, 3)).astype("float32")
+    assert 0 < lip_ops.empirical_lipschitz(clone, x[:1]) <= bound < np.inf
+    np.testing.assert_allclose(export_plain(clone)(x), clone(x), rtol=1e-4, atol=1e-6)
+    assert time.perf_counter() - start < 120  # ~25 s on two idle cores
+
+
+def _small_resnet():
+    inputs = keras.Input((8, 8, 2))
+    h = L.Conv2D(4, 3, padding="same", use_bias=False, name="stem")(inputs)
+    h = L.BatchNormalization(name="stem_bn")(h)
+    r = L.ReLU(name="relu1")(h)
+    r = L.Conv2D(4, 3, padding="same", name="conv1")(r)
+    r = L.BatchNormalization(name="bn1")(r)
+    r = L.ReLU(name="relu2")(r)
+    r = L.Conv2D(4, 3, padding="same", name="conv2")(r)
+    h = L.Add(name="add")([h, r])
+    h = L.MaxPooling2D(2, name="pool")(h)
+    h = L.GlobalAveragePooling2D(name="gap")(h)
+    return keras.Model(inputs, L.Dense(1, name="out")(h))
+
+
+def test_small_resnet_clone_jacobian_below_bound_and_bound_follows_the_report():
+    model = _small_resnet()
+    rng = np.random.default_rng(7)
+    for bn in (model.get_layer("stem_bn"), model.get_layer("bn1")):
+        bn.set_weights([rng.uniform(0.5, 3, 4), rng.normal(size=4), rng.normal(size=4), rng.uniform(0.1, 2, 4)])
+    clone, report = lipschitz_clone(model, method="toeplitz", return_report=True, initial_power_iterations=300)
+    assert report.folded == ["stem_bn", "bn1"] and not report.unconstrained
+    b = {row.name: row.bound for row in report.layers}
+    by_hand = b["stem"] * (1 + b["relu1"] * b["conv1"] * b["relu2"] * b["conv2"]) * b["pool"] * b["gap"] * b["out"]
+    bound = lip_ops.lipschitz_upper_bound(clone)
+    assert bound == pytest.approx(by_hand, rel=1e-9)
+    assert bound == pytest.approx(2.0 / 4.0, rel=0.05)  # k = 1 everywhere; 1 + 1 at the addition; 1/√16 pooling
+    x0 = rng.normal(size=(4, 8, 8, 2)).astype("float32")
+    assert gradient_ascent_lipschitz(clone, x0, steps=30) <= bound
+
+
+def test_resnet_critic_clone_is_bounded_and_below_gradient_ascent():
+    critic = resnet_critic(width=4, resolution=8)
+    clone, report = lipschitz_clone(critic, method="toeplitz", return_report=True)
+    assert len(report.replaced) == 11 and not report.unconstrained
+    x0 = np.random.default_rng(8).normal(size=(2, 8, 8, 3)).astype("float32")
+    assert gradient_ascent_lipschitz(clone, x0, steps=10) <= lip_ops.lipschitz_upper_bound(clone)
