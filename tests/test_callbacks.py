@@ -333,16 +333,23 @@ def test_lipschitz_monitor_chain_critic():
     assert logs["lipschitz_gradient_max"][-1] <= upper * 1.001
 
 
-def test_lipschitz_monitor_branching_model_skips_upper_bound():
+def test_lipschitz_monitor_residual_model_logs_bound_and_unknown_layer_skips_it():
     inputs = keras.Input((4,))
     outputs = keras.layers.Add()([keras.layers.Dense(4)(inputs), inputs])
+    model = keras.Model(inputs, keras.layers.Dense(1)(outputs))
+    model.compile(optimizer="sgd", loss="mse")
+    monitor = LipschitzMonitor(np.ones((4, 4), "float32"), every_n_steps=1, xi=1.0, epsilon=(0.01, 0.5))
+    history = model.fit(np.ones((4, 4)), np.ones((4, 1)), verbose=0, epochs=2, callbacks=[monitor])
+    assert history.history["lipschitz_upper_bound"][-1] == pytest.approx(lip_ops.lipschitz_upper_bound(model))
+    assert history.history["lipschitz_gradient_max"][-1] <= history.history["lipschitz_upper_bound"][-1]
+    outputs = keras.layers.LayerNormalization()(keras.layers.Dense(4)(inputs))
     model = keras.Model(inputs, keras.layers.Dense(1)(outputs))
     model.compile(optimizer="sgd", loss="mse")
     monitor = LipschitzMonitor(np.ones((4, 4), "float32"), every_n_steps=1, xi=1.0, epsilon=(0.01, 0.5))
     with pytest.warns(UserWarning, match="upper bound"):
         history = model.fit(np.ones((4, 4)), np.ones((4, 1)), verbose=0, epochs=2, callbacks=[monitor])
     assert "lipschitz_upper_bound" not in history.history
-    assert monitor.upper_bound_unavailable
+    assert "LayerNormalization" in monitor.upper_bound_unavailable
     assert all(np.isfinite(history.history["lipschitz_gradient_max"]))
     with pytest.raises(ValueError, match="`data`"):
         LipschitzMonitor(np.ones((0, 4)), every_n_steps=1)

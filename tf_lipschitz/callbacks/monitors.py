@@ -37,10 +37,10 @@ class LipschitzMonitor(PeriodicCallback):
       sample's Jacobian for vector outputs), an empirical lower bound (`ops.empirical_lipschitz`);
     * `lipschitz_alp_ratio_max`: the largest ALP ratio |f(x) − f(x + r_adv)| / ‖r_adv‖₂ with the
       adversarial perturbation r_adv of ALR, another lower bound, often tighter between samples;
-    * `lipschitz_upper_bound`: the product of the layers' bounds (`ops.lipschitz_upper_bound`). It is
-      only a bound for chains of layers: for a branching critic (residual, multi-input) or one with a
-      layer of unknown Lipschitz constant the key is left out of the logs (never NaN), and the reason
-      is kept in `upper_bound_unavailable` and warned once.
+    * `lipschitz_upper_bound`: the graph-following bound of `ops.lipschitz_upper_bound` (path products,
+      residual sums; ResNet critics included). For a critic with a layer of unknown Lipschitz constant
+      (or a non-Lipschitz merge) the key is left out of the logs (never NaN), and the reason is kept in
+      `upper_bound_unavailable` and warned once.
 
     The monitored network is `model.critic` for GAN models (`tf_lipschitz.contracts.GenerativeModel`) and
     the model itself otherwise. The critic runs in inference mode. Values go into that batch's `logs`, the latest into every epoch's
