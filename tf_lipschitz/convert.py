@@ -235,11 +235,11 @@ def lipschitz_clone(
             left unconstrained.
 
     Example:
-        >>> base = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"),
-        ...                          keras.layers.Dense(1)])
+        >>> base = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu", name="hidden"),
+        ...                          keras.layers.Dense(1, name="out")])
         >>> lip, report = lipschitz_clone(base, k_sn=1.0, return_report=True)
         >>> type(lip.layers[0]).__name__, report.replaced
-        ('SpectralNormDense', ['dense', 'dense_1'])
+        ('SpectralNormDense', ['hidden', 'out'])
     """
     check_choice("method", method, _METHODS)
     check_float("k_sn", k_sn)
