@@ -227,24 +227,14 @@ def layer_bound(layer, input_shape=None) -> float:
         raise ValueError(f"Layer {layer.name!r} ({type(layer).__name__}): {err}") from err
 
 
-def _tensor_refs(value) -> list[tuple]:
-    """The (layer name, node index, tensor index) of every Keras tensor in a serialized call argument."""
+def _keras_tensors(value) -> list[dict]:
+    """The configs of every Keras tensor in a serialized call argument (with `keras_history` and `shape`)."""
     if isinstance(value, dict):
         if value.get("class_name") == "__keras_tensor__":
-            return [tuple(value["config"]["keras_history"])]
-        return [ref for v in value.values() for ref in _tensor_refs(v)]
+            return [value["config"]]
+        return [tensor for v in value.values() for tensor in _keras_tensors(v)]
     if isinstance(value, (list, tuple)):
-        return [ref for v in value for ref in _tensor_refs(v)]
-    return []
-
-
-def _tensor_shapes(value) -> list[tuple]:
-    if isinstance(value, dict):
-        if value.get("class_name") == "__keras_tensor__":
-            return [tuple(value["config"]["shape"])]
-        return [shape for v in value.values() for shape in _tensor_shapes(v)]
-    if isinstance(value, (list, tuple)):
-        return [shape for v in value for shape in _tensor_shapes(v)]
+        return [tensor for v in value for tensor in _keras_tensors(v)]
     return []
 
 
@@ -284,8 +274,10 @@ def graph_nodes(model: keras.Model) -> list[dict]:
     nodes = []
     for layer_config in model.get_config()["layers"]:
         for index, call in enumerate(layer_config.get("inbound_nodes", [])):
+            tensors = _keras_tensors(call)
             nodes.append({"layer": model.get_layer(layer_config["name"]), "name": layer_config["name"],
-                          "node": index, "inputs": _tensor_refs(call), "input_shapes": _tensor_shapes(call)})
+                          "node": index, "inputs": [tuple(t["keras_history"]) for t in tensors],
+                          "input_shapes": [tuple(t["shape"]) for t in tensors]})
     return nodes
 
 
