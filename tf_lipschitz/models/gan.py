@@ -33,6 +33,7 @@ import tensorflow as tf
 
 from tf_lipschitz import losses as gan_losses
 from tf_lipschitz import penalties
+from tf_lipschitz.distribute import multi_worker_logs
 from tf_lipschitz.layers import advance_power_iteration, power_iteration_frozen
 from tf_lipschitz.models import gan_support
 from tf_lipschitz.models.gan_support import StepSeeds
@@ -451,7 +452,7 @@ class LipschitzGAN(keras.Model):
         self._nonfinite_labels = labels
         results = {key: tracker.result() for key, tracker in self.trackers.items()}
         results[gan_support.NonFiniteGuard.KEY] = gan_support.first_nonfinite(checks)
-        return results
+        return multi_worker_logs(results)
 
     @tf.autograph.experimental.do_not_convert
     def test_step(self, data):
@@ -464,7 +465,9 @@ class LipschitzGAN(keras.Model):
         self.trackers["critic_loss"].update_state(self.gan_loss.discriminator_loss(f_real, f_fake))
         self.trackers["generator_loss"].update_state(self.gan_loss.generator_loss(f_fake))
         self.trackers["wasserstein_estimate"].update_state(gan_losses.wasserstein_estimate(f_real, f_fake))
-        return {key: self.trackers[key].result() for key in ("critic_loss", "generator_loss", "wasserstein_estimate")}
+        return multi_worker_logs(
+            {key: self.trackers[key].result() for key in ("critic_loss", "generator_loss", "wasserstein_estimate")}
+        )
 
     # ------------------------------------------------------------------------------------------ fitting
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, **kwargs):
