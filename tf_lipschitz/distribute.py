@@ -144,7 +144,9 @@ def worker_dir(run_dir: str, strategy: tf.distribute.Strategy) -> str:
         return run_dir
     resolver = strategy.cluster_resolver
     task = f"{resolver.task_type}{resolver.task_id}" if resolver is not None else "worker"
-    return tempfile.mkdtemp(prefix=f"tf_lipschitz-{task}-")
+    path = tempfile.mkdtemp(prefix=f"tf_lipschitz-{task}-")
+    print(f"{task} is not the chief: it writes into the temporary folder {path} (the chief writes {run_dir})")
+    return path
 
 
 def remove_worker_dir(path: str, run_dir: str) -> None:

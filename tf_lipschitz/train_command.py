@@ -16,6 +16,7 @@ import os
 import sys
 from typing import NamedTuple
 
+from tf_lipschitz.distribute import STRATEGIES
 from tf_lipschitz.recipes import MODELS, TOY_ALP
 
 DATASETS = ("toy", "mnist", "fashion_mnist", "cifar10", "folder")
@@ -49,6 +50,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--eval-samples", type=int, default=1000, help="samples per side of the toy's exact W1")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jit", action="store_true", help="compile the train step with XLA")
+    parser.add_argument("--strategy", choices=STRATEGIES, default="auto",
+                        help="tf.distribute strategy; auto: multi-worker when TF_CONFIG is set (README)")
     parser.add_argument("--verbose", type=int, default=1, help="0 silent, 1 progress bar, 2 one line per interval")
     parser.set_defaults(run=run)
     return parser
@@ -63,6 +66,7 @@ class Setup(NamedTuple):
     run_dir: str
     steps: int
     batch: int
+    write_dir: str  # run_dir on the chief; a temporary folder on the other workers (tf_lipschitz.distribute)
 
 
 def build(args: argparse.Namespace) -> Setup:
@@ -81,21 +85,25 @@ def build(args: argparse.Namespace) -> Setup:
         >>> from tf_lipschitz.cli import build_parser
         >>> setup = build(build_parser().parse_args(["train", "--steps", "10"]))  # doctest: +SKIP
     """
+    from tf_lipschitz import distribute
     from tf_lipschitz.recipes import adam_optimizers, seed_everything
 
+    strategy = distribute.make_strategy(args.strategy)  # first: multi-worker set-up must precede other TF ops
     toy = args.dataset == "toy"
     steps = args.steps or (1000 if toy else 2000)
     batch = args.batch_size or (256 if toy else 64)
     run_dir = args.run_dir or os.path.join("runs", f"{args.toy if toy else args.dataset}-{args.model}")
+    write_dir = distribute.worker_dir(run_dir, strategy)
     seed_everything(args.seed, deterministic=not args.jit)
-    if toy:
-        gan, dataset, callbacks = _toy_setup(args, batch, run_dir)
-    else:
-        gan, dataset, callbacks = _image_setup(args, batch, run_dir)
-    critic_optimizer, generator_optimizer = adam_optimizers(args.lr or (1e-4 if toy else 2e-4),
-                                                            beta_1=0.5 if toy else 0.0, beta_2=0.9)
-    gan.compile(critic_optimizer=critic_optimizer, generator_optimizer=generator_optimizer, jit_compile=args.jit)
-    return Setup(gan, dataset, callbacks, run_dir, steps, batch)
+    with strategy.scope():
+        if toy:
+            gan, dataset, callbacks = _toy_setup(args, batch, write_dir)
+        else:
+            gan, dataset, callbacks = _image_setup(args, batch, write_dir)
+        critic_optimizer, generator_optimizer = adam_optimizers(args.lr or (1e-4 if toy else 2e-4),
+                                                                beta_1=0.5 if toy else 0.0, beta_2=0.9)
+        gan.compile(critic_optimizer=critic_optimizer, generator_optimizer=generator_optimizer, jit_compile=args.jit)
+    return Setup(gan, distribute.shard_by_worker(dataset), callbacks, run_dir, steps, batch, write_dir)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -107,14 +115,16 @@ def run(args: argparse.Namespace) -> int:
     Returns:
         0 on success, 1 when training diverged, 2 for a usage or data error.
     """
+    from tf_lipschitz.distribute import remove_worker_dir
     from tf_lipschitz.training import TrainingDiverged, train_run
 
     try:
         setup = build(args)
         print(f"tf-lipschitz train: {args.model} on {args.toy if args.dataset == 'toy' else args.dataset}, "
               f"{setup.steps} steps, critic batch {setup.batch} x n_critic {args.n_critic}, run dir {setup.run_dir}")
-        train_run(setup.gan, setup.dataset, run_dir=setup.run_dir, steps=setup.steps,
+        train_run(setup.gan, setup.dataset, run_dir=setup.write_dir, resume_from=setup.run_dir, steps=setup.steps,
                   checkpoint_every=args.checkpoint_every, callbacks=setup.callbacks, verbose=args.verbose)
+        remove_worker_dir(setup.write_dir, setup.run_dir)
     except TrainingDiverged as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

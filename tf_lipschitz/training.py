@@ -39,6 +39,7 @@ def train_run(
     callbacks: Sequence[keras.callbacks.Callback] = (),
     verbose: int | str = "auto",
     keep: int = 3,
+    resume_from: str | None = None,
 ) -> dict:
     """Trains a compiled model for `steps` batches in `run_dir`, resuming from its newest good checkpoint.
 
@@ -54,6 +55,8 @@ def train_run(
         callbacks: More Keras callbacks.
         verbose: Passed to `fit`.
         keep: Number of checkpoints kept on disk.
+        resume_from: Run directory whose checkpoints to resume from, when it is not `run_dir`: a non-chief
+            worker writes into a temporary folder but resumes from the chief's (`tf_lipschitz.distribute`).
 
     Returns:
         `{"start_step": s, "end_step": e, "history": {key: [values]}}`.
@@ -72,9 +75,10 @@ def train_run(
         )
     os.makedirs(run_dir, exist_ok=True)
     checkpoints = RunCheckpoints(os.path.join(run_dir, "checkpoints"), keep=keep, model=model)
-    start = checkpoints.restore_latest()
+    source = RunCheckpoints(os.path.join(resume_from or run_dir, "checkpoints"), model=model)
+    start = source.restore_latest()
     if start:
-        print(f"Resuming from step {start} ({checkpoints.path(start)})")
+        print(f"Resuming from step {start} ({source.path(start)})")
     history: dict = {}
     if start < steps:
         saver = CheckpointCallback(checkpoints, checkpoint_every, initial_step=start)
