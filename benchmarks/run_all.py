@@ -24,6 +24,7 @@ BENCHMARKS = (
     ("GAN: full train_step", "bench_gan.py", [], ["--steps", "1", "--rounds", "1", "--width", "8", "--batch", "8"]),
     ("Scaling and memory: ALP vs GP", "bench_scaling.py", [],
      ["--batches", "8,16", "--sizes", "32", "--width", "8", "--resnet-width", "16", "--steps", "1", "--n-critic", "1"]),
+    ("Multi-worker: one vs two workers", "bench_multiworker.py", [], ["--steps", "2", "--warmup", "1", "--width", "8"]),
 )
 
 
