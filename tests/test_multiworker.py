@@ -30,7 +30,7 @@ from tf_lipschitz.models.gan_support import StepSeeds  # noqa: E402
 
 STEPS, N_CRITIC, REPLICA_BATCH, SEED = 3, 1, 8, 7
 GLOBAL_BATCH = N_CRITIC * 2 * REPLICA_BATCH  # one dataset element: n_critic critic batches for 2 replicas
-TIMEOUT = 80.0  # seconds for both workers, start-up included
+TIMEOUT = 180.0  # seconds for both workers, start-up included; a hung collective fails the test after it
 
 
 def _train(strategy: tf.distribute.Strategy) -> dict[str, np.ndarray]:
@@ -95,7 +95,7 @@ def test_two_workers_train_identically_and_match_two_mirrored_replicas(tmp_path)
         np.testing.assert_array_equal(worker0[key], worker1[key], err_msg=f"{key} differs between the workers")
         np.testing.assert_allclose(worker0[key], reference[key], rtol=2e-5, atol=2e-6,
                                    err_msg=f"{key}: two workers vs two mirrored replicas")
-    assert int(worker0["var:" + next(k[4:] for k in weights if "step_counter" in k)]) == STEPS
+    assert int(worker0[next(k for k in weights if "step_counter" in k)]) == STEPS
     # Training moved the state: the power-iteration vectors advanced from their (broadcast) initial values.
     for i in range(2):
         np.testing.assert_array_equal(worker0[f"pi_initial:{i}"], worker1[f"pi_initial:{i}"])

@@ -24,7 +24,7 @@ from tf_lipschitz.training import load_final_weights
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STEPS, EVERY = 20, 5
-TIMEOUT = 85.0  # seconds for one launch of both workers
+TIMEOUT = 180.0  # seconds for one launch of both workers; a hung worker fails the test after it
 
 
 def _argv(run_dir: str) -> list[str]:
