@@ -82,6 +82,7 @@ def _run_two_workers(out_dir: str) -> list[dict[str, np.ndarray]]:
     return outputs
 
 
+@pytest.mark.slow
 def test_two_workers_train_identically_and_match_two_mirrored_replicas(tmp_path):
     worker0, worker1 = _run_two_workers(str(tmp_path))
     # Reduction to one device: no collective ops in this (pytest) process.
