@@ -61,7 +61,7 @@ def uninterrupted(tmp_path_factory):
     return run_dir, tmp, results
 
 
-def _steps(run_dir: str) -> RunCheckpoints:
+def _checkpoints(run_dir: str) -> RunCheckpoints:
     return RunCheckpoints(os.path.join(run_dir, "checkpoints"), placeholder=tf.Variable(0))  # only to list, verify
 
 
@@ -72,7 +72,7 @@ def test_only_the_chief_writes_the_run_directory(uninterrupted):
     with open(os.path.join(run_dir, "log.csv")) as handle:
         epochs = [row["epoch"] for row in csv.DictReader(handle)]
     assert epochs == [str(i) for i in range(STEPS // EVERY)]  # one writer: one row per interval
-    checkpoints = _steps(run_dir)
+    checkpoints = _checkpoints(run_dir)
     assert checkpoints.steps() == [10, 15, 20]
     for step in checkpoints.steps():
         checkpoints.verify(step)
@@ -115,7 +115,7 @@ def test_resume_after_a_worker_is_killed(uninterrupted, tmp_path):
         proc.communicate()
     assert procs[1].returncode == -signal.SIGKILL
     assert not os.path.exists(os.path.join(run_dir, "final.weights.npz")), "the run finished before the kill"
-    saved = _steps(run_dir).steps()
+    saved = _checkpoints(run_dir).steps()
     assert saved and saved[-1] < STEPS
 
     results = _wait(distribute.start_local_workers(_argv(run_dir), cluster, env=_env(tmp)))  # same command
