@@ -30,7 +30,7 @@ MARK = "RESULT "
 
 def _build(setup: str, width: int):
     from tf_lipschitz.architectures import dcgan_critic, dcgan_generator
-    from tf_lipschitz.experiments import TOY_ALP, make_gan, toy_networks
+    from tf_lipschitz.recipes import TOY_ALP, make_gan, toy_networks
 
     n_critic = SETUPS[setup][1]
     if setup == "toy":
