@@ -134,7 +134,8 @@ def worker_dir(run_dir: str, strategy: tf.distribute.Strategy) -> str:
         strategy: The run's strategy.
 
     Returns:
-        `run_dir` on the chief; a new temporary folder (named after the task) on the other workers.
+        `run_dir` on the chief; a new temporary folder (named after the task) on the other workers, which
+        print where they write (a line containing "temporary folder").
 
     Example:
         >>> worker_dir("runs/toy", tf.distribute.get_strategy())
