@@ -15,6 +15,8 @@ from tf_lipschitz.layers.operator_norm import (
     ToeplitzNormDepthwiseConv2D,
     ToeplitzNormSeparableConv2D,
 )
+from tf_lipschitz.layers.groupsort import GroupSort, group_sort
+from tf_lipschitz.layers.orthonormal import OrthonormalDense, bjorck_orthonormalize
 from tf_lipschitz.layers.spectral_norm import SpectralNormConv2D, SpectralNormDense
 from tf_lipschitz.layers.toeplitz_norm import ToeplitzNormConv2D
 
@@ -30,6 +32,7 @@ __all__ = [
     "ToeplitzNormSeparableConv2D",
     "ToeplitzNormConv2DTranspose",
     "PlainExportMixin",
+    "GroupSort", "group_sort", "OrthonormalDense", "bjorck_orthonormalize",
     "advance_power_iteration",
     "lipschitz_layers",
     "power_iteration_frozen",
