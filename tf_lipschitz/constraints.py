@@ -1,7 +1,14 @@
-"""Weight constraints: WGAN weight clipping.
+"""Weight constraints: WGAN weight clipping, spectral clamping (Brock et al.) and weight normalization.
+
+These are the weight-side normalizations the poster compares (weight clipping, weight normalization, spectral
+normalization) and spectral clamping of the weights themselves, the weight-space twin of
+`tf_lipschitz.callbacks.SpectralGradientClamp`. Keras applies a constraint after each optimizer update.
 
 Reference:
     Arjovsky, Chintala and Bottou, "Wasserstein GAN", ICML 2017.
+    Brock, Donahue and Simonyan, "Large Scale GAN Training for High Fidelity Natural Image Synthesis", 2018.
+    Salimans and Kingma, "Weight Normalization", NeurIPS 2016.
+    K. Sargent, "Lipschitz Constraints in Wasserstein GANs" (poster).
 """
 
 from __future__ import annotations
@@ -9,7 +16,10 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-__all__ = ["WeightClip"]
+from tf_lipschitz import ops as lip_ops
+from tf_lipschitz.validation import check_float
+
+__all__ = ["WeightClip", "SpectralClamp", "WeightNorm", "spectral_clamp_weights", "weight_norm"]
 
 
 @keras.saving.register_keras_serializable(package="tf_lipschitz")
@@ -41,3 +51,128 @@ class WeightClip(keras.constraints.Constraint):
 
     def get_config(self) -> dict:
         return {"c": self.c}
+
+
+def spectral_clamp_weights(w, ratio: float):
+    """Lowers the top singular value of a kernel to at most `ratio` times the second: σ0 ← min(σ0, r·σ1).
+
+    The kernel is read as the matrix (·, c_out) of `ops.kernel_matrix`; with its exact SVD the result is
+    W − max(0, σ0 − r·σ1)·u0·v0ᵀ, which changes σ0 only. Kernels whose matrix has a dimension of 1 (a single
+    singular value) are returned unchanged.
+
+    Args:
+        w: A kernel of rank ≥ 2 (Dense (in, out), Conv (kh, kw, c_in, c_out)).
+        ratio: r ≥ 1.
+
+    Returns:
+        A tensor of the shape and dtype of `w`.
+
+    Raises:
+        ValueError: if `ratio` < 1.
+
+    Example:
+        >>> w = spectral_clamp_weights(np.diag([10.0, 2.0, 1.0]).astype("float32"), 2.0)
+        >>> np.round(np.linalg.svd(np.asarray(w), compute_uv=False), 4)
+        array([4., 2., 1.], dtype=float32)
+    """
+    ratio = check_float("ratio", ratio, minimum=1.0, inclusive=True)
+    matrix = ops.cast(lip_ops.kernel_matrix(ops.convert_to_tensor(w)), "float32")
+    if min(matrix.shape) < 2:
+        return w
+    u, s, vh = ops.svd(matrix, full_matrices=False)
+    excess = ops.maximum(s[0] - ratio * s[1], 0.0)
+    clamped = matrix - excess * ops.matmul(u[:, :1], vh[:1, :])
+    return ops.cast(ops.reshape(clamped, ops.shape(w)), w.dtype)
+
+
+@keras.saving.register_keras_serializable(package="tf_lipschitz")
+class SpectralClamp(keras.constraints.Constraint):
+    """Spectral clamping of the weights (Brock et al.): after each update σ0 ← min(σ0, r·σ1).
+
+    It keeps the top singular value of each kernel within a factor `ratio` of the second, against the "spectral
+    collapse" of the poster, where one direction dominates a layer. Conv kernels are reshaped to (kh·kw·c_in,
+    c_out). See `spectral_clamp_weights`.
+
+    Args:
+        ratio: r ≥ 1.
+
+    Raises:
+        ValueError: if `ratio` < 1.
+
+    Example:
+        >>> layer = keras.layers.Dense(4, kernel_constraint=SpectralClamp(2.0))
+        >>> SpectralClamp.from_config(SpectralClamp(3.0).get_config()).ratio
+        3.0
+
+    Reference:
+        Brock, Donahue and Simonyan, "Large Scale GAN Training for High Fidelity Natural Image Synthesis", 2018.
+    """
+
+    def __init__(self, ratio: float = 2.0):
+        self.ratio = check_float("ratio", ratio, minimum=1.0, inclusive=True)
+
+    def __call__(self, w):
+        return spectral_clamp_weights(w, self.ratio)
+
+    def get_config(self) -> dict:
+        return {"ratio": self.ratio}
+
+
+def weight_norm(w, g: float = 1.0):
+    """Scales each output unit's weight vector (all axes but the last) to L2 norm `g`.
+
+    For a Dense kernel (in, out) these are the columns, i.e. the rows of the matrix W = kernelᵀ that the poster
+    normalizes; for a conv kernel the (kh, kw, c_in) filter of each output channel. A zero vector stays zero.
+
+    Args:
+        w: A kernel of rank ≥ 2 whose last axis is the output units.
+        g: Target norm (> 0).
+
+    Returns:
+        A tensor of the shape of `w`.
+
+    Raises:
+        ValueError: if `g` ≤ 0.
+
+    Example:
+        >>> np.asarray(weight_norm(np.array([[3.0, 0.0], [4.0, 2.0]], "float32")))
+        array([[0.6, 0. ],
+               [0.8, 1. ]], dtype=float32)
+    """
+    g = check_float("g", g)
+    w = ops.convert_to_tensor(w)
+    return g * lip_ops.l2_normalize(w, axis=tuple(range(len(w.shape) - 1)))
+
+
+@keras.saving.register_keras_serializable(package="tf_lipschitz")
+class WeightNorm(keras.constraints.Constraint):
+    """Weight normalization as a constraint: every output unit's weight vector has L2 norm `g` after each update.
+
+    Salimans and Kingma reparameterize w = g·v/‖v‖ with a learned g; as the poster's Lipschitz constraint g is
+    fixed. Each unit is then g-Lipschitz, but the layer's spectral norm can reach g·√(units) (when the vectors
+    align), so unlike spectral normalization this does not bound the layer by g.
+
+    Args:
+        g: The norm of every unit's weight vector (> 0).
+
+    Raises:
+        ValueError: if `g` ≤ 0.
+
+    Example:
+        >>> layer = keras.layers.Dense(4, kernel_constraint=WeightNorm())
+        >>> WeightNorm.from_config(WeightNorm(2.0).get_config()).g
+        2.0
+
+    Reference:
+        Salimans and Kingma, "Weight Normalization: A Simple Reparameterization to Accelerate Training of Deep
+        Neural Networks", NeurIPS 2016.
+    """
+
+    def __init__(self, g: float = 1.0):
+        self.g = check_float("g", g)
+
+    def __call__(self, w):
+        return weight_norm(w, self.g)
+
+    def get_config(self) -> dict:
+        return {"g": self.g}
