@@ -9,6 +9,7 @@ from tf_lipschitz.callbacks.domain_range import DomainRangeLogger
 from tf_lipschitz.callbacks.metrics import FrechetInceptionDistance, InceptionScore
 from tf_lipschitz.callbacks.monitors import LipschitzMonitor, SampleGrid
 from tf_lipschitz.callbacks.spectral_clamp import SpectralGradientClamp
+from tf_lipschitz.callbacks.weight_spectrum import WeightSpectrumMonitor
 
 __all__ = [
     "DomainRangeLogger",
@@ -18,6 +19,7 @@ __all__ = [
     "SampleGrid",
     "SpectralGradientClamp",
     "ToyW1Monitor",
+    "WeightSpectrumMonitor",
 ]
 
 
