@@ -97,7 +97,7 @@ class WeightSpectrumMonitor(PeriodicCallback):
         ValueError: for `every_n_steps` or `top_k` < 1.
 
     Example:
-        >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+        >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="dense")])
         >>> model.compile("sgd", "mse")
         >>> monitor = WeightSpectrumMonitor(every_n_steps=1, top_k=2)
         >>> _ = model.fit(np.ones((8, 4)), np.zeros((8, 3)), batch_size=4, callbacks=[monitor], verbose=0)
