@@ -109,7 +109,8 @@ def lipschitz_lower_bound(
 
     The search starts at `x` and, for each further restart, at `x` plus Gaussian noise of scale `step_size`.
     At every step each point tries a step of length s along the gradient of ‖J(x) v‖ and three random steps of
-    length s, keeps the best of the five (current included) and continues the power iteration there; s
+    lengths log-uniform in [s/10, 10 s], keeps the best of the five (current included) and continues the power
+    iteration there; s
     decays geometrically from `step_size` to `step_size`/100. The best points then get `final_power_iterations`
     more power-iteration steps. Deterministic for a given `seed`.
 
@@ -172,8 +173,10 @@ def lipschitz_lower_bound(
         return points, v, sigma
 
     for step in range(steps):
-        directions = rng.normal(size=(_RANDOM_STEPS, batch, dim)).astype(np.float32)
+        directions = rng.normal(size=(_RANDOM_STEPS, batch, dim))
         directions /= np.maximum(np.linalg.norm(directions, axis=-1, keepdims=True), 1e-12)
+        directions *= 10.0 ** rng.uniform(-1, 1, size=(_RANDOM_STEPS, batch, 1))  # several scales at once
+        directions = directions.astype(np.float32)
         points, v, sigma = ascend(points, v, sigma, tf.constant(step_size * decay**step, tf.float32), directions)
     final, _ = measure(points, v, final_power_iterations)
     return float(tf.reduce_max(tf.maximum(final, sigma)))
