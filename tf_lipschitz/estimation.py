@@ -34,6 +34,7 @@ import numpy as np
 import tensorflow as tf
 
 from tf_lipschitz import ops as lip_ops
+from tf_lipschitz._optional import require
 from tf_lipschitz.layers.base import LipschitzLayer
 from tf_lipschitz.validation import check_choice, check_float, check_int
 
@@ -49,7 +50,6 @@ __all__ = [
 
 METHODS = ("lower", "lipsdp", "upper", "all")
 _RANDOM_STEPS = 3  # random candidates per point and ascent step: they find the regions a gradient cannot see
-_SDP_INSTALL = 'LipSDP needs cvxpy: pip install "tf-lipschitz[sdp]"'
 
 
 # ------------------------------------------------------------------------------------------------ lower bound
@@ -286,14 +286,6 @@ def slope_restricted_network(model) -> SlopeRestrictedNetwork:
     return SlopeRestrictedNetwork(tuple(weights), tuple(alpha), tuple(beta))
 
 
-def _cvxpy():
-    try:
-        import cvxpy
-    except ImportError as err:
-        raise ImportError(_SDP_INSTALL) from err
-    return cvxpy
-
-
 def lipsdp_bound(network: SlopeRestrictedNetwork, *, solver: str = "CLARABEL") -> float:
     """LipSDP-Neuron: √ρ for the smallest ρ with M(ρ, T) ⪯ 0, T = diag(t) ≥ 0 (one multiplier per neuron).
 
@@ -320,7 +312,7 @@ def lipsdp_bound(network: SlopeRestrictedNetwork, *, solver: str = "CLARABEL") -
         >>> round(lipsdp_bound(net), 3)
         3.0
     """
-    cp = _cvxpy()
+    cp = require("cvxpy", extra="sdp")
     solver = check_choice("solver", solver, ("CLARABEL", "SCS"))
     hidden = network.weights[:-1]
     n0 = hidden[0].shape[1] if hidden else network.weights[0].shape[1]

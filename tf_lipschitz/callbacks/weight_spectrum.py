@@ -19,6 +19,7 @@ import keras
 import numpy as np
 
 from tf_lipschitz import ops as lip_ops
+from tf_lipschitz._optional import require
 from tf_lipschitz.callbacks._periodic import PeriodicCallback
 from tf_lipschitz.layers.base import NormalizedKernelMixin
 from tf_lipschitz.layers.orthonormal import OrthonormalDense
@@ -138,8 +139,9 @@ class WeightSpectrumMonitor(PeriodicCallback):
 
         Raises:
             ValueError: if nothing was measured yet.
+            ImportError: without Matplotlib (`pip install "tf-lipschitz[plots]"`).
         """
-        from matplotlib.figure import Figure
+        Figure = require("matplotlib.figure", extra="plots").Figure
 
         steps = self.history["step"]
         if not steps:
