@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tf_lipschitz import convert
 from tf_lipschitz import ops as lip_ops
 from tf_lipschitz.layers import GroupSort, OrthonormalDense, bjorck_orthonormalize, group_sort
 from tf_lipschitz.layers.orthonormal import sigma_max_bound
@@ -138,6 +139,9 @@ def test_keras_round_trip_and_export_plain(tmp_path):
     plain = keras.Sequential([keras.Input((4,))] + [layer.export_plain() for layer in model.layers])
     assert type(plain.layers[0]) is keras.layers.Dense
     np.testing.assert_allclose(plain(x), model(x), atol=1e-5)
+    exported = convert.export_plain(model)  # the model-level export asks each layer
+    assert [type(layer).__name__ for layer in exported.layers] == ["Dense", "GroupSort", "Dense"]
+    np.testing.assert_allclose(exported(x), model(x), atol=1e-5)
 
 
 def test_orthonormal_dense_under_xla_and_mixed_precision():

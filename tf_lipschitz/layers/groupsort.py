@@ -98,6 +98,8 @@ class GroupSort(LipschitzLayer, keras.layers.Layer):
     def export_plain(self) -> keras.layers.Layer:
         """A fresh GroupSort with the same group size (the layer has no weights to bake in).
 
+        Keras has no sorting layer, so an exported GroupSort network still needs tf_lipschitz to load.
+
         Returns:
             A new, unbuilt `GroupSort`.
         """
