@@ -125,14 +125,14 @@ def write_plots(run_dir: str) -> list[str]:
     log = read_csv_log(os.path.join(run_dir, "log.csv"))
     if not log:
         return []
-    epochs = log["epoch"] + 1
+    epochs = log["step"]  # log.csv is by generator step
     paths = [line_plot(os.path.join(run_dir, "losses.png"),
                        {key: (epochs, log[key]) for key in ("critic_loss", "wasserstein_estimate", "generator_loss")
                         if key in log},
-                       xlabel="checkpoint interval", ylabel="value", title="WGAN-ALP training")]
+                       xlabel="generator step", ylabel="value", title="WGAN-ALP training")]
     metrics = {key: (epochs, log[key]) for key in ("inception_score", "fid") if key in log}
     if metrics:
-        paths.append(line_plot(os.path.join(run_dir, "metrics.png"), metrics, xlabel="checkpoint interval",
+        paths.append(line_plot(os.path.join(run_dir, "metrics.png"), metrics, xlabel="generator step",
                                ylabel="score", title="IS (higher is better) and FID (lower is better)"))
     return paths
 

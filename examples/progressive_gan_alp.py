@@ -128,11 +128,11 @@ def write_plot(args: argparse.Namespace, config, plan) -> str:
     offset = 0
     for level, _, steps in plan:
         log = read_csv_log(os.path.join(args.run_dir, level_name(config, level), "log.csv"))
-        steps, every = fit_schedule(steps, args.checkpoint_every)
+        steps, _ = fit_schedule(steps, args.checkpoint_every)
         for key in ("critic_loss", "wasserstein_estimate", "fade_in_alpha"):
             if key in log:
                 xs, ys = series.setdefault(key, ([], []))
-                xs.extend(offset + (log["epoch"] + 1) * every)
+                xs.extend(offset + log["step"])
                 ys.extend(log[key])
         offset += steps
     return line_plot(os.path.join(args.run_dir, "training.png"), series, xlabel="generator step (all levels)",

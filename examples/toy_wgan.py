@@ -112,13 +112,11 @@ def train_one(args: argparse.Namespace, toy: str, model: str) -> dict:
 
 def w1_curve(run_dir: str, checkpoint_every: int, steps: int) -> tuple[np.ndarray, np.ndarray]:
     """(steps, exact W1) over training, read back from a pair's `log.csv` (one row per interval)."""
-    from tf_lipschitz.recipes import fit_schedule
     from tf_lipschitz.reporting import read_csv_log
 
     log = read_csv_log(os.path.join(run_dir, "log.csv"))
     w1 = log.get("w1_exact", np.zeros(0))
-    _, every = fit_schedule(steps, checkpoint_every)
-    return (log["epoch"] + 1) * every if len(w1) else np.zeros(0), w1
+    return log["step"] if len(w1) else np.zeros(0), w1
 
 
 def report(args: argparse.Namespace, results: dict) -> str:

@@ -80,5 +80,81 @@ def test_image_dataset_scales_to_unit_range_and_resizes():
     images[:, :, :14] = 255
     batch = next(iter(image_dataset(images, 3, resolution=32))).numpy()
     assert batch.shape == (3, 32, 32, 1) and batch.min() == -1.0 and batch.max() == 1.0
-    with pytest.raises(ValueError, match="uint8"):
-        image_dataset(images.astype("float32"), 3)
+    with pytest.raises(ValueError, match=r"float images in \[-1, 1\]"):
+        image_dataset(images.astype("float32"), 3)  # 0 and 255 as floats: not in [-1, 1]
+    floats = next(iter(image_dataset(images.astype("float32") / 127.5 - 1, 3, seed=0))).numpy()
+    np.testing.assert_array_equal(floats, next(iter(image_dataset(images, 3, seed=0))).numpy())
+
+
+def _load_npz(tmp_path, array, name="d.npz", **kwargs):
+    np.savez(tmp_path / name, x_train=array)
+    lines = []
+    images = load_images("folder" if "dataset" not in kwargs else kwargs.pop("dataset"), str(tmp_path / name),
+                         report=lines.append, **kwargs)
+    return images, lines[0]
+
+
+def test_nan_or_inf_pixels_are_refused_naming_the_file_and_the_array(tmp_path):
+    x = np.random.default_rng(0).uniform(0, 1, (4, 8, 8)).astype("float32")
+    x[2, 3, 3] = np.nan
+    x[3, 0, 0] = np.inf
+    with pytest.raises(ValueError, match=r"nan\.npz\['x_train'\] holds 2 NaN/Inf values \(first in image 2\)"):
+        _load_npz(tmp_path, x, "nan.npz")
+
+
+@pytest.mark.parametrize("low, high, name", [(0.0, 1.0, "[0, 1]"), (-1.0, 1.0, "[-1, 1]"), (0.0, 255.0, "[0, 255]")])
+def test_float_images_from_a_known_range_are_scaled_exactly_to_minus_one_one(tmp_path, low, high, name):
+    x = np.random.default_rng(1).uniform(low, high, (3, 6, 6, 1))
+    x[0, 0, 0, 0], x[0, 0, 1, 0] = low, high  # the range's ends map to -1 and 1
+    images, line = _load_npz(tmp_path, x)
+    assert images.dtype == np.float32
+    np.testing.assert_allclose(images, ((x - low) / (high - low) * 2 - 1).astype("float32"), rtol=0, atol=1e-7)
+    assert images[0, 0, 0, 0] == -1.0 and images[0, 0, 1, 0] == 1.0
+    assert f"read as {name}, scaled to float32 in [-1, 1]" in line
+    assert line.startswith(f"Loaded 3 images from {tmp_path / 'd.npz'}['x_train']: 6x6x1 float64 in [")
+
+
+def test_integral_floats_and_wider_integers_in_0_255_become_uint8_exactly(tmp_path):
+    x = np.random.default_rng(2).integers(0, 256, (3, 5, 5, 3))
+    for array in (x.astype("float32"), x.astype("int64")):
+        images, line = _load_npz(tmp_path, array)
+        assert images.dtype == np.uint8 and "uint8" in line
+        np.testing.assert_array_equal(images, x)
+
+
+@pytest.mark.parametrize("array, message", [
+    (np.full((2, 4, 4), 300.0), r"values in \[300, 300\], in none of the ranges"),
+    (np.full((2, 4, 4), -2.0), "in none of the ranges"),
+    (np.full((2, 4, 4), 256, np.int32), r"integer images must be in \[0, 255\]"),
+    (np.zeros((2, 4, 4), bool), "bool values"),
+])
+def test_values_in_no_known_range_are_refused(tmp_path, array, message):
+    with pytest.raises(ValueError, match=message):
+        _load_npz(tmp_path, array)
+
+
+def test_non_square_images_are_center_cropped_not_stretched(tmp_path):
+    x = np.arange(2 * 12 * 8, dtype=np.uint8).reshape(2, 12, 8, 1)
+    images, line = _load_npz(tmp_path, x)
+    np.testing.assert_array_equal(images, x[:, 2:10])
+    assert ": 12x8x1 uint8 in [0, 191]; center-cropped to 8x8" in line
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    rgb = np.random.default_rng(3).integers(0, 256, (12, 8, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(folder / "a.png")
+    Image.fromarray(np.full((4, 4), 100, np.uint8)).save(folder / "b.png")  # grayscale, smaller: made RGB 8x8
+    images = load_images("folder", str(folder))
+    assert images.shape == (2, 8, 8, 3)
+    np.testing.assert_array_equal(images[0], rgb[2:10])
+    assert np.all(images[1] == 100)
+
+
+def test_a_named_dataset_must_look_like_it(tmp_path):
+    with pytest.raises(ValueError, match="this is not cifar10"):
+        _load_npz(tmp_path, np.zeros((2, 28, 28), np.uint8), dataset="cifar10")
+    with pytest.raises(ValueError, match="looks like mnist by its name, not fashion_mnist"):
+        _load_npz(tmp_path, np.zeros((2, 28, 28), np.uint8), "mnist.npz", dataset="fashion_mnist")
+    images, _ = _load_npz(tmp_path, np.zeros((2, 28, 28), np.uint8), "fashion-mnist_train.npz", dataset="fashion_mnist")
+    assert images.shape == (2, 28, 28, 1)
+    with pytest.raises(ValueError, match="No such file or folder"):
+        load_images("mnist", str(tmp_path / "missing.npz"))

@@ -15,14 +15,6 @@ Example:
 
 import importlib
 
-from tf_lipschitz.layers import (
-    SpectralNormConv2D,
-    SpectralNormDense,
-    ToeplitzNormConv2D,
-    advance_power_iteration,
-    power_iteration_frozen,
-)
-
 __version__ = "0.1.0"
 
 _SUBMODULES = (
@@ -49,14 +41,17 @@ _SUBMODULES = (
     "validation",
 )
 
-__all__ = [
+# The layer names exported at the top level, also loaded on first use: `import tf_lipschitz` imports no
+# TensorFlow, so that the `tf-lipschitz` command answers `--help` and argument errors at once.
+_LAYER_EXPORTS = (
     "SpectralNormConv2D",
     "SpectralNormDense",
     "ToeplitzNormConv2D",
     "advance_power_iteration",
     "power_iteration_frozen",
-    *_SUBMODULES,
-]
+)
+
+__all__ = [*_LAYER_EXPORTS, *_SUBMODULES]
 
 
 def __getattr__(name: str):
@@ -64,8 +59,12 @@ def __getattr__(name: str):
     # (evaluation, plots) are only needed when used.
     if name in _SUBMODULES:
         return importlib.import_module(f"{__name__}.{name}")
+    if name in _LAYER_EXPORTS:
+        value = getattr(importlib.import_module(f"{__name__}.layers"), name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_SUBMODULES))
+    return sorted(set(globals()) | set(_SUBMODULES) | set(_LAYER_EXPORTS))

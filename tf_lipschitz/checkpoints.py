@@ -159,7 +159,7 @@ class RunCheckpoints:
 
 
 class CheckpointCallback(keras.callbacks.Callback):
-    """Saves a `RunCheckpoints` every `every_n_steps` training batches, but never a non-finite state.
+    """Saves a `RunCheckpoints` every `every_n_steps` training batches and at `final_step`, never a non-finite state.
 
     If any logged value is NaN or Inf, training stops with a message naming the log key and the step,
     and the last finite checkpoint stays the newest on disk.
@@ -168,6 +168,7 @@ class CheckpointCallback(keras.callbacks.Callback):
         checkpoints: The `RunCheckpoints` to write.
         every_n_steps: Save interval in batches (≥ 1).
         initial_step: The step training resumes from (from `restore_latest()`).
+        final_step: The run's last step, saved even when it is not a multiple of `every_n_steps`; None: none.
 
     Raises:
         ValueError: if `every_n_steps` < 1.
@@ -176,11 +177,13 @@ class CheckpointCallback(keras.callbacks.Callback):
         >>> callback = CheckpointCallback(RunCheckpoints(d, model=gan), every_n_steps=100)  # doctest: +SKIP
     """
 
-    def __init__(self, checkpoints: RunCheckpoints, every_n_steps: int, initial_step: int = 0):
+    def __init__(self, checkpoints: RunCheckpoints, every_n_steps: int, initial_step: int = 0,
+                 final_step: int | None = None):
         super().__init__()
         self.checkpoints = checkpoints
         self.every_n_steps = check_int("every_n_steps", every_n_steps)
         self.step = initial_step
+        self.final_step = final_step
         self.stopped_reason: str | None = None
 
     def on_train_batch_end(self, batch, logs=None):
@@ -199,5 +202,5 @@ class CheckpointCallback(keras.callbacks.Callback):
                 print(self.stopped_reason)
                 self.model.stop_training = True
                 return
-        if self.step % self.every_n_steps == 0:
+        if self.step % self.every_n_steps == 0 or self.step == self.final_step:
             self.checkpoints.save(self.step)

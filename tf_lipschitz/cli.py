@@ -1,42 +1,49 @@
 """The `tf-lipschitz` command: `train` (the main job) and `evaluate` (IS/FID/KID on files or folders).
 
 Each sub-command lives beside the code it drives and registers itself with `add_parser(subparsers)`,
-returning the function that runs it.
+setting the function that runs it as the `run` default. Only the module of the sub-command being run is
+imported, so `--help` and argument errors answer at once (TensorFlow is imported when a job starts).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import sys
 from typing import Sequence
 
-# (sub-command, module providing `add_parser(subparsers) -> callable(args) -> int`)
+# (sub-command, module providing `add_parser(subparsers)`, one-line help shown by `tf-lipschitz --help`)
 _SUBCOMMANDS = (
-    ("train", "tf_lipschitz.train_command"),
-    ("evaluate", "tf_lipschitz.evaluation.command"),
+    ("train", "tf_lipschitz.train_command", "train a Lipschitz-regularized GAN (default: 2-D WGAN-ALP)"),
+    ("evaluate", "tf_lipschitz.evaluation.command", "Inception Score, FID and KID of .npz files or image folders"),
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Builds the argument parser with every available sub-command.
+def build_parser(commands: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """Builds the argument parser of `tf-lipschitz`.
+
+    Args:
+        commands: The sub-commands whose modules are imported to define their flags; the others are only
+            listed by name and help. None: all of them.
 
     Returns:
         The `argparse.ArgumentParser` of `tf-lipschitz`.
 
     Example:
-        >>> build_parser().prog
+        >>> build_parser([]).prog
         'tf-lipschitz'
     """
     parser = argparse.ArgumentParser(prog="tf-lipschitz", description=__doc__.splitlines()[0])
     subparsers = parser.add_subparsers(dest="command", required=True)
-    for _name, module in _SUBCOMMANDS:
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as err:
-            if err.name != module:
-                raise
-            continue
-        mod.add_parser(subparsers)
+    for name, module, summary in _SUBCOMMANDS:
+        if commands is None or name in commands:
+            try:
+                importlib.import_module(module).add_parser(subparsers)
+                continue
+            except ModuleNotFoundError as err:
+                if err.name != module:
+                    raise
+        subparsers.add_parser(name, help=summary, add_help=False)
     return parser
 
 
@@ -52,5 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     Example:
         >>> main(["--help"])  # doctest: +SKIP
     """
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    chosen = [argv[0]] if argv and argv[0] in {name for name, _, _ in _SUBCOMMANDS} else []
+    args = build_parser(chosen).parse_args(argv)
     return int(args.run(args) or 0)

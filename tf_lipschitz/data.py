@@ -8,6 +8,7 @@ pass local files.
 from __future__ import annotations
 
 import os
+from typing import Callable
 
 import numpy as np
 import tensorflow as tf
@@ -20,82 +21,253 @@ __all__ = [
     "toy_samples",
     "toy_dataset",
     "exact_w1",
+    "IMAGE_EXTENSIONS",
+    "image_files",
+    "read_image",
+    "center_crop",
     "load_images",
     "image_dataset",
 ]
 
-_IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+# Channels of the datasets known by name.
+_KNOWN_CHANNELS = {"mnist": 1, "fashion_mnist": 1, "cifar10": 3, "celeb_a": 3}
+# The value ranges float images may come in, tried in this order: (name, low, high).
+_FLOAT_RANGES = (("[0, 1]", 0.0, 1.0), ("[-1, 1]", -1.0, 1.0), ("[0, 255]", 0.0, 255.0))
+_RANGE_TOLERANCE = 1e-4  # relative to the range's width: float round-off of a conversion, nothing more
+
+
+def image_files(folder: str) -> list[str]:
+    """The image files (`IMAGE_EXTENSIONS`) of a folder and its sub-folders, in sorted order.
+
+    Args:
+        folder: The folder.
+
+    Returns:
+        Sorted file paths.
+
+    Raises:
+        ValueError: if `folder` is not an existing folder or holds no image files.
+
+    Example:
+        >>> image_files("samples/")[:2]  # doctest: +SKIP
+        ['samples/step_000100.png', 'samples/step_000200.png']
+    """
+    if not os.path.isdir(folder):
+        raise ValueError(f"Image folder {folder!r} does not exist or is not a folder.")
+    paths = sorted(
+        os.path.join(root, name)
+        for root, _dirs, names in os.walk(folder)
+        for name in names
+        if name.lower().endswith(IMAGE_EXTENSIONS)
+    )
+    if not paths:
+        raise ValueError(f"No image files ({', '.join(IMAGE_EXTENSIONS)}) found in folder {folder!r}.")
+    return paths
+
+
+def read_image(path: str) -> np.ndarray:
+    """Decodes one image file (PNG, JPEG, BMP, GIF's first frame) into a uint8 array (H, W, C).
+
+    Example:
+        >>> read_image("samples/step_000100.png").dtype  # doctest: +SKIP
+        dtype('uint8')
+    """
+    data = tf.io.read_file(path)
+    return tf.io.decode_image(data, channels=0, dtype=tf.uint8, expand_animations=False).numpy()
+
+
+def center_crop(images: np.ndarray) -> np.ndarray:
+    """Crops (N, H, W, C) images to their central square (CelebA's 218×178 faces → 178×178).
+
+    Example:
+        >>> center_crop(np.zeros((1, 6, 4, 3))).shape
+        (1, 4, 4, 3)
+    """
+    h, w = images.shape[1:3]
+    size = min(h, w)
+    top, left = (h - size) // 2, (w - size) // 2
+    return images[:, top:top + size, left:left + size]
 
 
 def load_images(dataset: str, data_dir: str | None = None, *, split: str = "train", limit: int | None = None,
-                download: bool = False, with_labels: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
-    """Loads an image dataset into a uint8 array (N, H, W, C) from local paths, optionally with its labels.
+                download: bool = False, with_labels: bool = False,
+                report: Callable[[str], None] | None = None) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """Loads an image dataset from a local path into memory, (N, S, S, C), optionally with its labels.
+
+    The one image loader of the library (the command, the examples and `experiments.load_image_data` use it).
+    Non-square images are center-cropped to their central square (not stretched). Integer images in
+    [0, 255] become uint8. Float images are accepted only in a range that can be told from their values,
+    tried in this order: [0, 1], [-1, 1], [0, 255] (integral values there become uint8 exactly); the others
+    are scaled exactly to float32 in [-1, 1]. NaN or Inf pixels, and values in no such range, are refused.
+
+    A folder `data_dir` is read as a TFDS data directory when it has a sub-folder named `dataset`, else as an
+    image folder when it holds image files. For a dataset known by name ("mnist", "fashion_mnist", "cifar10",
+    "celeb_a") the images must have its number of channels, and an `.npz` named after another known dataset is
+    refused: `load_images("cifar10", "mnist.npz")` raises.
 
     Args:
-        dataset: "mnist", "fashion_mnist", "cifar10", "celeb_a" (TFDS names, or an `.npz` given as `data_dir`),
-            or "folder" (every image file below `data_dir`).
-        data_dir: An `.npz` file in the `keras.datasets` layout (`x_train`, `x_test`), an image folder, or a TFDS
-            data directory.
-        split: "train" or "test" (for `.npz` files: `x_train` or `x_test`).
+        dataset: "mnist", "fashion_mnist", "cifar10", "celeb_a" (TFDS names, or an `.npz`/folder given as
+            `data_dir`), or "folder" (every image file below `data_dir`, no check of what it holds).
+        data_dir: An `.npz` file in the `keras.datasets` layout (`x_train`, `x_test`), an image folder, or a
+            TFDS data directory.
+        split: "train" or "test" (for `.npz` files: `x_train` or `x_test`; `x` when neither is there).
         limit: Keep at most this many images.
         download: Let TFDS download when the data is not in `data_dir` (needs internet).
         with_labels: Also return the class labels (TFDS `label`, or `y_<split>` / `y` of an `.npz`).
+        report: Called with one line saying what was loaded: source, count, shape, dtype, value range and
+            any conversion (e.g. `print`).
 
     Returns:
-        A uint8 array with a channel axis; with `with_labels`, `(images, labels)` with int64 labels (N,).
+        uint8 images in [0, 255] or float32 images in [-1, 1], shaped (N, S, S, C); with `with_labels`,
+        `(images, labels)` with int64 labels (N,).
 
     Raises:
-        ValueError: for a missing path, an empty folder, an unknown split key, or labels asked of a source
-            without them.
+        ValueError: for a missing path, an empty folder, an unknown split key, labels asked of a source
+            without them, NaN/Inf values (naming the file and the array), values in no known range, or
+            images that are not the named dataset.
 
     Example:
-        >>> images = load_images("mnist", "mnist.npz", limit=100)  # doctest: +SKIP
+        >>> images = load_images("mnist", "mnist.npz", limit=100, report=print)  # doctest: +SKIP
+        Loaded 100 images from mnist.npz['x_train']: 28x28x1 uint8 in [0, 255]
     """
+    labels = None
+    if data_dir is not None and not os.path.exists(data_dir):
+        raise ValueError(f"No such file or folder: {data_dir!r}")
     if data_dir is not None and data_dir.endswith(".npz"):
-        if not os.path.exists(data_dir):
-            raise ValueError(f"No such file: {data_dir}")
-        with np.load(data_dir) as npz:
-            key = f"x_{split}" if f"x_{split}" in npz else ("x" if "x" in npz else None)
-            if key is None:
-                raise ValueError(f"{data_dir} has no array 'x_{split}' or 'x'; it has {sorted(npz.files)}")
-            images = npz[key][:limit]
-            if with_labels:
-                label_key = "y" + key[1:]
-                if label_key not in npz:
-                    raise ValueError(f"{data_dir} has no labels {label_key!r}; it has {sorted(npz.files)}")
-                labels = npz[label_key][:limit]
-    elif dataset == "folder":
+        _check_file_name(dataset, data_dir)
+        images, labels, source = _load_npz(data_dir, split, limit, with_labels)
+    elif dataset == "folder" or _is_image_folder(dataset, data_dir):
         if with_labels:
-            raise ValueError("dataset='folder' has no labels; pass an .npz or a TFDS data directory")
-        images = _load_folder(data_dir, limit)
+            raise ValueError(f"The image folder {data_dir!r} has no labels; pass an .npz or a TFDS data directory")
+        images, source = _load_folder(data_dir, limit), f"image folder {data_dir}"
     else:
         images, labels = _load_tfds(dataset, data_dir, split, limit, download, with_labels)
+        source = f"TFDS {dataset}[{split}]" + (f" in {data_dir}" if data_dir else "")
     images = np.asarray(images)
     if images.ndim == 3:
         images = images[..., None]
-    if images.dtype != np.uint8:
-        images = np.clip(images, 0, 255).astype(np.uint8)
+    if images.ndim != 4:
+        raise ValueError(f"{source} holds an array of shape {images.shape}, not images (N, H, W[, C]).")
+    _check_known_shape(dataset, images.shape[1:], source)
+    shape = "x".join(map(str, images.shape[1:]))
+    original = f"{images.dtype} in [{_fmt(images.min())}, {_fmt(images.max())}]" if images.size else "empty"
+    images, conversion = _to_standard_range(images, source)
+    cropped = images.shape[1] != images.shape[2]
+    if cropped:
+        images = center_crop(images)
+    if report is not None:
+        size = images.shape[1]
+        notes = ([conversion] if conversion else []) + ([f"center-cropped to {size}x{size}"] if cropped else [])
+        report(f"Loaded {len(images)} images from {source}: {shape} {original}"
+               + "".join(f"; {note}" for note in notes))
     if with_labels:
         return images, np.asarray(labels).reshape(-1).astype(np.int64)
     return images
 
 
-def _load_folder(data_dir: str | None, limit: int | None) -> np.ndarray:
-    from PIL import Image
+def _fmt(value) -> str:
+    return f"{float(value):.6g}"
 
-    if data_dir is None or not os.path.isdir(data_dir):
-        raise ValueError(f"dataset='folder' needs an existing image folder as data_dir; got {data_dir!r}")
-    paths = sorted(
-        os.path.join(root, name)
-        for root, _, names in os.walk(data_dir)
-        for name in names
-        if name.lower().endswith(_IMAGE_EXTENSIONS)
-    )[:limit]
+
+def _check_file_name(dataset: str, path: str) -> None:
+    """Refuses an `.npz` whose name is that of another known dataset (`mnist.npz` for "cifar10")."""
+    stem = os.path.basename(path)[: -len(".npz")].lower().replace("-", "_")
+    named = [name for name in _KNOWN_CHANNELS if stem == name or stem.startswith(name + "_")]
+    if dataset in _KNOWN_CHANNELS and named and dataset not in named:
+        raise ValueError(f"{path} looks like {named[0]} by its name, not {dataset}; pass the {dataset} file "
+                         f"(or rename the file if it really holds {dataset}).")
+
+
+def _check_known_shape(dataset: str, shape: tuple, source: str) -> None:
+    """Refuses grayscale images for an RGB dataset known by name, and the other way round."""
+    expected = _KNOWN_CHANNELS.get(dataset)
+    if expected is not None and shape[-1] != expected:
+        raise ValueError(f"{source} holds images of {'x'.join(map(str, shape))}, but {dataset} images have "
+                         f"{expected} channel{'s' if expected > 1 else ''}: this is not {dataset}. Pass the right "
+                         "file, or --dataset folder for other images.")
+
+
+def _to_standard_range(images: np.ndarray, source: str) -> tuple[np.ndarray, str]:
+    """uint8 as it is; other integers in [0, 255] to uint8; floats from a known range exactly to [-1, 1]."""
+    if images.dtype == np.uint8:
+        return images, ""
+    if images.dtype == bool or not (np.issubdtype(images.dtype, np.integer) or np.issubdtype(images.dtype,
+                                                                                             np.floating)):
+        raise ValueError(f"{source} holds {images.dtype} values; images must be integers in [0, 255] or floats.")
+    if images.size == 0:
+        return images.astype(np.uint8), ""
+    if np.issubdtype(images.dtype, np.floating):
+        bad = ~np.isfinite(images)
+        if bad.any():
+            first = int(np.argwhere(bad)[0][0])
+            raise ValueError(f"{source} holds {int(bad.sum())} NaN/Inf values (first in image {first}); "
+                             "refusing to train on them.")
+    low, high = float(images.min()), float(images.max())
+    if np.issubdtype(images.dtype, np.integer):
+        if low < 0 or high > 255:
+            raise ValueError(f"{source} holds {images.dtype} values in [{low:g}, {high:g}]; integer images must "
+                             "be in [0, 255].")
+        return images.astype(np.uint8), "converted to uint8"
+    for name, lo, hi in _FLOAT_RANGES:
+        tolerance = _RANGE_TOLERANCE * (hi - lo)
+        if lo - tolerance <= low and high <= hi + tolerance:
+            break
+    else:
+        raise ValueError(f"{source} holds {images.dtype} values in [{low:g}, {high:g}], in none of the ranges "
+                         "float images may have ([0, 1], [-1, 1], [0, 255]); scale them into one of these.")
+    if name == "[0, 255]" and np.array_equal(images, np.round(images)):
+        return np.clip(images, 0, 255).astype(np.uint8), "read as [0, 255] integers, converted to uint8"
+    scaled = (images.astype(np.float64) - lo) * (2.0 / (hi - lo)) - 1.0
+    return np.clip(scaled, -1.0, 1.0).astype(np.float32), f"read as {name}, scaled to float32 in [-1, 1]"
+
+
+def _is_image_folder(dataset: str, data_dir: str | None) -> bool:
+    """A folder without a TFDS sub-folder of `dataset` that holds image files."""
+    if data_dir is None or not os.path.isdir(data_dir) or os.path.isdir(os.path.join(data_dir, dataset)):
+        return False
+    return any(name.lower().endswith(IMAGE_EXTENSIONS) for _root, _dirs, names in os.walk(data_dir)
+               for name in names)
+
+
+def _load_npz(path: str, split: str, limit: int | None, with_labels: bool):
+    with np.load(path) as npz:
+        key = f"x_{split}" if f"x_{split}" in npz else ("x" if "x" in npz else None)
+        if key is None:
+            raise ValueError(f"{path} has no array 'x_{split}' or 'x'; it has {sorted(npz.files)}")
+        images = npz[key][:limit]
+        labels = None
+        if with_labels:
+            label_key = "y" + key[1:]
+            if label_key not in npz:
+                raise ValueError(f"{path} has no labels {label_key!r}; it has {sorted(npz.files)}")
+            labels = npz[label_key][:limit]
+    return images, labels, f"{path}[{key!r}]"
+
+
+def _load_folder(data_dir: str | None, limit: int | None) -> np.ndarray:
+    """Every image of the folder, center-cropped to a square, with the first image's size and channels."""
+    if data_dir is None:
+        raise ValueError("dataset='folder' needs an image folder as data_dir")
+    paths = image_files(data_dir)[:limit]
     if not paths:
-        raise ValueError(f"No images ({', '.join(_IMAGE_EXTENSIONS)}) found below {data_dir}")
-    first = np.asarray(Image.open(paths[0]))
-    mode = "L" if first.ndim == 2 else "RGB"
-    return np.stack([np.asarray(Image.open(p).convert(mode).resize(first.shape[1::-1])) for p in paths])
+        raise ValueError(f"No images to load from {data_dir!r} with limit={limit}")
+    images = [center_crop(read_image(path)[None])[0] for path in paths]
+    size, channels = images[0].shape[0], min(images[0].shape[-1], 3)
+    return np.stack([_conform(image, size, channels) for image in images])
+
+
+def _conform(image: np.ndarray, size: int, channels: int) -> np.ndarray:
+    """A square uint8 image with `channels` (1 or 3) channels, resized (area-averaged) to size × size."""
+    if image.shape[-1] in (2, 4):  # drop alpha
+        image = image[..., :-1]
+    if image.shape[-1] != channels:
+        image = (np.repeat(image, 3, axis=-1) if channels == 3
+                 else np.round(image @ np.array([0.299, 0.587, 0.114]))[..., None].astype(np.uint8))
+    if image.shape[0] != size:
+        resized = tf.image.resize(image, (size, size), method="area", antialias=True).numpy()
+        image = np.clip(np.round(resized), 0, 255).astype(np.uint8)
+    return image
 
 
 def _load_tfds(dataset: str, data_dir: str | None, split: str, limit: int | None, download: bool,
@@ -123,7 +295,7 @@ def image_dataset(images: np.ndarray, batch_size: int, *, resolution: int | None
     """A shuffled, repeated `tf.data` pipeline of float32 images in [-1, 1] for GAN training.
 
     Args:
-        images: uint8 array (N, H, W, C).
+        images: uint8 images in [0, 255] or float images in [-1, 1] (what `load_images` returns), (N, H, W, C).
         batch_size: Images per batch.
         resolution: Resize (bilinear) to resolution × resolution; MNIST's 28 → 32 as in the papers.
         seed: Shuffle seed.
@@ -133,20 +305,25 @@ def image_dataset(images: np.ndarray, batch_size: int, *, resolution: int | None
         A dataset of (batch_size, R, R, C) float32 batches.
 
     Raises:
-        ValueError: for a non-uint8 array or fewer images than one batch.
+        ValueError: for other dtypes or ranges, or fewer images than one batch.
 
     Example:
         >>> ds = image_dataset(np.zeros((8, 28, 28, 1), np.uint8), 4, resolution=32)
         >>> next(iter(ds)).shape
         TensorShape([4, 32, 32, 1])
     """
-    if images.dtype != np.uint8 or images.ndim != 4:
-        raise ValueError(f"image_dataset expects uint8 images (N, H, W, C); got {images.dtype} {images.shape}")
+    floats = np.issubdtype(images.dtype, np.floating)
+    if (images.dtype != np.uint8 and not floats) or images.ndim != 4:
+        raise ValueError("image_dataset expects uint8 images in [0, 255] or float images in [-1, 1], "
+                         f"(N, H, W, C); got {images.dtype} {images.shape}")
+    if floats and images.size and not (-1.0 <= images.min() and images.max() <= 1.0):
+        raise ValueError(f"image_dataset expects float images in [-1, 1] (as `load_images` returns); got values "
+                         f"in [{images.min():g}, {images.max():g}]")
     if len(images) < batch_size:
         raise ValueError(f"Only {len(images)} images for a batch size of {batch_size}")
 
     def scale(x):
-        x = tf.cast(x, tf.float32) / 127.5 - 1.0
+        x = tf.cast(x, tf.float32) / 127.5 - 1.0 if not floats else tf.cast(x, tf.float32)
         if resolution is not None:
             x = tf.image.resize(x, (resolution, resolution))
         return x

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import time
 from typing import Any, Mapping, Sequence
 
@@ -27,6 +26,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tf_lipschitz.data import center_crop, load_images  # noqa: F401  (center_crop: public here too)
 from tf_lipschitz.validation import check_choice, check_int
 
 __all__ = [
@@ -191,25 +191,9 @@ def progressive_wgan_alp(config, generator: keras.Model, critic: keras.Model, *,
     return gan
 
 
-def center_crop(images: np.ndarray) -> np.ndarray:
-    """Crops (N, H, W, C) images to their central square (CelebA's 218×178 faces → 178×178).
-
-    Example:
-        >>> center_crop(np.zeros((1, 6, 4, 3))).shape
-        (1, 4, 4, 3)
-    """
-    h, w = images.shape[1:3]
-    size = min(h, w)
-    top, left = (h - size) // 2, (w - size) // 2
-    return images[:, top:top + size, left:left + size]
-
-
 def load_image_data(dataset: str, data_dir: str | None = None, *, limit: int | None = None,
                     split: str = "train") -> np.ndarray:
-    """Local images for an example: an `.npz`, a TFDS data directory, or a folder of image files.
-
-    A directory holding a sub-directory named after `dataset` is read as a TFDS data directory; any other
-    directory as an image folder. Non-square images are center-cropped.
+    """Local images for an example: `tf_lipschitz.data.load_images` (the one image loader), kept under this name.
 
     Args:
         dataset: TFDS name ("mnist", "cifar10", "celeb_a") or "folder".
@@ -218,20 +202,15 @@ def load_image_data(dataset: str, data_dir: str | None = None, *, limit: int | N
         split: "train" or "test".
 
     Returns:
-        A uint8 array (N, S, S, C).
+        Square images (non-square ones center-cropped): uint8 (N, S, S, C), or float32 in [-1, 1] for float data.
 
     Raises:
-        ValueError: when the data cannot be found (the message says what to pass).
+        ValueError: when the data cannot be found or is not usable (the message says why).
 
     Example:
         >>> images = load_image_data("cifar10", "cifar10.npz", limit=1000)  # doctest: +SKIP
     """
-    from tf_lipschitz.data import load_images
-
-    if data_dir and os.path.isdir(data_dir) and not os.path.isdir(os.path.join(data_dir, dataset)):
-        dataset = "folder"
-    images = load_images(dataset, data_dir, split=split, limit=limit)
-    return center_crop(images) if images.shape[1] != images.shape[2] else images
+    return load_images(dataset, data_dir, split=split, limit=limit)
 
 
 def add_run_arguments(parser: argparse.ArgumentParser, *, steps: int | None, checkpoint_every: int,

@@ -1,60 +1,225 @@
 """`tf-lipschitz train`: the main job.
 
 With no arguments it trains a WGAN-ALP on the 8-Gaussians toy (embedded, no download) in a few minutes on two
-CPU cores, printing the exact W1 between generated and real samples as it goes and writing a plot of samples
+CPU cores, showing the exact W1 between generated and real samples as it goes and writing a plot of samples
 and critic contours. With `--dataset mnist|fashion_mnist|cifar10|folder --data-dir PATH` it trains the
-DCGAN-style nets of "How does Lipschitz regularization influence GAN training?" on real images.
-`--model` picks WGAN-ALP, WGAN-GP or an SN-GAN (spectral-normalized critic, non-saturating loss).
+DCGAN-style nets of "How does Lipschitz regularization influence GAN training?" on real images (the default
+MNIST run takes about 15 minutes on two CPU cores). `--model` picks WGAN-ALP, WGAN-GP or an SN-GAN
+(spectral-normalized critic, non-saturating loss).
 
-Restarted with the same arguments, a run resumes from its newest good checkpoint in `--run-dir`.
+The run directory records the run's arguments (args.json). Restarted with the same arguments, a run resumes
+from its newest good checkpoint; a finished run says so and prints its summary again. Other arguments are
+refused unless you pass --resume-anyway (continue with the new ones) or --overwrite (start over).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import os
+import shutil
 import sys
 from typing import NamedTuple
 
-from tf_lipschitz.distribute import STRATEGIES
-from tf_lipschitz.recipes import MODELS, TOY_ALP
+from tf_lipschitz.validation import check_float, check_int
+
+# This module imports no TensorFlow until a run starts, so that `--help` and argument errors answer at once.
 
 DATASETS = ("toy", "mnist", "fashion_mnist", "cifar10", "folder")
+# `recipes.MODELS`, `toy.TOY_DISTRIBUTIONS` (but the two-Gaussians check) and `distribute.STRATEGIES`, written out so that
+# building the parser imports no TensorFlow; tests/test_cli.py checks that they agree.
+MODELS = ("wgan-alp", "wgan-gp", "sn")
+TOYS = ("8gaussians", "25gaussians", "swissroll")
+STRATEGIES = ("auto", "default", "mirrored", "multi-worker")  # `distribute.STRATEGIES`
+# Defaults that depend on the data: (toy, images). The image ones make the default MNIST run about 15 minutes.
+DEFAULTS = {"steps": (1000, 4000), "batch_size": (256, 64), "lr": (1e-4, 2e-4)}
+DEFAULT_WIDTH = 16
+# Seconds per generator step measured at the defaults above on two idle CPU cores (README, "The command"):
+# the start-of-run estimate scales them by batch × n_critic (and width² for images).
+SECONDS_PER_STEP = {"toy": 0.05, "images": 0.2}
+STARTUP_SECONDS = 15  # building the nets and tracing the train step
+# The arguments a run directory records (args.json); a run resumes only when they are the same.
+RECORDED = ("dataset", "toy", "data_dir", "model", "steps", "batch_size", "n_critic", "lr", "width",
+            "checkpoint_every", "eval_samples", "seed", "jit", "strategy")
+# What a run writes into its directory: removed by --overwrite (nothing else is touched).
+RUN_FILES = ("args.json", "checkpoints", "log.csv", "final.weights.npz", "summary.md", "samples",
+             "samples_and_critic.png")
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the description's paragraphs as written."""
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    """Adds the `train` sub-command.
+    """Adds the `train` sub-command; every flag's help shows its default.
 
     Args:
         subparsers: The `add_subparsers()` object of the `tf-lipschitz` parser.
 
     Returns:
         The new sub-parser.
-    """
-    from tf_lipschitz.toy import TOY_DISTRIBUTIONS
 
+    Example:
+        >>> parser = argparse.ArgumentParser()
+        >>> _ = add_parser(parser.add_subparsers())
+        >>> parser.parse_args(["train"]).steps is None  # resolved per dataset by `settings`
+        True
+    """
     parser = subparsers.add_parser("train", help="train a Lipschitz-regularized GAN (default: 2-D WGAN-ALP)",
-                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", choices=DATASETS, default="toy")
-    parser.add_argument("--toy", choices=[t for t in TOY_DISTRIBUTIONS if t != "two_gaussians"],
-                        default="8gaussians", help="toy distribution for --dataset toy")
-    parser.add_argument("--data-dir", help="an .npz (keras layout), an image folder, or a TFDS data_dir")
-    parser.add_argument("--model", choices=MODELS, default="wgan-alp")
-    parser.add_argument("--steps", type=int, help="generator steps (default 1000 toy, 2000 images)")
-    parser.add_argument("--batch-size", type=int, help="critic batch (default 256 toy, 64 images)")
-    parser.add_argument("--n-critic", type=int, default=5, help="critic updates per generator step")
-    parser.add_argument("--lr", type=float, help="Adam learning rate (default 1e-4 toy, 2e-4 images)")
-    parser.add_argument("--width", type=int, default=64, help="base width of the image nets")
-    parser.add_argument("--checkpoint-every", type=int, default=100, help="checkpoint/log interval in steps")
-    parser.add_argument("--run-dir", help="run directory (default runs/<dataset>-<model>)")
-    parser.add_argument("--eval-samples", type=int, default=1000, help="samples per side of the toy's exact W1")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--jit", action="store_true", help="compile the train step with XLA")
-    parser.add_argument("--strategy", choices=STRATEGIES, default="auto",
-                        help="tf.distribute strategy; auto: multi-worker when TF_CONFIG is set (README)")
-    parser.add_argument("--verbose", type=int, default=1, help="0 silent, 1 progress bar, 2 one line per interval")
+                                   description=__doc__, formatter_class=_HelpFormatter)
+    steps, batch, lr = (DEFAULTS[key] for key in ("steps", "batch_size", "lr"))
+    add = parser.add_argument
+    add("--dataset", choices=DATASETS, default="toy", help="training data (default: %(default)s)")
+    add("--toy", choices=TOYS, help="toy distribution for --dataset toy (default: 8gaussians)")
+    add("--data-dir", help="an .npz (keras layout: x_train), an image folder, or a TFDS data_dir; "
+        "needed by --dataset folder, refused by --dataset toy (default: TFDS's own folder)")
+    add("--model", choices=MODELS, default="wgan-alp", help="GAN model (default: %(default)s)")
+    add("--steps", type=int, help=f"generator steps (default: {steps[0]} toy, {steps[1]} images)")
+    add("--batch-size", type=int, help=f"critic batch (default: {batch[0]} toy, {batch[1]} images)")
+    add("--n-critic", type=int, default=5, help="critic updates per generator step (default: %(default)s)")
+    add("--lr", type=float, help=f"Adam learning rate (default: {lr[0]:g} toy, {lr[1]:g} images)")
+    add("--width", type=int, default=DEFAULT_WIDTH,
+        help="base width of the image nets; step time grows as its square (default: %(default)s)")
+    add("--checkpoint-every", type=int, default=100,
+        help="checkpoint, log.csv and sample interval in steps; the last step is saved too (default: %(default)s)")
+    add("--run-dir", help="run directory (default: runs/<toy or dataset>-<model>)")
+    add("--resume-anyway", action="store_true",
+        help="continue the run in --run-dir although its recorded arguments differ (default: refuse)")
+    add("--overwrite", action="store_true",
+        help="delete what an earlier run wrote in --run-dir and start over (default: refuse)")
+    add("--eval-samples", type=int, default=1000, help="samples per side of the toy's exact W1 (default: %(default)s)")
+    add("--seed", type=int, default=0, help="seed of weights, data order and noise (default: %(default)s)")
+    add("--jit", action="store_true", help="compile the train step with XLA (default: off)")
+    add("--strategy", choices=STRATEGIES, default="auto",
+        help="tf.distribute strategy; auto: multi-worker when TF_CONFIG is set (README) (default: %(default)s)")
+    add("--verbose", type=int, default=1, choices=(0, 1, 2),
+        help="0 silent, 1 progress bar (plain lines when not a terminal), 2 plain lines (default: %(default)s)")
     parser.set_defaults(run=run)
     return parser
+
+
+def settings(args: argparse.Namespace) -> dict:
+    """The run's arguments, checked and with the data-dependent defaults filled in (no TensorFlow needed).
+
+    Args:
+        args: Parsed `train` arguments.
+
+    Returns:
+        A dict with the keys of `RECORDED` (`data_dir` made absolute) plus "run_dir".
+
+    Raises:
+        ValueError: naming the flag and the received value, e.g. "`--steps` must be an integer >= 1.
+            Received: --steps=0".
+
+    Example:
+        >>> from tf_lipschitz.cli import build_parser
+        >>> settings(build_parser(["train"]).parse_args(["train", "--steps", "50"]))["batch_size"]
+        256
+    """
+    toy = args.dataset == "toy"
+    pick = 0 if toy else 1
+    value = {key: getattr(args, key) for key in RECORDED}
+    for key in ("steps", "batch_size", "lr"):
+        if value[key] is None:
+            value[key] = DEFAULTS[key][pick]
+    for key in ("steps", "batch_size", "n_critic", "width", "checkpoint_every"):
+        check_int(_flag(key), value[key])
+    check_int("--eval-samples", value["eval_samples"], minimum=2)
+    check_int("--seed", value["seed"], minimum=0)
+    value["lr"] = check_float("--lr", value["lr"])
+    if toy:
+        if args.data_dir is not None:
+            raise ValueError(f"--dataset toy draws its own samples and reads no files, but --data-dir "
+                             f"{args.data_dir!r} was given; pick the toy with --toy, or pass an image --dataset.")
+        value["toy"] = args.toy or TOYS[0]
+    else:
+        if args.toy is not None:
+            raise ValueError(f"--toy {args.toy} is for --dataset toy; --dataset is {args.dataset}.")
+        if args.data_dir is None and args.dataset == "folder":
+            raise ValueError("--dataset folder needs --data-dir (a folder of image files).")
+        if args.data_dir is not None:
+            if not os.path.exists(args.data_dir):
+                raise ValueError(f"--data-dir {args.data_dir!r} does not exist.")
+            value["data_dir"] = os.path.abspath(args.data_dir)
+    value["run_dir"] = args.run_dir or os.path.join("runs", f"{value['toy'] if toy else args.dataset}-{args.model}")
+    return value
+
+
+def _flag(key: str) -> str:
+    return "--" + key.replace("_", "-")
+
+
+def expected_seconds(config: dict) -> float:
+    """The expected run time: start-up plus the measured pace of the defaults (`SECONDS_PER_STEP`), scaled.
+
+    Example:
+        >>> round(expected_seconds({"dataset": "toy", "steps": 1000, "batch_size": 256, "n_critic": 5}))
+        65
+    """
+    toy = config["dataset"] == "toy"
+    scale = config["batch_size"] * config["n_critic"] / (DEFAULTS["batch_size"][0 if toy else 1] * 5)
+    if not toy:
+        scale *= (config["width"] / DEFAULT_WIDTH) ** 2
+    return STARTUP_SECONDS + config["steps"] * SECONDS_PER_STEP["toy" if toy else "images"] * scale
+
+
+def prepare_run_dir(config: dict, *, resume_anyway: bool = False, overwrite: bool = False) -> str:
+    """Checks the run directory against the run's arguments and records them.
+
+    Args:
+        config: `settings(args)`.
+        resume_anyway: Continue although the recorded arguments differ (the new ones are recorded).
+        overwrite: Remove what an earlier run wrote (`RUN_FILES`) and start over.
+
+    Returns:
+        "new", "resume" or "finished" (same arguments and a summary: nothing to train).
+
+    Raises:
+        ValueError: when the directory holds a run with other (or unrecorded) arguments, listing the
+            differences and the ways on.
+
+    Example:
+        >>> prepare_run_dir({"run_dir": "runs/toy", "steps": 10})  # doctest: +SKIP
+        'new'
+    """
+    run_dir = config["run_dir"]
+    recorded_path = os.path.join(run_dir, "args.json")
+    wanted = {key: config[key] for key in RECORDED}
+    if overwrite:
+        for name in RUN_FILES:
+            path = os.path.join(run_dir, name)
+            if os.path.isdir(path):
+                shutil.rmtree(path)
+            elif os.path.exists(path):
+                os.remove(path)
+    checkpoints = os.path.join(run_dir, "checkpoints")
+    started = os.path.isdir(checkpoints) and any(name.startswith("step-") for name in os.listdir(checkpoints))
+    state = "new"
+    if started:
+        recorded = None  # a run directory of an older version, or a checkpoint folder from elsewhere
+        if os.path.exists(recorded_path):
+            with open(recorded_path) as handle:
+                recorded = json.load(handle)
+        if recorded == wanted:
+            state = "finished" if os.path.exists(os.path.join(run_dir, "summary.md")) else "resume"
+        elif not resume_anyway:
+            if recorded is None:
+                what = "holds a run without recorded arguments (args.json)"
+            else:
+                what = "holds a run with other arguments: " + ", ".join(
+                    f"{_flag(key)} {recorded.get(key)!r} there, {wanted[key]!r} now"
+                    for key in RECORDED if recorded.get(key) != wanted[key])
+            raise ValueError(f"{run_dir} {what}. Pass another --run-dir for a new run, --resume-anyway to continue "
+                             "that run with these arguments, or --overwrite to start over in it.")
+        else:
+            state = "resume"
+            if os.path.exists(os.path.join(run_dir, "summary.md")):
+                os.remove(os.path.join(run_dir, "summary.md"))
+    os.makedirs(run_dir, exist_ok=True)
+    with open(recorded_path, "w") as handle:
+        json.dump(wanted, handle, indent=2)
+    return state
 
 
 class Setup(NamedTuple):
@@ -69,17 +234,19 @@ class Setup(NamedTuple):
     write_dir: str  # run_dir on the chief; a temporary folder on the other workers (tf_lipschitz.distribute)
 
 
-def build(args: argparse.Namespace) -> Setup:
+def build(args: argparse.Namespace, config: dict | None = None, report=print) -> Setup:
     """Builds and compiles the GAN, dataset and callbacks that `tf-lipschitz train` would train.
 
     Args:
         args: Parsed `train` arguments (`build_parser().parse_args(["train", ...])`).
+        config: `settings(args)`, computed when None.
+        report: Called with the line that says what data was loaded.
 
     Returns:
         A `Setup`.
 
     Raises:
-        ValueError: for unusable data arguments.
+        ValueError: for unusable arguments or data.
 
     Example:
         >>> from tf_lipschitz.cli import build_parser
@@ -88,22 +255,22 @@ def build(args: argparse.Namespace) -> Setup:
     from tf_lipschitz import distribute
     from tf_lipschitz.recipes import adam_optimizers, seed_everything
 
-    strategy = distribute.make_strategy(args.strategy)  # first: multi-worker set-up must precede other TF ops
-    toy = args.dataset == "toy"
-    steps = args.steps or (1000 if toy else 2000)
-    batch = args.batch_size or (256 if toy else 64)
-    run_dir = args.run_dir or os.path.join("runs", f"{args.toy if toy else args.dataset}-{args.model}")
-    write_dir = distribute.worker_dir(run_dir, strategy)
-    seed_everything(args.seed, deterministic=not args.jit)
+    config = config or settings(args)
+    strategy = distribute.make_strategy(config["strategy"])  # first: multi-worker set-up must precede other TF ops
+    toy = config["dataset"] == "toy"
+    write_dir = distribute.worker_dir(config["run_dir"], strategy)
+    seed_everything(config["seed"], deterministic=not config["jit"])
     with strategy.scope():
         if toy:
-            gan, dataset, callbacks = _toy_setup(args, batch, write_dir)
+            gan, dataset, callbacks = _toy_setup(config, write_dir)
         else:
-            gan, dataset, callbacks = _image_setup(args, batch, write_dir)
-        critic_optimizer, generator_optimizer = adam_optimizers(args.lr or (1e-4 if toy else 2e-4),
-                                                                beta_1=0.5 if toy else 0.0, beta_2=0.9)
-        gan.compile(critic_optimizer=critic_optimizer, generator_optimizer=generator_optimizer, jit_compile=args.jit)
-    return Setup(gan, distribute.shard_by_worker(dataset), callbacks, run_dir, steps, batch, write_dir)
+            gan, dataset, callbacks = _image_setup(config, write_dir, report)
+        critic_optimizer, generator_optimizer = adam_optimizers(config["lr"], beta_1=0.5 if toy else 0.0,
+                                                                beta_2=0.9)
+        gan.compile(critic_optimizer=critic_optimizer, generator_optimizer=generator_optimizer,
+                    jit_compile=config["jit"])
+    return Setup(gan, distribute.shard_by_worker(dataset), callbacks, config["run_dir"], config["steps"],
+                 config["batch_size"], write_dir)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -113,57 +280,136 @@ def run(args: argparse.Namespace) -> int:
         args: The parsed arguments.
 
     Returns:
-        0 on success, 1 when training diverged, 2 for a usage or data error.
-    """
-    from tf_lipschitz.distribute import remove_worker_dir
-    from tf_lipschitz.training import TrainingDiverged, train_run
+        0 on success (or for a finished run), 1 when training diverged, 2 for a usage or data error.
 
+    Example:
+        >>> from tf_lipschitz.cli import build_parser
+        >>> run(build_parser(["train"]).parse_args(["train", "--steps", "50"]))  # doctest: +SKIP
+        0
+    """
     try:
-        setup = build(args)
-        print(f"tf-lipschitz train: {args.model} on {args.toy if args.dataset == 'toy' else args.dataset}, "
-              f"{setup.steps} steps, critic batch {setup.batch} x n_critic {args.n_critic}, run dir {setup.run_dir}")
-        train_run(setup.gan, setup.dataset, run_dir=setup.write_dir, resume_from=setup.run_dir, steps=setup.steps,
-                  checkpoint_every=args.checkpoint_every, callbacks=setup.callbacks, verbose=args.verbose)
-        remove_worker_dir(setup.write_dir, setup.run_dir)
+        config = settings(args)
+        state = prepare_run_dir(config, resume_anyway=args.resume_anyway, overwrite=args.overwrite)
+    except ValueError as err:
+        print(f"tf-lipschitz train: error: {err}", file=sys.stderr)
+        return 2
+    run_dir = config["run_dir"]
+    if state == "finished":
+        with open(os.path.join(run_dir, "summary.md")) as handle:
+            print(f"{run_dir} holds a finished run with these arguments; its summary:\n\n{handle.read()}")
+        return 0
+
+    from tf_lipschitz.distribute import remove_worker_dir
+    from tf_lipschitz.training import TrainingDiverged, format_duration, train_run
+
+    what = config["toy"] if config["dataset"] == "toy" else config["dataset"]
+    print(f"tf-lipschitz train: {config['model']} on {what}, {config['steps']} steps, critic batch "
+          f"{config['batch_size']} x n_critic {config['n_critic']}, run dir {run_dir}")
+    try:
+        setup = build(args, config)
+        print(f"Expected duration: about {format_duration(expected_seconds(config))} on two idle CPU cores "
+              "(the progress shows the real pace).", flush=True)
+        train_run(setup.gan, setup.dataset, run_dir=setup.write_dir, resume_from=run_dir, steps=setup.steps,
+                  checkpoint_every=config["checkpoint_every"], callbacks=setup.callbacks, verbose=args.verbose)
+        remove_worker_dir(setup.write_dir, run_dir)
     except TrainingDiverged as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"tf-lipschitz train: error: {err}", file=sys.stderr)
         return 1
     except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"tf-lipschitz train: error: {err}", file=sys.stderr)
         return 2
-    for callback in setup.callbacks:
-        if hasattr(callback, "summary"):
-            print(callback.summary())
-    print(f"done: {setup.run_dir}")
+    if setup.write_dir != run_dir:  # a non-chief worker: the chief writes the run directory and its summary
+        print(f"done: the chief wrote {run_dir}")
+        return 0
+    text = summary(config, _notes(config, setup))
+    with open(os.path.join(run_dir, "summary.md"), "w") as handle:
+        handle.write(text + "\n")
+    print(f"\n{text}")
     return 0
 
 
-def _toy_setup(args, batch: int, run_dir: str):
-    from tf_lipschitz.recipes import make_gan, toy_networks
+def summary(config: dict, notes: list[str]) -> str:
+    """The end-of-run summary (Markdown): the figures of `log.csv` by step, the final ones, the output paths.
+
+    Args:
+        config: `settings(args)`.
+        notes: More lines (from `_notes`).
+
+    Returns:
+        The summary text.
+
+    Example:
+        >>> print(summary(config, []))  # doctest: +SKIP
+    """
+    from tf_lipschitz.training import PROGRESS_KEYS, read_log
+
+    run_dir = config["run_dir"]
+    rows = read_log(os.path.join(run_dir, "log.csv"))
+    keys = [key for key in PROGRESS_KEYS if any(key in row and not math.isnan(row[key]) for row in rows)]
+    shown = [rows[i] for i in sorted({round(k * (len(rows) - 1) / 10) for k in range(11)})] if rows else []
+    what = config["toy"] if config["dataset"] == "toy" else config["dataset"]
+    lines = [f"# {config['model']} on {what}, {config['steps']} steps", "",
+             "| step | " + " | ".join(PROGRESS_KEYS[key] for key in keys) + " |", "|---" * (len(keys) + 1) + "|"]
+    lines += ["| " + " | ".join([str(int(row["step"]))] + [_number(row.get(key)) for key in keys]) + " |"
+              for row in shown]
+    final = ", ".join(f"{PROGRESS_KEYS[key]} {_number(rows[-1].get(key))}" for key in keys) if rows else "no log"
+    lines += ["", f"Step {int(rows[-1]['step']) if rows else '?'} (losses averaged over its interval): {final}."]
+    lines += notes
+    lines.append(f"Log: {os.path.join(run_dir, 'log.csv')}; weights: {os.path.join(run_dir, 'final.weights.npz')}")
+    return "\n".join(lines)
+
+
+def _number(value) -> str:
+    return "–" if value is None or math.isnan(value) else f"{value:.4g}"
+
+
+def _notes(config: dict, setup: Setup) -> list[str]:
+    """The summary's lines about the toy's final exact W1 and plot, or the image job's sample grids."""
+    run_dir = config["run_dir"]
+    if config["dataset"] != "toy":
+        folder = os.path.join(run_dir, "samples")
+        grids = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+        return [f"Sample grids: {len(grids)} in {folder}, the last {os.path.join(folder, grids[-1])}"] if grids else []
+    from tf_lipschitz.toy import ToyW1Monitor, exact_w1
+
+    notes = []
+    for callback in setup.callbacks:
+        if isinstance(callback, ToyW1Monitor):
+            w1 = exact_w1(setup.gan.generate(callback.n, seed=config["seed"] + 10_000), callback.real)
+            notes.append(f"Exact W1(generated, real) after step {config['steps']}: {w1:.4f}; noise floor (real vs "
+                         f"real, {callback.n} samples) {callback.noise_floor:.4f}: a perfect generator scores about "
+                         "that.")
+            notes.append(f"Plot of samples and critic contours: {callback.plot_path}")
+    return notes
+
+
+def _toy_setup(config: dict, write_dir: str):
+    from tf_lipschitz.recipes import TOY_ALP, make_gan, toy_networks
     from tf_lipschitz.toy import ToyW1Monitor, toy_dataset
 
-    generator, critic = toy_networks(256, 3, spectral_norm=args.model == "sn")
-    gan = make_gan(args.model, generator, critic, latent_dim=2, n_critic=args.n_critic, seed=args.seed,
-                   alp_kwargs=TOY_ALP)
-    dataset = toy_dataset(args.toy, batch * args.n_critic, seed=args.seed)
-    monitor = ToyW1Monitor(args.toy, every_n_steps=args.checkpoint_every, n=args.eval_samples,
-                           plot_path=os.path.join(run_dir, "samples_and_critic.png"), seed=args.seed)
+    generator, critic = toy_networks(256, 3, spectral_norm=config["model"] == "sn")
+    gan = make_gan(config["model"], generator, critic, latent_dim=2, n_critic=config["n_critic"],
+                   seed=config["seed"], alp_kwargs=TOY_ALP)
+    dataset = toy_dataset(config["toy"], config["batch_size"] * config["n_critic"], seed=config["seed"])
+    monitor = ToyW1Monitor(config["toy"], every_n_steps=config["checkpoint_every"], n=config["eval_samples"],
+                           plot_path=os.path.join(write_dir, "samples_and_critic.png"), seed=config["seed"],
+                           verbose=False)
     return gan, dataset, [monitor]
 
 
-def _image_setup(args, batch: int, run_dir: str):
+def _image_setup(config: dict, write_dir: str, report):
     from tf_lipschitz.architectures import dcgan_critic, dcgan_generator
     from tf_lipschitz.callbacks import SampleGrid
     from tf_lipschitz.data import image_dataset, load_images
     from tf_lipschitz.recipes import make_gan
 
-    if args.data_dir is None and args.dataset == "folder":
-        raise ValueError("--dataset folder needs --data-dir")
-    images = load_images(args.dataset, args.data_dir)
+    images = load_images(config["dataset"], config["data_dir"], report=report)
     channels = images.shape[-1]
-    generator = dcgan_generator(32, 100, channels, width=args.width)
-    critic = dcgan_critic(32, channels=channels, spectral_norm=args.model == "sn", width=args.width)
-    gan = make_gan(args.model, generator, critic, latent_dim=100, n_critic=args.n_critic, seed=args.seed)
-    dataset = image_dataset(images, batch * args.n_critic, resolution=32, seed=args.seed)
-    grid = SampleGrid(every_n_steps=args.checkpoint_every, path=os.path.join(run_dir, "samples", "step_{step:06d}.png"))
+    generator = dcgan_generator(32, 100, channels, width=config["width"])
+    critic = dcgan_critic(32, channels=channels, spectral_norm=config["model"] == "sn", width=config["width"])
+    gan = make_gan(config["model"], generator, critic, latent_dim=100, n_critic=config["n_critic"],
+                   seed=config["seed"])
+    dataset = image_dataset(images, config["batch_size"] * config["n_critic"], resolution=32, seed=config["seed"])
+    grid = SampleGrid(every_n_steps=config["checkpoint_every"],
+                      path=os.path.join(write_dir, "samples", "step_{step:06d}.png"))
     return gan, dataset, [grid]

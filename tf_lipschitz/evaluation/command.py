@@ -14,6 +14,7 @@ import argparse
 import json
 import logging
 import math
+import os
 import sys
 from typing import Callable
 
@@ -91,6 +92,10 @@ def run(args: argparse.Namespace) -> int:
     if not metrics:
         print("tf-lipschitz evaluate: nothing to compute; FID, KID and the real IS need --real.", file=sys.stderr)
         return 2
+    for flag, path in (("--fake", args.fake), ("--real", args.real)):
+        if path is not None and not os.path.exists(path) and not (flag == "--real" and args.dataset):
+            print(f"tf-lipschitz evaluate: error: {flag} {path!r} does not exist.", file=sys.stderr)
+            return 2
     if not args.quiet:  # say which value range was detected
         logger = logging.getLogger("tf_lipschitz.evaluation")
         logger.setLevel(logging.INFO)

@@ -18,6 +18,8 @@ from typing import Iterator
 import numpy as np
 import tensorflow as tf
 
+from tf_lipschitz.data import IMAGE_EXTENSIONS, image_files, read_image
+
 __all__ = [
     "UINT8_RANGE",
     "SYMMETRIC_RANGE",
@@ -33,7 +35,6 @@ __all__ = [
 
 UINT8_RANGE = "uint8 in [0, 255]"
 SYMMETRIC_RANGE = "float in [-1, 1]"
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 # Float round-off of a tanh output or of a (x / 127.5 - 1) conversion may step just outside [-1, 1].
 _RANGE_TOLERANCE = 1e-3
 _log = logging.getLogger(__name__)
@@ -214,14 +215,7 @@ class ImageFolder(Sequence):
 
     def __init__(self, path: str | os.PathLike):
         self.path = os.fspath(path)
-        self.files = sorted(
-            os.path.join(root, name)
-            for root, _dirs, names in os.walk(self.path)
-            for name in names
-            if name.lower().endswith(IMAGE_EXTENSIONS)
-        )
-        if not self.files:
-            raise ValueError(f"No image files ({', '.join(IMAGE_EXTENSIONS)}) found in folder {self.path!r}.")
+        self.files = image_files(self.path)
 
     def __len__(self) -> int:
         return len(self.files)
@@ -233,8 +227,7 @@ class ImageFolder(Sequence):
 
     @staticmethod
     def _decode(path: str) -> np.ndarray:
-        data = tf.io.read_file(path)
-        return tf.io.decode_image(data, expand_animations=False, dtype=tf.uint8).numpy()
+        return read_image(path)
 
 
 def load_images(path: str | os.PathLike, key: str | None = None):
@@ -249,12 +242,14 @@ def load_images(path: str | os.PathLike, key: str | None = None):
         A NumPy array (memory-mapped for `.npy`) or an `ImageFolder`.
 
     Raises:
-        ValueError: If the path is neither, or no array can be chosen from the `.npz`.
+        ValueError: If the path does not exist or is neither, or no array can be chosen from the `.npz`.
 
     Example:
         >>> images = load_images("fake.npz")  # doctest: +SKIP
     """
     path = os.fspath(path)
+    if not os.path.exists(path):
+        raise ValueError(f"{path!r} does not exist.")
     if os.path.isdir(path):
         return ImageFolder(path)
     if path.endswith(".npy"):

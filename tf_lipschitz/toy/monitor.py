@@ -32,6 +32,7 @@ class ToyW1Monitor(PeriodicCallback):
         n: Samples per side (≥ 1).
         plot_path: Where to write the PNG at the end of training (None: no plot).
         seed: Seed of the fixed real evaluation sample.
+        verbose: Print a line at each evaluation.
 
     Raises:
         ValueError: if `every_n_steps` or `n` < 1, or when trained with a model that is not a `GenerativeModel`.
@@ -43,9 +44,9 @@ class ToyW1Monitor(PeriodicCallback):
     requires = GenerativeModel
 
     def __init__(self, toy: str, every_n_steps: int = 100, n: int = 1000, plot_path: str | None = None,
-                 seed: int = 0):
+                 seed: int = 0, verbose: bool = True):
         super().__init__(every_n_steps)
-        self.n, self.plot_path = check_int("n", n), plot_path
+        self.n, self.plot_path, self.verbose = check_int("n", n), plot_path, verbose
         self.real = toy_samples(toy, n, seed=seed + 1)
         self.noise_floor = exact_w1(self.real, toy_samples(toy, n, seed=seed + 2))
         self.estimate: float | None = None
@@ -56,10 +57,16 @@ class ToyW1Monitor(PeriodicCallback):
 
     def measure(self) -> dict[str, float]:
         w1 = exact_w1(self.model.generate(self.n, seed=self.step), self.real)
-        estimate = f", critic estimate {float(self.estimate):.4f}" if self.estimate is not None else ""
-        print(f"\nstep {self.step}: exact W1(generated, real) = {w1:.4f} "
-              f"(noise floor {self.noise_floor:.4f}){estimate}")
+        if self.verbose:
+            estimate = f", critic estimate {float(self.estimate):.4f}" if self.estimate is not None else ""
+            print(f"\nstep {self.step}: exact W1(generated, real) = {w1:.4f} "
+                  f"(noise floor {self.noise_floor:.4f}){estimate}")
         return {"w1_exact": w1}
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.history["step"] and self.history["step"][-1] != self.step:
+            self.record()  # an epoch that ended between intervals (a run's last, shorter one): its own W1
+        super().on_epoch_end(epoch, logs)
 
     def on_train_end(self, logs=None):
         if self.plot_path:
