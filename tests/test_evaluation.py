@@ -135,12 +135,13 @@ def test_batch_size_does_not_change_results(classifier):
     small = evaluation.evaluate(real, fake, batch_size=7, **options)
     large = evaluation.evaluate(real, fake, batch_size=64, **options)
     assert small.keys() == large.keys() >= {"inception_score", "inception_score_real", "fid", "kid"}
+    # float32 features depend on how the CPU blocks a batch: equal to float32 precision, not bit for bit.
     for key in small:
-        np.testing.assert_allclose(small[key], large[key], rtol=1e-7, err_msg=key)
+        np.testing.assert_allclose(small[key], large[key], rtol=1e-5, atol=1e-6, err_msg=key)
     # The one-metric functions agree with the one-pass `evaluate`.
     assert evaluation.inception_score(fake, classifier_fn=classifier, num_splits=3, batch_size=9, verbose=False) == (
-        pytest.approx(small["inception_score"], rel=1e-9),
-        pytest.approx(small["inception_score_std"], rel=1e-9),
+        pytest.approx(small["inception_score"], rel=1e-5, abs=1e-6),
+        pytest.approx(small["inception_score_std"], rel=1e-5, abs=1e-6),
     )
 
 
@@ -152,8 +153,8 @@ def test_streams_generators_and_datasets_like_arrays(classifier):
     )
     dataset = tf.data.Dataset.from_tensor_slices(x).batch(16)
     from_dataset = evaluation.inception_score(dataset, classifier_fn=classifier, num_splits=4, verbose=False)
-    np.testing.assert_allclose(from_generator, expected, rtol=1e-9)
-    np.testing.assert_allclose(from_dataset, expected, rtol=1e-9)
+    np.testing.assert_allclose(from_generator, expected, rtol=1e-5, atol=1e-6)  # float32: not bit for bit
+    np.testing.assert_allclose(from_dataset, expected, rtol=1e-5, atol=1e-6)
 
 
 class _SliceRecorder:

@@ -154,14 +154,21 @@ def test_mirrored_strategy_scales_losses_by_the_global_batch():
 
 
 def test_mirrored_strategy_trains_wgan_alp():
+    """Two replicas: the generator trains, and ALP at a fixed linear critic f(x) = w·x, ‖w‖ = 2, has its closed
+    form on every replica and step: ratio = ‖w‖ (one power-iteration step finds ±w), penalty = (‖w‖ − 1)²."""
     strategy = _two_replicas()
     with strategy.scope():
-        gan = WGANALP(mlp(2, 2, 16), mlp(2, 1, 16), latent_dim=2, n_critic=2, penalty_kwargs=TOY_ALP, seed=0)
-        gan.compile(adam(), adam())
+        critic = keras.Sequential([keras.Input((2,)), keras.layers.Dense(
+            1, kernel_initializer=keras.initializers.Constant([[1.2], [-1.6]]))])
+        gan = WGANALP(mlp(2, 2, 16), critic, latent_dim=2, n_critic=2, penalty_kwargs=TOY_ALP, seed=0)
+        gan.compile(keras.optimizers.SGD(0.0), adam())  # the critic stays at w
+    generator_before = [np.asarray(v) for v in gan.generator.trainable_weights]
     history = gan.fit(eight_gaussians(2, batch=32), steps_per_epoch=5, epochs=1, verbose=0).history
-    assert all(np.isfinite(v[0]) for v in history.values())
-    assert history["penalty"][0] >= 0.0 and 0.0 <= history["violation_fraction"][0] <= 1.0
+    np.testing.assert_allclose(history["penalty"][0], 1.0, rtol=1e-5)
+    np.testing.assert_allclose([history["ratio_mean"][0], history["ratio_max"][0]], [2.0, 2.0], rtol=1e-5)
+    assert history["violation_fraction"][0] == 1.0
     assert int(gan.step_counter.numpy()) == 5
+    assert any(not np.allclose(a, np.asarray(b)) for a, b in zip(generator_before, gan.generator.trainable_weights))
 
 
 def test_jit_compile_trains_wgan_alp_with_a_spectral_norm_critic():

@@ -211,3 +211,16 @@ def test_unknown_name_raises():
         losses.get("hinge")
     with pytest.raises(ValueError, match="loss"):
         losses.get(3)
+
+
+def test_get_applies_alpha_and_include_constant_to_a_loss_object():
+    loss = losses.GANLoss("ns-gan", 0.5)
+    assert losses.get(loss) is loss
+    scaled = losses.get(loss, alpha=1e-3)
+    assert (scaled.name, scaled.alpha, scaled.include_constant) == ("ns-gan", 1e-3, False)
+    omega = np.array([2.0, -1.0], "float32")
+    # L_α(ω) = (L(αω) − L(0))/α with L(t) = softplus(−t) for the real term.
+    expected = (np.logaddexp(0.0, -1e-3 * omega.astype("float64")) - np.log(2.0)) / 1e-3
+    np.testing.assert_allclose(scaled.real(omega), expected, rtol=1e-5)
+    with_constant = losses.get(loss, include_constant=True)
+    assert (with_constant.alpha, with_constant.include_constant) == (0.5, True)

@@ -286,14 +286,18 @@ class GANLoss:
         return f"GANLoss(name={self.name!r}, alpha={self.alpha!r}, include_constant={self.include_constant})"
 
 
-def get(name, alpha: float = 1.0, *, include_constant: bool = False) -> GANLoss:
-    """Returns the `GANLoss` called `name` with domain scaling `alpha` (a `GANLoss` passes through).
+def get(name, alpha: float | None = None, *, include_constant: bool | None = None) -> GANLoss:
+    """Returns the `GANLoss` called `name` with domain scaling `alpha`.
+
+    A `GANLoss` may be passed instead of a name: it is returned as is when `alpha` and `include_constant`
+    are None, and otherwise rebuilt with the given values (so `get(GANLoss("ns"), alpha=0.1)` is at α = 0.1).
 
     Args:
         name: "ns-gan", "ls-gan", "ls-gan#", "wgan", "cos-gan" or "exp-gan" (aliases: "ns", "ls",
             "ls#", "cos", "exp", underscores and case ignored), or a `GANLoss`.
-        alpha: Domain scaling α > 0 of Eq. 11.
-        include_constant: Add back the constant L(0)/α.
+        alpha: Domain scaling α > 0 of Eq. 11; None keeps the `GANLoss`'s own α (1 for a name).
+        include_constant: Add back the constant L(0)/α; None keeps the `GANLoss`'s own setting (False for
+            a name).
 
     Returns:
         A `GANLoss`.
@@ -304,10 +308,16 @@ def get(name, alpha: float = 1.0, *, include_constant: bool = False) -> GANLoss:
     Example:
         >>> get("ls#", alpha=1e-25)
         GANLoss(name='ls-gan#', alpha=1e-25, include_constant=False)
+        >>> get(GANLoss("ns"), alpha=0.5)
+        GANLoss(name='ns-gan', alpha=0.5, include_constant=False)
     """
     if isinstance(name, GANLoss):
-        return name
-    return GANLoss(name, alpha, include_constant=include_constant)
+        if alpha is None and include_constant is None:
+            return name
+        alpha = name.alpha if alpha is None else alpha
+        include_constant = name.include_constant if include_constant is None else include_constant
+        name = name.name
+    return GANLoss(name, 1.0 if alpha is None else alpha, include_constant=bool(include_constant))
 
 
 def wasserstein_estimate(real_outputs, fake_outputs):
@@ -316,233 +326,60 @@ def wasserstein_estimate(real_outputs, fake_outputs):
 
 
 # ---------------------------------------------------------------------------------------------
-# Pure functional API: one discriminator and one generator loss per row of Table 1.
+# Functional API: one discriminator and one generator loss per row of Table 1, made from the table
+# below (not written out by hand) so that they cannot drift from `GANLoss`.
 # ---------------------------------------------------------------------------------------------
 
-
-def ns_gan_discriminator_loss(real_outputs, fake_outputs, *, alpha=1.0, include_constant=False):
-    """NS-GAN (Goodfellow et al., 2014) discriminator loss: −E[log σ(f(x))] − E[log(1 − σ(f(g(z))))].
-
-    Each term is domain-scaled, L_α(ω) = L(αω)/α (Eq. 11), without its constant L(0)/α unless
-    `include_constant` (see the module docstring).
-
-    Args:
-        real_outputs: Critic outputs f(x) on real samples.
-        fake_outputs: Critic outputs f(g(z)) on generated samples.
-        alpha: Domain scaling α > 0.
-        include_constant: Add back the constant L(0)/α.
-
-    Returns:
-        A scalar tensor (means over all elements).
-
-    Raises:
-        ValueError: if α ≤ 0.
-    """
-    return GANLoss("ns-gan", alpha, include_constant=include_constant).discriminator_loss(real_outputs, fake_outputs)
-
-
-def ns_gan_generator_loss(fake_outputs, *, alpha=1.0, include_constant=False):
-    """NS-GAN (Goodfellow et al., 2014) generator loss: −E[log σ(f(g(z)))], the non-saturating form.
-
-    Args:
-        fake_outputs: Critic outputs f(g(z)) on generated samples.
-        alpha: Domain scaling α > 0.
-        include_constant: Add back the constant L(0)/α.
-
-    Returns:
-        A scalar tensor (mean over all elements).
-
-    Raises:
-        ValueError: if α ≤ 0.
-    """
-    return GANLoss("ns-gan", alpha, include_constant=include_constant).generator_loss(fake_outputs)
-
-
-def ls_gan_discriminator_loss(real_outputs, fake_outputs, *, alpha=1.0, include_constant=False):
-    """LS-GAN (Mao et al., 2017a) discriminator loss: E[(f(x) − 1)²] + E[f(g(z))²].
-
-    Each term is domain-scaled, L_α(ω) = L(αω)/α (Eq. 11), without its constant L(0)/α unless
-    `include_constant` (see the module docstring).
-
-    Args:
-        real_outputs: Critic outputs f(x) on real samples.
-        fake_outputs: Critic outputs f(g(z)) on generated samples.
-        alpha: Domain scaling α > 0.
-        include_constant: Add back the constant L(0)/α.
-
-    Returns:
-        A scalar tensor (means over all elements).
-
-    Raises:
-        ValueError: if α ≤ 0.
-    """
-    return GANLoss("ls-gan", alpha, include_constant=include_constant).discriminator_loss(real_outputs, fake_outputs)
-
-
-def ls_gan_generator_loss(fake_outputs, *, alpha=1.0, include_constant=False):
-    """LS-GAN (Mao et al., 2017a) generator loss: E[(f(g(z)) − 1)²].
-
-    Args:
-        fake_outputs: Critic outputs f(g(z)) on generated samples.
-        alpha: Domain scaling α > 0.
-        include_constant: Add back the constant L(0)/α.
-
-    Returns:
-        A scalar tensor (mean over all elements).
-
-    Raises:
-        ValueError: if α ≤ 0.
-    """
-    return GANLoss("ls-gan", alpha, include_constant=include_constant).generator_loss(fake_outputs)
-
-
-def ls_gan_zero_centered_discriminator_loss(real_outputs, fake_outputs, *, alpha=1.0, include_constant=False):
-    """LS-GAN#, the zero-centered LS-GAN (Mao et al., 2017b; paper appendix D) discriminator loss: E[(f(x) − 1)²] + E[(f(g(z)) + 1)²].
-
-    Each term is domain-scaled, L_α(ω) = L(αω)/α (Eq. 11), without its constant L(0)/α unless
-    `include_constant` (see the module docstring).
-
-    Args:
-        real_outputs: Critic outputs f(x) on real samples.
-        fake_outputs: Critic outputs f(g(z)) on generated samples.
-        alpha: Domain scaling α > 0.
-        include_constant: Add back the constant L(0)/α.
-
-    Returns:
-        A scalar tensor (means over all elements).
-
-    Raises:
-        ValueError: if α ≤ 0.
-    """
-    return GANLoss("ls-gan#", alpha, include_constant=include_constant).discriminator_loss(real_outputs, fake_outputs)
-
-
-def ls_gan_zero_centered_generator_loss(fake_outputs, *, alpha=1.0, include_constant=False):
-    """LS-GAN#, the zero-centered LS-GAN (Mao et al., 2017b; paper appendix D) generator loss: E[(f(g(z)) − 1)²].
-
-    Args:
-        fake_outputs: Critic outputs f(g(z)) on generated samples.
-        alpha: Domain scaling α > 0.
-        include_constant: Add back the constant L(0)/α.
-
-    Returns:
-        A scalar tensor (mean over all elements).
-
-    Raises:
-        ValueError: if α ≤ 0.
-    """
-    return GANLoss("ls-gan#", alpha, include_constant=include_constant).generator_loss(fake_outputs)
-
-
-def wgan_discriminator_loss(real_outputs, fake_outputs, *, alpha=1.0, include_constant=False):
-    """WGAN (Arjovsky et al., 2017) discriminator loss: E[f(g(z))] − E[f(x)] (ALP paper Eq. 26; Table 1 with f ↦ −f).
-
-    Each term is domain-scaled, L_α(ω) = L(αω)/α (Eq. 11), without its constant L(0)/α unless
-    `include_constant` (see the module docstring).
-
-    Args:
-        real_outputs: Critic outputs f(x) on real samples.
-        fake_outputs: Critic outputs f(g(z)) on generated samples.
-        alpha: Domain scaling α > 0.
-        include_constant: Add back the constant L(0)/α.
-
-    Returns:
-        A scalar tensor (means over all elements).
-
-    Raises:
-        ValueError: if α ≤ 0.
-    """
-    return GANLoss("wgan", alpha, include_constant=include_constant).discriminator_loss(real_outputs, fake_outputs)
-
-
-def wgan_generator_loss(fake_outputs, *, alpha=1.0, include_constant=False):
-    """WGAN (Arjovsky et al., 2017) generator loss: −E[f(g(z))].
-
-    Args:
-        fake_outputs: Critic outputs f(g(z)) on generated samples.
-        alpha: Domain scaling α > 0.
-        include_constant: Add back the constant L(0)/α.
-
-    Returns:
-        A scalar tensor (mean over all elements).
-
-    Raises:
-        ValueError: if α ≤ 0.
-    """
-    return GANLoss("wgan", alpha, include_constant=include_constant).generator_loss(fake_outputs)
-
-
-def cos_gan_discriminator_loss(real_outputs, fake_outputs, *, alpha=1.0, include_constant=False):
-    """COS-GAN discriminator loss: −E[cos(f(x) − 1)] − E[cos(f(g(z)) + 1)].
-
-    Each term is domain-scaled, L_α(ω) = L(αω)/α (Eq. 11), without its constant L(0)/α unless
-    `include_constant` (see the module docstring).
-
-    Args:
-        real_outputs: Critic outputs f(x) on real samples.
-        fake_outputs: Critic outputs f(g(z)) on generated samples.
-        alpha: Domain scaling α > 0.
-        include_constant: Add back the constant L(0)/α.
-
-    Returns:
-        A scalar tensor (means over all elements).
-
-    Raises:
-        ValueError: if α ≤ 0.
-    """
-    return GANLoss("cos-gan", alpha, include_constant=include_constant).discriminator_loss(real_outputs, fake_outputs)
-
-
-def cos_gan_generator_loss(fake_outputs, *, alpha=1.0, include_constant=False):
-    """COS-GAN generator loss: −E[cos(f(g(z)) − 1)].
-
-    Args:
-        fake_outputs: Critic outputs f(g(z)) on generated samples.
-        alpha: Domain scaling α > 0.
-        include_constant: Add back the constant L(0)/α.
-
-    Returns:
-        A scalar tensor (mean over all elements).
-
-    Raises:
-        ValueError: if α ≤ 0.
-    """
-    return GANLoss("cos-gan", alpha, include_constant=include_constant).generator_loss(fake_outputs)
-
-
-def exp_gan_discriminator_loss(real_outputs, fake_outputs, *, alpha=1.0, include_constant=False):
-    """EXP-GAN discriminator loss: E[exp(−f(x))] + E[exp(f(g(z)))] (Table 1 with f ↦ −f).
-
-    Each term is domain-scaled, L_α(ω) = L(αω)/α (Eq. 11), without its constant L(0)/α unless
-    `include_constant` (see the module docstring).
-
-    Args:
-        real_outputs: Critic outputs f(x) on real samples.
-        fake_outputs: Critic outputs f(g(z)) on generated samples.
-        alpha: Domain scaling α > 0.
-        include_constant: Add back the constant L(0)/α.
-
-    Returns:
-        A scalar tensor (means over all elements).
-
-    Raises:
-        ValueError: if α ≤ 0.
-    """
-    return GANLoss("exp-gan", alpha, include_constant=include_constant).discriminator_loss(real_outputs, fake_outputs)
-
-
-def exp_gan_generator_loss(fake_outputs, *, alpha=1.0, include_constant=False):
-    """EXP-GAN generator loss: E[exp(−f(g(z)))].
-
-    Args:
-        fake_outputs: Critic outputs f(g(z)) on generated samples.
-        alpha: Domain scaling α > 0.
-        include_constant: Add back the constant L(0)/α.
-
-    Returns:
-        A scalar tensor (mean over all elements).
-
-    Raises:
-        ValueError: if α ≤ 0.
-    """
-    return GANLoss("exp-gan", alpha, include_constant=include_constant).generator_loss(fake_outputs)
+_FUNCTIONAL = (
+    # (function-name prefix, loss name, paper reference, discriminator formula, generator formula)
+    ("ns_gan", "ns-gan", "NS-GAN (Goodfellow et al., 2014)",
+     "−E[log σ(f(x))] − E[log(1 − σ(f(g(z))))]", "−E[log σ(f(g(z)))], the non-saturating form"),
+    ("ls_gan", "ls-gan", "LS-GAN (Mao et al., 2017a)", "E[(f(x) − 1)²] + E[f(g(z))²]", "E[(f(g(z)) − 1)²]"),
+    ("ls_gan_zero_centered", "ls-gan#", "LS-GAN#, the zero-centered LS-GAN (Mao et al., 2017b; paper appendix D)",
+     "E[(f(x) − 1)²] + E[(f(g(z)) + 1)²]", "E[(f(g(z)) − 1)²]"),
+    ("wgan", "wgan", "WGAN (Arjovsky et al., 2017)",
+     "E[f(g(z))] − E[f(x)] (ALP paper Eq. 26; Table 1 with f ↦ −f)", "−E[f(g(z))]"),
+    ("cos_gan", "cos-gan", "COS-GAN", "−E[cos(f(x) − 1)] − E[cos(f(g(z)) + 1)]", "−E[cos(f(g(z)) − 1)]"),
+    ("exp_gan", "exp-gan", "EXP-GAN", "E[exp(−f(x))] + E[exp(f(g(z)))] (Table 1 with f ↦ −f)",
+     "E[exp(−f(g(z)))]"),
+)
+
+_FUNCTIONAL_DOC = """{title} {role} loss: {formula}.
+
+Shorthand for `get({name!r}, alpha, include_constant=include_constant).{role}_loss(...)`; each term is
+domain-scaled, L_α(ω) = L(αω)/α (Eq. 11), without its constant L(0)/α unless `include_constant` (see the
+module docstring).
+
+Args:
+{args}    alpha: Domain scaling α > 0.
+    include_constant: Add back the constant L(0)/α.
+
+Returns:
+    A scalar tensor (means over all elements).
+
+Raises:
+    ValueError: if α ≤ 0.
+"""
+_REAL_ARG = "    real_outputs: Critic outputs f(x) on real samples.\n"
+_FAKE_ARG = "    fake_outputs: Critic outputs f(g(z)) on generated samples.\n"
+
+
+def _functional_pair(prefix: str, name: str, title: str, d_formula: str, g_formula: str):
+    def discriminator(real_outputs, fake_outputs, *, alpha=1.0, include_constant=False):
+        return GANLoss(name, alpha, include_constant=include_constant).discriminator_loss(real_outputs, fake_outputs)
+
+    def generator(fake_outputs, *, alpha=1.0, include_constant=False):
+        return GANLoss(name, alpha, include_constant=include_constant).generator_loss(fake_outputs)
+
+    for fn, role, formula, args in (
+        (discriminator, "discriminator", d_formula, _REAL_ARG + _FAKE_ARG),
+        (generator, "generator", g_formula, _FAKE_ARG),
+    ):
+        fn.__name__ = fn.__qualname__ = f"{prefix}_{role}_loss"
+        fn.__doc__ = _FUNCTIONAL_DOC.format(title=title, role=role, formula=formula, name=name, args=args)
+        globals()[fn.__name__] = fn
+
+
+for _row in _FUNCTIONAL:
+    _functional_pair(*_row)
+del _row

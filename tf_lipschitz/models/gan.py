@@ -154,7 +154,10 @@ class LipschitzGAN(keras.Model):
         latent_dim: Size of z ~ N(0, I).
         loss: A name of `tf_lipschitz.losses.available()` ("wgan", "ns-gan", "ls-gan", "ls-gan#",
             "cos-gan", "exp-gan") or a `GANLoss`.
-        alpha: Domain scaling α > 0 of the loss.
+        alpha: Domain scaling α > 0 of the loss; None keeps the α of a `GANLoss` passed as `loss` (1 for a
+            name). A given α overrides the `GANLoss`'s own.
+        include_constant: Add back the loss's constant L(0)/α (see `tf_lipschitz.losses`); None keeps the
+            `GANLoss`'s own setting (False for a name).
         penalty: None, "alp" (Adversarial Lipschitz Penalty), "gp" (gradient penalty), "lp" (one-sided
             gradient penalty) or "r1" (zero-centered ‖∇f‖², with regularize="real" for R1 proper).
         penalty_weight: λ ≥ 0; None takes the penalty's usual value (ALP 100, GP 10, LP 10, R1 5).
@@ -197,7 +200,7 @@ class LipschitzGAN(keras.Model):
         *,
         latent_dim: int,
         loss="wgan",
-        alpha: float = 1.0,
+        alpha: float | None = None,
         penalty=None,
         penalty_weight: float | None = None,
         penalty_kwargs: dict | None = None,
@@ -207,6 +210,7 @@ class LipschitzGAN(keras.Model):
         drift: float = 0.0,
         data_range="auto",
         seed: int | None = None,
+        include_constant: bool | None = None,
         name: str | None = None,
         **kwargs,
     ):
@@ -215,7 +219,7 @@ class LipschitzGAN(keras.Model):
             if not isinstance(model, keras.layers.Layer):
                 raise ValueError(f"`{arg}` must be a Keras model or layer. Received: {arg}={model!r}")
         self.latent_dim = _positive_int(latent_dim, "latent_dim")
-        self.gan_loss = gan_losses.get(loss, alpha)
+        self.gan_loss = gan_losses.get(loss, alpha, include_constant=include_constant)
         self.penalty = _resolve_penalty(penalty)
         self.penalty_kwargs = _check_penalty_kwargs(self.penalty, penalty_kwargs)
         if penalty_weight is None:
@@ -551,6 +555,7 @@ class LipschitzGAN(keras.Model):
             "latent_dim": self.latent_dim,
             "loss": self.gan_loss.name,
             "alpha": self.gan_loss.alpha,
+            "include_constant": self.gan_loss.include_constant,
             "penalty": self.penalty,
             "penalty_weight": self.penalty_weight,
             "penalty_kwargs": _serialize_kwargs(self.penalty_kwargs),
