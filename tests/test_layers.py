@@ -219,7 +219,7 @@ def test_frozen_context_and_explicit_advance_once_per_step():
     @tf.function
     def step():
         advance_power_iteration(layer)
-        with power_iteration_frozen():
+        with power_iteration_frozen(layer):
             return layer(x, training=True) + layer(2 * x, training=True) + layer(3 * x, training=True)
 
     expected = layer.power_iteration_vector.numpy()
@@ -229,6 +229,42 @@ def test_frozen_context_and_explicit_advance_once_per_step():
         expected = w.T @ (w @ expected)
         expected /= np.linalg.norm(expected)
         np.testing.assert_allclose(layer.power_iteration_vector.numpy(), expected, rtol=1e-4, atol=1e-6)
+
+
+def test_freezing_one_model_leaves_another_traced_meanwhile_advancing():
+    frozen, other = SpectralNormDense(3), SpectralNormDense(3)
+    x = np.ones((2, 4), "float32")
+    frozen(x), other(x)
+
+    @tf.function
+    def other_step():
+        return other(x, training=True)
+
+    v_frozen, v_other = frozen.power_iteration_vector.numpy(), other.power_iteration_vector.numpy()
+    with power_iteration_frozen(frozen):
+        frozen(x, training=True)
+        other_step()  # traced while `frozen` is frozen: must still advance `other`, then and later
+    np.testing.assert_array_equal(frozen.power_iteration_vector.numpy(), v_frozen)
+    w = np.array(other._kernel)
+    for _ in range(2):
+        v_other = w.T @ (w @ v_other)
+        v_other /= np.linalg.norm(v_other)
+        np.testing.assert_allclose(other.power_iteration_vector.numpy(), v_other, rtol=1e-4, atol=1e-6)
+        other_step()
+    assert not frozen.power_iteration_is_frozen
+
+
+def test_power_iteration_frozen_without_a_model_is_deprecated_and_still_freezes():
+    layer = SpectralNormDense(2)
+    x = np.ones((1, 3), "float32")
+    layer(x)
+    v = layer.power_iteration_vector.numpy()
+    with pytest.warns(DeprecationWarning, match="pass the model"):
+        with power_iteration_frozen():
+            layer(x, training=True)
+    np.testing.assert_array_equal(layer.power_iteration_vector.numpy(), v)
+    layer(x, training=True)
+    assert not np.array_equal(layer.power_iteration_vector.numpy(), v)
 
 
 def test_gradient_flows_through_sigma_with_state_held_constant():

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tf_lipschitz.layers import SpectralNormDense
 from tf_lipschitz.models import LipschitzRegularizedModel
 from tf_lipschitz.penalties import RelativeEpsilon
 
@@ -42,6 +43,29 @@ def test_penalty_pulls_a_steep_regressor_towards_K_and_is_logged():
     np.testing.assert_allclose(logs["alp_ratio_mean"][-1], slope, rtol=0.02)
     assert logs["alp_violation_fraction"][-1] == 1.0
     assert logs["loss"][-1] > 10.0 * logs["alp_penalty"][-1] > 0.0
+
+
+def test_spectral_norm_inside_advances_once_per_step_and_x_and_x_hat_share_sigma():
+    """f(x) = x·W/σ·c with σ from SN's power iteration: after one step v must be exactly one advance from v0
+    (not three: the loss's f(x), ALP's power step and f(x̂)), and the logged ratio is ‖W c‖/σ(v1), which holds
+    only if f(x) and f(x̂) use the same σ."""
+    c = np.array([[1.0], [-2.0]], "float32")
+    inner = keras.Sequential([
+        keras.Input((3,)), SpectralNormDense(2, use_bias=False),
+        keras.layers.Dense(1, use_bias=False, kernel_initializer=keras.initializers.Constant(c)),
+    ])
+    sn = inner.layers[0]
+    model = LipschitzRegularizedModel(inner, penalty_weight=1.0, seed=0, K=0.0, epsilon=(0.01, 0.5))
+    model.compile(keras.optimizers.SGD(0.01), "mse")
+    x = np.random.default_rng(1).normal(size=(16, 3)).astype("float32")
+    w, v0 = np.array(sn.kernel, "float64"), np.array(sn.power_iteration_vector, "float64")
+    logs = model.fit(x, x[:, :1], batch_size=16, epochs=1, verbose=0).history
+    v1 = w.T @ (w @ (v0 / np.linalg.norm(v0)))
+    v1 /= np.linalg.norm(v1)
+    np.testing.assert_allclose(np.array(sn.power_iteration_vector), v1, rtol=1e-5, atol=1e-6)
+    sigma = np.linalg.norm(w @ v1)
+    np.testing.assert_allclose(logs["alp_ratio_mean"][0], np.linalg.norm(w @ c) / sigma, rtol=1e-5)
+    np.testing.assert_allclose(logs["alp_ratio_max"][0], np.linalg.norm(w @ c) / sigma, rtol=1e-5)
 
 
 def test_evaluate_reports_the_penalty_and_zero_weight_skips_it():

@@ -9,16 +9,21 @@ A WGAN-ALP critic, however, is called several times in one update (real, fake an
 batches); it should advance once per update. For that:
 
     advance_power_iteration(critic)          # once per update
-    with power_iteration_frozen():           # every call inside uses the advanced state
+    with power_iteration_frozen(critic):     # calls of critic's layers inside use the advanced state
         loss = ...critic(x_real, training=True)...critic(x_fake, training=True)...
 
-`tf_lipschitz.models.LipschitzGAN` does exactly this for you.
+Freezing is scoped to the layers of the models named: it sets a flag on each of their normalized
+layers for the duration of the `with` block, and the layers read it when they are called (so when a
+`tf.function` is traced). Other models, traced meanwhile in this or another thread, are unaffected.
+`tf_lipschitz.models.LipschitzGAN` and `LipschitzRegularizedModel` do this for you.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import threading
+import warnings
 from typing import Iterator
 
 import keras
@@ -35,38 +40,66 @@ __all__ = [
     "lipschitz_layers",
 ]
 
-# A process-wide counter, not a thread-local: MirroredStrategy traces each replica in its own thread.
-_frozen_depth = 0
-_frozen_lock = threading.Lock()
+# Guards the per-layer freeze counters: MirroredStrategy traces each replica in its own thread, and
+# replicas enter and leave `power_iteration_frozen(model)` on the same layer objects concurrently.
+_counter_lock = threading.Lock()
+# The deprecated no-argument form: scoped to the current thread/context (never process-wide).
+_context_frozen = contextvars.ContextVar("tf_lipschitz_power_iteration_frozen", default=0)
 
 
 @contextlib.contextmanager
-def power_iteration_frozen() -> Iterator[None]:
-    """Context manager: calls of normalized layers inside it use their state without advancing it.
+def power_iteration_frozen(*models) -> Iterator[None]:
+    """Context manager: calls of the normalized layers of `models` use their state without advancing it.
 
-    It acts when a function is traced (as `tf.function` reads Python state), so put it inside the
-    traced `train_step`, around the calls that should share one power-iteration state.
+    Sets a freeze flag (a counter, so the block nests) on every normalized layer inside the given
+    models for the duration of the block. Layers read it when they are called, so it acts when a
+    function is traced (as `tf.function` reads Python state): put it inside the traced `train_step`,
+    around the calls that should share one power-iteration state. Under `MirroredStrategy`, enter it
+    inside the replica function (as `train_step` runs); only the layers of `models` are affected.
+
+    Calling it without a model is deprecated: it then freezes every normalized layer called in the
+    current thread (not in replica threads started inside the block). Pass the model(s) instead.
+
+    Args:
+        *models: The Keras models or layers whose normalized layers are frozen.
 
     Yields:
         Nothing.
 
     Example:
-        >>> layer = SpectralNormDense(4)  # doctest: +SKIP
-        >>> with power_iteration_frozen():  # doctest: +SKIP
-        ...     y = layer(x, training=True)  # v is not advanced
+        >>> from tf_lipschitz.layers import SpectralNormDense
+        >>> layer = SpectralNormDense(2)
+        >>> x = np.ones((1, 3), "float32")
+        >>> _ = layer(x, training=True)
+        >>> before = layer.power_iteration_vector.numpy()
+        >>> with power_iteration_frozen(layer):
+        ...     _ = layer(x, training=True)  # v is not advanced
+        >>> bool(np.array_equal(before, layer.power_iteration_vector.numpy()))
+        True
     """
-    global _frozen_depth
-    with _frozen_lock:
-        _frozen_depth += 1
+    if not models:
+        warnings.warn(
+            "power_iteration_frozen() without a model is deprecated and only acts in the current thread; "
+            "pass the model(s) to freeze: power_iteration_frozen(critic).",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        token = _context_frozen.set(_context_frozen.get() + 1)
+        try:
+            yield
+        finally:
+            _context_frozen.reset(token)
+        return
+    layers = [layer for model in models for layer in lipschitz_layers(model)]
+    with _counter_lock:
+        for layer in layers:
+            layer._power_iteration_freezes += 1
     try:
         yield
     finally:
-        with _frozen_lock:
-            _frozen_depth -= 1
-
-
-def _is_frozen() -> bool:
-    return _frozen_depth > 0
+        with _counter_lock:
+            for layer in layers:
+                layer._power_iteration_freezes -= 1
 
 
 class LipschitzLayer:
@@ -126,7 +159,7 @@ def advance_power_iteration(model) -> None:
     """Advances the power iteration of every normalized layer inside `model` once.
 
     Call it once per training update (before the forward passes) and run those passes inside
-    `power_iteration_frozen()`. It works eagerly and inside `tf.function`/XLA/replica functions.
+    `power_iteration_frozen(model)`. It works eagerly and inside `tf.function`/XLA/replica functions.
     Layers not built yet are skipped.
 
     Args:
@@ -146,6 +179,14 @@ class NormalizedKernelMixin(LipschitzLayer):
     Subclasses define `_operators(kernel)` returning the (A, Aᵀ) callables, `_vector_shape(input_shape)`,
     and `_scale()` (the target norm, `k_sn` or `k`). The host class must keep its kernel in `self._kernel`.
     """
+
+    # How many `power_iteration_frozen(...)` blocks currently hold this layer (read at trace time).
+    _power_iteration_freezes = 0
+
+    @property
+    def power_iteration_is_frozen(self) -> bool:
+        """Whether calls with `training=True` currently use the stored state without advancing it."""
+        return self._power_iteration_freezes > 0 or _context_frozen.get() > 0
 
     def _init_normalization(self, scale: float, scale_name: str, power_iterations: int) -> None:
         if not isinstance(scale, (int, float, np.floating, np.integer)) or not scale > 0:
@@ -186,13 +227,14 @@ class NormalizedKernelMixin(LipschitzLayer):
         """Current estimate σ of the un-normalized kernel's operator norm (advances the state when training).
 
         Args:
-            training: Whether to advance the power iteration first (skipped inside `power_iteration_frozen()`).
+            training: Whether to advance the power iteration first (skipped while frozen, see
+                `power_iteration_frozen`).
 
         Returns:
             A float32 scalar tensor; gradients flow into the kernel with the state held constant.
         """
         kernel = self._kernel_float32()
-        if training and not _is_frozen():
+        if training and not self.power_iteration_is_frozen:
             v = self.advance_power_iteration()
         else:
             v = lip_ops.l2_normalize(ops.convert_to_tensor(self.power_iteration_vector))

@@ -12,8 +12,9 @@ is E f(x) − E f(g(z)).
 
 Normalized layers (`tf_lipschitz.layers`) advance their power iteration once per update: before each
 critic update `advance_power_iteration(critic)` runs once, and every call of that update (real, fake,
-perturbed and interpolated batches) happens inside `power_iteration_frozen()`. The generator is
-advanced once per generator update, likewise; it is not advanced by critic updates.
+perturbed and interpolated batches) happens inside `power_iteration_frozen(critic, generator)`. The
+generator is advanced once per generator update, likewise; it is not advanced by critic updates, nor
+the critic by generator updates.
 
 Reference:
     Terjék, "Adversarial Lipschitz Regularization", ICLR 2020, §5 (WGAN-ALP, Eq. 26).
@@ -368,7 +369,7 @@ class LipschitzGAN(keras.Model):
         """One critic update on the real chunk `real`; returns its logs (unscaled, per replica)."""
         prefix = f"critic update {index + 1}/{self.n_critic}: "
         advance_power_iteration(self.critic)
-        with power_iteration_frozen():
+        with power_iteration_frozen(self.critic, self.generator):
             fake = tf.stop_gradient(
                 tf.cast(self.generator(seeds.normal((tf.shape(real)[0], self.latent_dim)), training=True), real.dtype)
             )
@@ -402,7 +403,7 @@ class LipschitzGAN(keras.Model):
 
     def _generator_update(self, batch_size, seeds, scale, checks, labels):
         advance_power_iteration(self.generator)
-        with power_iteration_frozen():
+        with power_iteration_frozen(self.generator, self.critic):
             z = seeds.normal((batch_size, self.latent_dim))
             with tf.GradientTape() as tape:
                 fake = self.generator(z, training=True)

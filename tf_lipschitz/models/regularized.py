@@ -15,6 +15,8 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from tf_lipschitz.layers.base import advance_power_iteration, power_iteration_frozen
+
 from tf_lipschitz import penalties
 from tf_lipschitz.ops import check_power_iterations
 from tf_lipschitz.penalties import RelativeEpsilon, adversarial_lipschitz_penalty
@@ -57,7 +59,9 @@ class LipschitzRegularizedModel(keras.Model):
     the batch's typical pairwise distance (`RelativeEpsilon()`), ξ = 1, and d_Y = "l2" (|·| for a scalar
     output). Pass `epsilon=(low, high)` and `xi` in data units to override (see `adversarial_perturbation`).
     The input must be a single tensor. Models with dropout see different masks in f(x) and f(x̂), which
-    inflates the ratio; batch normalization in training mode also sees the perturbed batch.
+    inflates the ratio; batch normalization in training mode also sees the perturbed batch. Normalized layers
+    (`tf_lipschitz.layers`) inside the model advance their power iteration once per training step, and f(x)
+    and f(x̂) use the same σ (see `train_step`).
 
     Args:
         model: The Keras model to regularize; `wrapper.model` is it, and can be saved on its own.
@@ -104,6 +108,16 @@ class LipschitzRegularizedModel(keras.Model):
 
     def call(self, inputs, training=None):
         return self.model(inputs, training=training)
+
+    def train_step(self, data):
+        """Keras' training step with the power iteration of normalized layers advanced once, before it.
+
+        Every call of the inner model in the step (the loss's f(x), the power-iteration step of ALP and
+        f(x̂)) then runs inside `power_iteration_frozen(self.model)`, so it uses one σ per layer.
+        """
+        advance_power_iteration(self.model)
+        with power_iteration_frozen(self.model):
+            return super().train_step(data)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """The compiled loss plus λ·ALP at `x`, scaled per replica like Keras scales the loss."""
