@@ -326,23 +326,9 @@ def wasserstein_estimate(real_outputs, fake_outputs):
 
 
 # ---------------------------------------------------------------------------------------------
-# Functional API: one discriminator and one generator loss per row of Table 1, made from the table
-# below (not written out by hand) so that they cannot drift from `GANLoss`.
+# Functional API: one discriminator and one generator loss per row of Table 1, each a thin shorthand
+# for `GANLoss` made by one factory (so that they cannot drift from it).
 # ---------------------------------------------------------------------------------------------
-
-_FUNCTIONAL = (
-    # (function-name prefix, loss name, paper reference, discriminator formula, generator formula)
-    ("ns_gan", "ns-gan", "NS-GAN (Goodfellow et al., 2014)",
-     "−E[log σ(f(x))] − E[log(1 − σ(f(g(z))))]", "−E[log σ(f(g(z)))], the non-saturating form"),
-    ("ls_gan", "ls-gan", "LS-GAN (Mao et al., 2017a)", "E[(f(x) − 1)²] + E[f(g(z))²]", "E[(f(g(z)) − 1)²]"),
-    ("ls_gan_zero_centered", "ls-gan#", "LS-GAN#, the zero-centered LS-GAN (Mao et al., 2017b; paper appendix D)",
-     "E[(f(x) − 1)²] + E[(f(g(z)) + 1)²]", "E[(f(g(z)) − 1)²]"),
-    ("wgan", "wgan", "WGAN (Arjovsky et al., 2017)",
-     "E[f(g(z))] − E[f(x)] (ALP paper Eq. 26; Table 1 with f ↦ −f)", "−E[f(g(z))]"),
-    ("cos_gan", "cos-gan", "COS-GAN", "−E[cos(f(x) − 1)] − E[cos(f(g(z)) + 1)]", "−E[cos(f(g(z)) − 1)]"),
-    ("exp_gan", "exp-gan", "EXP-GAN", "E[exp(−f(x))] + E[exp(f(g(z)))] (Table 1 with f ↦ −f)",
-     "E[exp(−f(g(z)))]"),
-)
 
 _FUNCTIONAL_DOC = """{title} {role} loss: {formula}.
 
@@ -377,9 +363,21 @@ def _functional_pair(prefix: str, name: str, title: str, d_formula: str, g_formu
     ):
         fn.__name__ = fn.__qualname__ = f"{prefix}_{role}_loss"
         fn.__doc__ = _FUNCTIONAL_DOC.format(title=title, role=role, formula=formula, name=name, args=args)
-        globals()[fn.__name__] = fn
+    return discriminator, generator
 
 
-for _row in _FUNCTIONAL:
-    _functional_pair(*_row)
-del _row
+ns_gan_discriminator_loss, ns_gan_generator_loss = _functional_pair(
+    "ns_gan", "ns-gan", "NS-GAN (Goodfellow et al., 2014)",
+    "−E[log σ(f(x))] − E[log(1 − σ(f(g(z))))]", "−E[log σ(f(g(z)))], the non-saturating form")
+ls_gan_discriminator_loss, ls_gan_generator_loss = _functional_pair(
+    "ls_gan", "ls-gan", "LS-GAN (Mao et al., 2017a)", "E[(f(x) − 1)²] + E[f(g(z))²]", "E[(f(g(z)) − 1)²]")
+ls_gan_zero_centered_discriminator_loss, ls_gan_zero_centered_generator_loss = _functional_pair(
+    "ls_gan_zero_centered", "ls-gan#", "LS-GAN#, the zero-centered LS-GAN (Mao et al., 2017b; paper appendix D)",
+    "E[(f(x) − 1)²] + E[(f(g(z)) + 1)²]", "E[(f(g(z)) − 1)²]")
+wgan_discriminator_loss, wgan_generator_loss = _functional_pair(
+    "wgan", "wgan", "WGAN (Arjovsky et al., 2017)",
+    "E[f(g(z))] − E[f(x)] (ALP paper Eq. 26; Table 1 with f ↦ −f)", "−E[f(g(z))]")
+cos_gan_discriminator_loss, cos_gan_generator_loss = _functional_pair(
+    "cos_gan", "cos-gan", "COS-GAN", "−E[cos(f(x) − 1)] − E[cos(f(g(z)) + 1)]", "−E[cos(f(g(z)) − 1)]")
+exp_gan_discriminator_loss, exp_gan_generator_loss = _functional_pair(
+    "exp_gan", "exp-gan", "EXP-GAN", "E[exp(−f(x))] + E[exp(f(g(z)))] (Table 1 with f ↦ −f)", "E[exp(−f(g(z)))]")
