@@ -49,6 +49,18 @@ def test_paper_defaults():
     assert (gp.penalty, gp.penalty_weight, gp.regularize, gp.n_critic) == ("gp", 10.0, "interpolate", 5)
 
 
+def test_wgan_alp_defaults_come_from_the_penalty_declaration_aliases_included():
+    from tf_lipschitz import penalties
+
+    declared = penalties.get("alp").spec.defaults
+    for name in ("alp", "alr", "Adversarial"):
+        gan = WGANALP(mlp(2, 2), mlp(2, 1), latent_dim=2, penalty=name, penalty_kwargs={"xi": 1.0})
+        assert gan.penalty == "alp" and gan.penalty_kwargs == {**declared, "xi": 1.0}
+    assert WGANALP.ALP_DEFAULTS == declared
+    gp = WGANALP(mlp(2, 2), mlp(2, 1), latent_dim=2, penalty="wgan-gp", penalty_weight=10.0)
+    assert (gp.penalty, gp.penalty_kwargs) == ("gp", {})
+
+
 def test_generator_batch_is_multiplier_times_critic_batch():
     seen = []
 
@@ -162,7 +174,7 @@ def test_other_losses_with_tiny_alpha_train(loss):
         ({"regularize": "everything"}, "regularize"),
         ({"drift": -0.1}, "drift"),
         ({"alpha": 0.0}, "alpha"),
-        ({"penalty": "alp", "penalty_kwargs": {"eps": 1.0}}, "Unknown `penalty_kwargs`.*eps"),
+        ({"penalty": "alp", "penalty_kwargs": {"eps": 1.0}}, "Unknown arguments of penalty 'alp'.*eps"),
         ({"penalty": None, "penalty_kwargs": {"xi": 1.0}}, "without a penalty"),
         ({"data_range": (1.0, -1.0)}, "data_range"),
     ],

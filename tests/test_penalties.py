@@ -539,3 +539,59 @@ def test_alp_critic_estimates_w1_of_two_gaussians():
     max_grad_norm = float(tf.reduce_max(tf.norm(tape.gradient(values, samples), axis=1)))
     assert abs(estimate - exact_w1) / exact_w1 < 0.05, (estimate, exact_w1)
     assert max_grad_norm <= 1.1, max_grad_norm
+
+
+def test_get_resolves_names_and_aliases_to_one_declared_spec():
+    from tf_lipschitz import penalties
+
+    assert penalties.available() == ("alp", "gp", "lp", "r1")
+    for alias, name in [("ALR", "alp"), (" adversarial ", "alp"), ("WGAN-GP", "gp"), ("wgangp", "gp"), ("lp", "lp")]:
+        assert penalties.get(alias).name == name
+    assert penalties.get("alr").spec is penalties.get("alp").spec
+    # The paper's ALP setting is the function's own signature, and the usual weights are the papers' λ.
+    assert penalties.get("alp").spec.defaults == {"K": 1.0, "xi": 10.0, "epsilon": (0.1, 10.0), "power_iterations": 1}
+    assert [penalties.get(n).penalty_weight for n in penalties.available()] == [100.0, 10.0, 10.0, 5.0]
+    # K is the gradient-norm target of the gradient penalties; LP and R1 fix one option each.
+    assert penalties.get("gp", K=2.0).kwargs == {"target": 2.0}
+    assert "one_sided" not in penalties.get("lp").spec.options and "target" not in penalties.get("r1").spec.options
+
+
+def test_penalty_object_calls_its_function_with_fixed_and_given_options():
+    from tf_lipschitz import penalties
+
+    w = tf.constant([[0.3], [0.4]])  # ‖w‖ = 0.5
+    f, x_real, x_fake = (lambda x: x @ w), tf.ones((4, 2)), tf.zeros((4, 2))
+    for name, expected in (("gp", 0.25), ("lp", 0.0), ("r1", 0.25)):
+        result = penalties.get(name)(f, x_real, x_fake, sample="real" if name == "r1" else "interpolate", seed=0)
+        np.testing.assert_allclose(float(result.penalty), expected, rtol=1e-6, atol=1e-7)
+    alp = penalties.get("alp", xi=1.0, epsilon=(0.1, 1.0), K=0.25)
+    np.testing.assert_allclose(float(alp(f, x_real, seed=0).penalty), (0.5 - 0.25) ** 2, rtol=1e-5)
+
+
+def test_get_rejects_unknown_names_options_and_values():
+    from tf_lipschitz import penalties
+
+    with pytest.raises(ValueError, match=r"Unknown `penalty`.*Received: penalty='sn'"):
+        penalties.get("sn")
+    with pytest.raises(ValueError, match=r"Unknown arguments of penalty 'alp': \['eps'\]"):
+        penalties.get("alp", eps=1.0)
+    with pytest.raises(ValueError, match="Unknown arguments of penalty 'lp'.*one_sided"):
+        penalties.get("lp", one_sided=False)
+    for kwargs, match in [(dict(d_y="hinge"), "`d_y` must be one of"), (dict(xi=-1.0), "`xi` must be"),
+                          (dict(epsilon=(2.0, 1.0)), "`epsilon` must be"), (dict(clip=(1, 0)), "`clip` must be"),
+                          (dict(power_iterations=-1), "`power_iterations`"),
+                          (dict(check_numerics="yes"), "`check_numerics` must be")]:
+        with pytest.raises(ValueError, match=match):
+            penalties.get("alp", **kwargs)
+
+
+def test_penalty_config_round_trip():
+    from tf_lipschitz import penalties
+
+    penalty = penalties.get("alr", epsilon=RelativeEpsilon(0.01, 0.1), clip=(-1.0, 1.0), d_x="linf")
+    config = penalty.get_config()
+    assert config["name"] == "alp" and config["clip"] == [-1.0, 1.0]
+    clone = penalties.Penalty.from_config(config)
+    assert clone.kwargs["clip"] == (-1.0, 1.0) and clone.kwargs["d_x"] == "linf"
+    assert isinstance(clone.kwargs["epsilon"], RelativeEpsilon) and clone.kwargs["epsilon"].high == 0.1
+    assert clone.get_config() == config

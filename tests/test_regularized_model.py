@@ -128,9 +128,9 @@ def test_mixed_precision_wrapper_trains():
 
 
 def test_invalid_options_raise():
-    with pytest.raises(ValueError, match="Unknown ALP arguments"):
+    with pytest.raises(ValueError, match="Unknown arguments of penalty 'alp'"):
         LipschitzRegularizedModel(_linear_model(), lam=1.0)
     with pytest.raises(ValueError, match="`d_y` must be one of"):
         LipschitzRegularizedModel(_linear_model(), d_y="hinge")
-    with pytest.raises(ValueError, match="`penalty_weight` must be >= 0"):
+    with pytest.raises(ValueError, match="`penalty_weight` must be a finite number >= 0"):
         LipschitzRegularizedModel(_linear_model(), penalty_weight=-1.0)

@@ -25,7 +25,6 @@ Reference:
 
 from __future__ import annotations
 
-import inspect
 import warnings
 
 import keras
@@ -38,19 +37,15 @@ from tf_lipschitz.distribute import multi_worker_logs
 from tf_lipschitz.layers import advance_power_iteration, power_iteration_frozen
 from tf_lipschitz.models import gan_support
 from tf_lipschitz.models.gan_support import StepSeeds
+from tf_lipschitz.validation import check_choice, check_float, check_int
 
 __all__ = ["LipschitzGAN", "WGANALP", "WGANGP", "PENALTIES", "REGULARIZE"]
 
-# name → (penalty function, fixed keyword arguments, default λ)
+# name → (penalty function, fixed keyword arguments, default λ): a read-only view of `penalties.get`'s table.
 PENALTIES = {
-    "alp": (penalties.adversarial_lipschitz_penalty, {}, 100.0),
-    "gp": (penalties.gradient_penalty, {}, 10.0),
-    "lp": (penalties.gradient_penalty, {"one_sided": True}, 10.0),
-    "r1": (penalties.gradient_penalty, {"target": 0.0}, 5.0),  # γ/2 with Mescheder et al.'s γ = 10
+    name: (spec.function, dict(spec.fixed), spec.penalty_weight)
+    for name, spec in ((name, penalties.get(name).spec) for name in penalties.available())
 }
-_PENALTY_ALIASES = {"alr": "alp", "adversarial": "alp", "wgan-gp": "gp", "wgangp": "gp", "none": None}
-# Keyword arguments the model passes itself; not allowed in penalty_kwargs.
-_MODEL_OWNED_KWARGS = {"f", "x", "x_real", "x_fake", "fx", "seed", "sample"}
 REGULARIZE = ("real", "fake", "both", "interpolate")
 METRICS = (
     "critic_loss", "generator_loss", "wasserstein_estimate", "penalty",
@@ -58,70 +53,13 @@ METRICS = (
 )
 
 
-def _resolve_penalty(penalty):
-    if penalty is None:
+def _resolve_penalty(penalty, penalty_kwargs) -> penalties.Penalty | None:
+    """The `Penalty` of a name or alias with its validated options; None for no penalty."""
+    if penalty is None or (isinstance(penalty, str) and penalty.strip().lower() == "none"):
+        if penalty_kwargs:
+            raise ValueError(f"`penalty_kwargs` given without a penalty. Received: penalty_kwargs={penalty_kwargs!r}")
         return None
-    if not isinstance(penalty, str):
-        raise ValueError(f"`penalty` must be None or one of {tuple(PENALTIES)}. Received: penalty={penalty!r}")
-    key = penalty.strip().lower()
-    key = _PENALTY_ALIASES.get(key, key)
-    if key is not None and key not in PENALTIES:
-        raise ValueError(f"Unknown `penalty`. Expected None or one of {tuple(PENALTIES)}. Received: penalty={penalty!r}")
-    return key
-
-
-def _check_penalty_kwargs(penalty, penalty_kwargs) -> dict:
-    kwargs = dict(penalty_kwargs or {})
-    if penalty is None:
-        if kwargs:
-            raise ValueError(f"`penalty_kwargs` given without a penalty. Received: penalty_kwargs={kwargs!r}")
-        return kwargs
-    fn, fixed, _ = PENALTIES[penalty]
-    if fn is penalties.gradient_penalty and "K" in kwargs:  # K is the gradient-norm target here
-        kwargs["target"] = kwargs.pop("K")
-    allowed = set(inspect.signature(fn).parameters) - _MODEL_OWNED_KWARGS - set(fixed)
-    unknown = sorted(set(kwargs) - allowed)
-    if unknown:
-        raise ValueError(
-            f"Unknown `penalty_kwargs` for penalty={penalty!r}: {unknown}. Allowed: {sorted(allowed)} "
-            "(where to apply it is set by `regularize`)."
-        )
-    return kwargs
-
-
-def _positive_int(value, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"`{name}` must be an integer >= {minimum}. Received: {name}={value!r}")
-    return int(value)
-
-
-def _non_negative(value, name: str) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = float("nan")
-    if not number >= 0.0 or not np.isfinite(number):
-        raise ValueError(f"`{name}` must be a finite number >= 0. Received: {name}={value!r}")
-    return number
-
-
-def _serialize_kwargs(kwargs: dict) -> dict:
-    def one(v):
-        if isinstance(v, (int, float, str, bool)) or v is None:
-            return v
-        if isinstance(v, (tuple, list)) and all(isinstance(i, (int, float)) for i in v):
-            return list(v)
-        return keras.saving.serialize_keras_object(v)
-
-    return {k: one(v) for k, v in kwargs.items()}
-
-
-def _deserialize_kwargs(kwargs: dict) -> dict:
-    return {
-        k: keras.saving.deserialize_keras_object(v) if isinstance(v, dict) and "class_name" in v else
-        (tuple(v) if isinstance(v, list) else v)
-        for k, v in (kwargs or {}).items()
-    }
+    return penalties.get(penalty, **dict(penalty_kwargs or {}))
 
 
 def _default_optimizer():
@@ -219,19 +157,18 @@ class LipschitzGAN(keras.Model):
         for model, arg in ((generator, "generator"), (critic, "critic")):
             if not isinstance(model, keras.layers.Layer):
                 raise ValueError(f"`{arg}` must be a Keras model or layer. Received: {arg}={model!r}")
-        self.latent_dim = _positive_int(latent_dim, "latent_dim")
+        self.latent_dim = check_int("latent_dim", latent_dim)
         self.gan_loss = gan_losses.get(loss, alpha, include_constant=include_constant)
-        self.penalty = _resolve_penalty(penalty)
-        self.penalty_kwargs = _check_penalty_kwargs(self.penalty, penalty_kwargs)
+        self.penalty_spec = _resolve_penalty(penalty, penalty_kwargs)
+        self.penalty = self.penalty_spec.name if self.penalty_spec else None
+        self.penalty_kwargs = self.penalty_spec.kwargs if self.penalty_spec else {}
         if penalty_weight is None:
-            penalty_weight = PENALTIES[self.penalty][2] if self.penalty else 0.0
-        self.penalty_weight = _non_negative(penalty_weight, "penalty_weight")
-        if regularize not in REGULARIZE:
-            raise ValueError(f"`regularize` must be one of {REGULARIZE}. Received: regularize={regularize!r}")
-        self.regularize = regularize
-        self.n_critic = _positive_int(n_critic, "n_critic")
-        self.generator_batch_multiplier = _positive_int(generator_batch_multiplier, "generator_batch_multiplier")
-        self.drift = _non_negative(drift, "drift")
+            penalty_weight = self.penalty_spec.penalty_weight if self.penalty_spec else 0.0
+        self.penalty_weight = check_float("penalty_weight", penalty_weight, inclusive=True)
+        self.regularize = check_choice("regularize", regularize, REGULARIZE)
+        self.n_critic = check_int("n_critic", n_critic)
+        self.generator_batch_multiplier = check_int("generator_batch_multiplier", generator_batch_multiplier)
+        self.drift = check_float("drift", drift, inclusive=True)
         self.seed = int(np.random.randint(0, 2**31 - 1)) if seed is None else int(seed)
         self.generator = generator
         self.critic = critic
@@ -349,11 +286,10 @@ class LipschitzGAN(keras.Model):
                 self._critic_fn, real, fake, fx=tf.stop_gradient(f_real), fy=tf.stop_gradient(f_fake),
                 check_numerics=False,
             )
-        fn, fixed, _ = PENALTIES[self.penalty]
-        kwargs = {**fixed, **self.penalty_kwargs, "seed": seeds, "check_numerics": False}
-        if fn is penalties.gradient_penalty:
-            sample = {"real": "real", "fake": "fake", "both": "both", "interpolate": "interpolate"}[self.regularize]
-            return fn(self._critic_fn, real, fake, sample=sample, **kwargs)
+        penalty = self.penalty_spec
+        kwargs = {"seed": seeds, "check_numerics": False}
+        if penalty.function is penalties.gradient_penalty:  # it samples the points itself
+            return penalty(self._critic_fn, real, fake, sample=self.regularize, **kwargs)
         if self.regularize == "interpolate":
             u = tf.cast(seeds.uniform((tf.shape(real)[0],) + (1,) * (len(real.shape) - 1)), real.dtype)
             x, fx = fake + u * (real - fake), None
@@ -363,7 +299,7 @@ class LipschitzGAN(keras.Model):
                 "fake": (fake, f_fake),
                 "both": (tf.concat([real, fake], 0), tf.concat([f_real, f_fake], 0)),
             }[self.regularize]
-        return fn(self._critic_fn, x, fx=fx, **kwargs)
+        return penalty(self._critic_fn, x, fx=fx, **kwargs)
 
     def _critic_update(self, real, seeds, scale, checks, labels, index):
         """One critic update on the real chunk `real`; returns its logs (unscaled, per replica)."""
@@ -559,7 +495,7 @@ class LipschitzGAN(keras.Model):
             "include_constant": self.gan_loss.include_constant,
             "penalty": self.penalty,
             "penalty_weight": self.penalty_weight,
-            "penalty_kwargs": _serialize_kwargs(self.penalty_kwargs),
+            "penalty_kwargs": self.penalty_spec.serialized_kwargs() if self.penalty_spec else {},
             "regularize": self.regularize,
             "n_critic": self.n_critic,
             "generator_batch_multiplier": self.generator_batch_multiplier,
@@ -574,7 +510,7 @@ class LipschitzGAN(keras.Model):
         trainable = config.pop("trainable", True)
         for key in ("generator", "critic"):
             config[key] = keras.saving.deserialize_keras_object(config[key], custom_objects=custom_objects)
-        config["penalty_kwargs"] = _deserialize_kwargs(config.get("penalty_kwargs"))
+        config["penalty_kwargs"] = penalties.specs.deserialize_kwargs(config.get("penalty_kwargs"), custom_objects)
         model = cls(**config)
         model.trainable = trainable
         return model
@@ -604,11 +540,13 @@ class WGANALP(LipschitzGAN):
         >>> gan = WGANALP(gen, critic, latent_dim=2, penalty_kwargs={"xi": 1.0, "epsilon": (0.01, 0.5)})  # doctest: +SKIP
     """
 
-    ALP_DEFAULTS = {"K": 1.0, "xi": 10.0, "epsilon": (0.1, 10.0), "power_iterations": 1}
+    ALP_DEFAULTS = penalties.get("alp").spec.defaults  # K, xi, epsilon, power_iterations of the paper
 
     def __init__(self, generator, critic, *, latent_dim, loss="wgan", penalty="alp", penalty_weight=100.0,
                  penalty_kwargs=None, regularize="both", n_critic=5, generator_batch_multiplier=2, **kwargs):
-        penalty_kwargs = {**self.ALP_DEFAULTS, **(penalty_kwargs or {})} if penalty == "alp" else penalty_kwargs
+        spec = _resolve_penalty(penalty, None)
+        if spec is not None:  # the paper's setting of the penalty, declared once in `penalties.get`
+            penalty_kwargs = {**spec.spec.defaults, **(penalty_kwargs or {})}
         super().__init__(
             generator, critic, latent_dim=latent_dim, loss=loss, penalty=penalty, penalty_weight=penalty_weight,
             penalty_kwargs=penalty_kwargs, regularize=regularize, n_critic=n_critic,

@@ -18,32 +18,19 @@ import tensorflow as tf
 from tf_lipschitz.layers.base import advance_power_iteration, power_iteration_frozen
 
 from tf_lipschitz import penalties
-from tf_lipschitz.ops import check_power_iterations
-from tf_lipschitz.penalties import RelativeEpsilon, adversarial_lipschitz_penalty
+from tf_lipschitz.penalties import RelativeEpsilon
+from tf_lipschitz.penalties.specs import deserialize_kwargs
+from tf_lipschitz.validation import check_float
 
 __all__ = ["LipschitzRegularizedModel"]
 
-_ALP_KWARGS = ("K", "d_x", "d_y", "xi", "epsilon", "power_iterations", "reduction", "clip", "check_numerics")
 _DIAGNOSTICS = ("penalty", "ratio_mean", "ratio_max", "violation_fraction")
+_OWN_CONFIG = ("name", "trainable", "model", "penalty_weight", "seed")
 
 
-def _validate_alp_kwargs(alp_kwargs: dict) -> None:
-    unknown = sorted(set(alp_kwargs) - set(_ALP_KWARGS))
-    if unknown:
-        raise ValueError(f"Unknown ALP arguments {unknown}; valid ones are {list(_ALP_KWARGS)}")
-    if "d_x" in alp_kwargs:
-        penalties._lookup(penalties._D_X, alp_kwargs["d_x"], "d_x")
-    if "d_y" in alp_kwargs:
-        penalties._lookup(penalties._D_Y, alp_kwargs["d_y"], "d_y")
-    if "reduction" in alp_kwargs:
-        penalties._lookup(penalties._REDUCTIONS, alp_kwargs["reduction"], "reduction")
-    if "epsilon" in alp_kwargs:
-        penalties._check_epsilon(alp_kwargs["epsilon"])
-    if "power_iterations" in alp_kwargs:
-        check_power_iterations(alp_kwargs["power_iterations"], minimum=0)
-    penalties._check_positive(alp_kwargs.get("xi", 1.0), "xi")
-    penalties._check_positive(alp_kwargs.get("K", 1.0), "K", allow_zero=True)
-    penalties._check_clip(alp_kwargs.get("clip"))
+def _scale_free_defaults() -> dict:
+    """The wrapper's own ALP defaults: it cannot know the scale of the data (class docstring)."""
+    return {"d_y": "l2", "xi": 1.0, "epsilon": RelativeEpsilon()}
 
 
 @keras.saving.register_keras_serializable(package="tf_lipschitz")
@@ -70,8 +57,12 @@ class LipschitzRegularizedModel(keras.Model):
         **alp_kwargs: Options of `adversarial_lipschitz_penalty`: K, d_x, d_y, xi, epsilon,
             power_iterations, reduction, clip, check_numerics. Remaining Model arguments (`name`) are accepted.
 
+    Attributes:
+        penalty: The `penalties.Penalty` ("alp") with the validated options; `alp_kwargs` are its options.
+
     Raises:
-        ValueError: for an unknown ALP option or an invalid value, or a negative `penalty_weight`.
+        ValueError: for an unknown ALP option or an invalid value (checked by `penalties.get("alp", ...)`),
+            or a negative `penalty_weight`.
 
     Example:
         >>> inner = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
@@ -95,14 +86,14 @@ class LipschitzRegularizedModel(keras.Model):
         trainable: bool = True,
         **alp_kwargs: Any,
     ):
-        _validate_alp_kwargs(alp_kwargs)
-        if not penalty_weight >= 0:
-            raise ValueError(f"`penalty_weight` must be >= 0. Received: penalty_weight={penalty_weight}")
+        penalty = penalties.get("alp", **{**_scale_free_defaults(), **alp_kwargs})
+        penalty_weight = check_float("penalty_weight", penalty_weight, inclusive=True)
         super().__init__(name=name, trainable=trainable)
         self.model = model
-        self.penalty_weight = float(penalty_weight)
+        self.penalty_weight = penalty_weight
         self.seed = seed
-        self.alp_kwargs = {"d_y": "l2", "xi": 1.0, "epsilon": RelativeEpsilon(), **alp_kwargs}
+        self.penalty = penalty
+        self.alp_kwargs = penalty.kwargs
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.alp_trackers = [keras.metrics.Mean(name=f"alp_{name}") for name in _DIAGNOSTICS]
 
@@ -126,9 +117,7 @@ class LipschitzRegularizedModel(keras.Model):
             return loss
         if isinstance(x, (dict, list, tuple)):
             raise ValueError(f"LipschitzRegularizedModel needs a single input tensor; received a {type(x).__name__}")
-        result = adversarial_lipschitz_penalty(
-            lambda t: self.model(t, training=training), x, fx=y_pred, seed=self.seed_generator, **self.alp_kwargs
-        )
+        result = self.penalty(lambda t: self.model(t, training=training), x, fx=y_pred, seed=self.seed_generator)
         for tracker, value in zip(self.alp_trackers, result):
             tracker.update_state(value)
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
@@ -136,25 +125,18 @@ class LipschitzRegularizedModel(keras.Model):
         return loss + tf.cast(penalty, loss.dtype)
 
     def get_config(self) -> dict:
-        alp_kwargs = dict(self.alp_kwargs)
-        if callable(alp_kwargs["epsilon"]):
-            alp_kwargs["epsilon"] = keras.saving.serialize_keras_object(alp_kwargs["epsilon"])
         return {
             "name": self.name,
             "trainable": self.trainable,
             "model": keras.saving.serialize_keras_object(self.model),
             "penalty_weight": self.penalty_weight,
             "seed": self.seed,
-            **alp_kwargs,
+            **self.penalty.serialized_kwargs(),
         }
 
     @classmethod
     def from_config(cls, config: dict, custom_objects=None) -> "LipschitzRegularizedModel":
-        config = dict(config)
-        model = keras.saving.deserialize_keras_object(config.pop("model"), custom_objects=custom_objects)
-        epsilon = config.get("epsilon")
-        if isinstance(epsilon, dict):
-            config["epsilon"] = keras.saving.deserialize_keras_object(epsilon, custom_objects=custom_objects)
-        elif isinstance(epsilon, list):
-            config["epsilon"] = tuple(epsilon)
-        return cls(model, **config)
+        own = {key: config[key] for key in _OWN_CONFIG if key in config}
+        alp_kwargs = deserialize_kwargs({k: v for k, v in config.items() if k not in _OWN_CONFIG}, custom_objects)
+        model = keras.saving.deserialize_keras_object(own.pop("model"), custom_objects=custom_objects)
+        return cls(model, **own, **alp_kwargs)

@@ -100,7 +100,8 @@ class PenaltySpec:
         unknown = sorted(set(kwargs) - set(self.options))
         if unknown:
             raise ValueError(
-                f"Unknown `penalty_kwargs` for penalty={self.name!r}: {unknown}. Allowed: {sorted(self.options)}."
+                f"Unknown arguments of penalty {self.name!r}: {unknown}. Allowed: {sorted(self.options)} "
+                "(the training loop passes the model, the samples and the seed itself)."
             )
         for key, value in kwargs.items():
             validator = _VALIDATORS.get(key)
