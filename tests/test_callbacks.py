@@ -166,8 +166,8 @@ def test_clamp_sgd_updates_plain_model():
     logs = clamp.model.history.history
     assert logs["spectral_clamp_fraction"][-1] == pytest.approx(n_clamped / len(kernels))
     assert logs["spectral_clamp_sigma_ratio"][-1] == pytest.approx(np.mean(ratios), rel=1e-3)
-    # Unwrapped after training: no instance attribute left, the traced clamped function dropped.
-    assert "apply" not in model.optimizer.__dict__ and model.train_function is None
+    # Unwrapped after training: the model's own optimizer is back, the traced clamped function dropped.
+    assert type(model.optimizer) is keras.optimizers.SGD and model.train_function is None
 
 
 def test_clamp_inf_is_bit_identical():
@@ -229,6 +229,18 @@ def test_clamp_jit_compile_matches_eager_semantics():
     update, _ = sgd_updates(model, model.trainable_variables,
                             lambda: model.fit(x, y, batch_size=2, verbose=0, callbacks=[SpectralGradientClamp(1.2, power_iterations=60)]))
     assert singular_ratio(update[0]) <= 1.2 * (1 + 1e-3)
+
+
+def test_clamp_update_mode_bounds_adams_applied_update():
+    rng = np.random.default_rng(6)
+    x, y = rng.normal(size=(4, 6)).astype("float32"), rng.normal(size=(4, 4)).astype("float32")
+    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(4, use_bias=False)])
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse")
+    clamp = SpectralGradientClamp(1.2, power_iterations=60, seed=0, mode="update")
+    update, _ = sgd_updates(model, model.trainable_variables,
+                            lambda: model.fit(x, y, batch_size=4, verbose=0, callbacks=[clamp]))
+    assert singular_ratio(update[0]) <= 1.2 * (1 + 1e-3)
+    assert type(model.optimizer) is keras.optimizers.Adam and int(model.optimizer.iterations.numpy()) == 1
 
 
 def test_clamp_argument_and_model_errors():

@@ -22,7 +22,7 @@ from keras import ops
 from tf_lipschitz import ops as lip_ops
 from tf_lipschitz.validation import check_choice
 
-__all__ = ["SpectralClampOptimizer", "spectral_clamp", "clampable", "CLAMP_MODES"]
+__all__ = ["SpectralClampOptimizer", "spectral_clamp", "clampable", "check_ratio", "CLAMP_MODES"]
 
 CLAMP_MODES = ("gradient", "update")
 
@@ -89,7 +89,7 @@ def spectral_clamp(gradient, ratio: float, *, power_iterations: int = 20, seed=N
     Reference:
         K. Sargent, "Lipschitz Constraints in Wasserstein GANs" (poster); Brock et al., 2018.
     """
-    _check_ratio(ratio)
+    check_ratio(ratio)
     lip_ops.check_power_iterations(power_iterations)
     gradient = ops.convert_to_tensor(gradient)
     if not clampable(gradient):
@@ -124,13 +124,29 @@ def _top_singular(operator, adjoint, v, power_iterations: int):
     return lip_ops.power_iteration(operator, adjoint, v, 0)
 
 
-def _check_ratio(ratio) -> None:
+def check_ratio(ratio) -> float:
+    """Checks a clamping ratio r > 1 (`inf` allowed: no clamping) and returns it as a float.
+
+    Args:
+        ratio: The received value.
+
+    Returns:
+        `ratio` as a float.
+
+    Raises:
+        ValueError: naming the received value, if it is not a number > 1.
+
+    Example:
+        >>> check_ratio(2)
+        2.0
+    """
     try:
         value = float(ratio)
     except (TypeError, ValueError):
         value = float("nan")
     if not value > 1.0:
         raise ValueError(f"`ratio` must be a number > 1 (or inf for a no-op). Received: ratio={ratio!r}")
+    return value
 
 
 
@@ -172,10 +188,12 @@ class SpectralClampOptimizer(keras.optimizers.Optimizer):
 
     Example:
         >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
-        >>> optimizer = SpectralClampOptimizer(keras.optimizers.Adam(0.1), ratio=1.5, mode="update", seed=0)
+        >>> optimizer = SpectralClampOptimizer(keras.optimizers.Adam(0.1), ratio=1.5, mode="update",
+        ...                                    power_iterations=60, seed=0)
         >>> model.compile(optimizer=optimizer, loss="mse")
         >>> before = model.layers[0].kernel.numpy()
-        >>> history = model.fit(np.random.rand(8, 4), np.random.rand(8, 3), batch_size=8, verbose=0)
+        >>> x, y = np.random.default_rng(0).normal(size=(2, 8, 4))
+        >>> history = model.fit(x, y[:, :3], batch_size=8, verbose=0)
         >>> s = np.linalg.svd(model.layers[0].kernel.numpy() - before, compute_uv=False)
         >>> bool(s[0] <= 1.5 * s[1] * 1.001)
         True
@@ -194,7 +212,7 @@ class SpectralClampOptimizer(keras.optimizers.Optimizer):
         seed: int | None = None,
         name: str | None = None,
     ):
-        _check_ratio(ratio)
+        check_ratio(ratio)
         super().__init__(learning_rate=0.0, name=name)
         self.inner_optimizer = keras.optimizers.get(inner_optimizer)
         self.ratio = float(ratio)
@@ -269,6 +287,10 @@ class SpectralClampOptimizer(keras.optimizers.Optimizer):
         if not math.isinf(self.ratio):
             for i, delta in zip(chosen, deltas):
                 variables[i].assign(before[i] + delta)
+
+    def scale_loss(self, loss):
+        """The inner optimizer's loss scaling (so a wrapped `LossScaleOptimizer` keeps working)."""
+        return self.inner_optimizer.scale_loss(loss)
 
     def finalize_variable_values(self, var_list):
         self.inner_optimizer.finalize_variable_values(var_list)
