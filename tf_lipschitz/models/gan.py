@@ -98,7 +98,8 @@ class LipschitzGAN(keras.Model):
         include_constant: Add back the loss's constant L(0)/α (see `tf_lipschitz.losses`); None keeps the
             `GANLoss`'s own setting (False for a name).
         penalty: None, "alp" (Adversarial Lipschitz Penalty), "gp" (gradient penalty), "lp" (one-sided
-            gradient penalty) or "r1" (zero-centered ‖∇f‖², with regularize="real" for R1 proper).
+            gradient penalty) or "r1" (zero-centered ‖∇f‖², with regularize="real" for R1 proper), or an
+            alias; resolved by `penalties.get` into `resolved_penalty` (`penalty` keeps the canonical name).
         penalty_weight: λ ≥ 0; None takes the penalty's usual value (ALP 100, GP 10, LP 10, R1 5).
         penalty_kwargs: Keyword options of the penalty function, e.g. for ALP `xi`, `epsilon`, `K`,
             `power_iterations`, `d_x`, `d_y`, `reduction`, `clip`; for GP/LP `target` (or `K`),
@@ -159,11 +160,11 @@ class LipschitzGAN(keras.Model):
                 raise ValueError(f"`{arg}` must be a Keras model or layer. Received: {arg}={model!r}")
         self.latent_dim = check_int("latent_dim", latent_dim)
         self.gan_loss = gan_losses.get(loss, alpha, include_constant=include_constant)
-        self.penalty_spec = _resolve_penalty(penalty, penalty_kwargs)
-        self.penalty = self.penalty_spec.name if self.penalty_spec else None
-        self.penalty_kwargs = self.penalty_spec.kwargs if self.penalty_spec else {}
+        self.resolved_penalty = _resolve_penalty(penalty, penalty_kwargs)
+        self.penalty = self.resolved_penalty.name if self.resolved_penalty else None
+        self.penalty_kwargs = self.resolved_penalty.kwargs if self.resolved_penalty else {}
         if penalty_weight is None:
-            penalty_weight = self.penalty_spec.penalty_weight if self.penalty_spec else 0.0
+            penalty_weight = self.resolved_penalty.penalty_weight if self.resolved_penalty else 0.0
         self.penalty_weight = check_float("penalty_weight", penalty_weight, inclusive=True)
         self.regularize = check_choice("regularize", regularize, REGULARIZE)
         self.n_critic = check_int("n_critic", n_critic)
@@ -286,7 +287,7 @@ class LipschitzGAN(keras.Model):
                 self._critic_fn, real, fake, fx=tf.stop_gradient(f_real), fy=tf.stop_gradient(f_fake),
                 check_numerics=False,
             )
-        penalty = self.penalty_spec
+        penalty = self.resolved_penalty
         kwargs = {"seed": seeds, "check_numerics": False}
         if penalty.function is penalties.gradient_penalty:  # it samples the points itself
             return penalty(self._critic_fn, real, fake, sample=self.regularize, **kwargs)
@@ -495,7 +496,7 @@ class LipschitzGAN(keras.Model):
             "include_constant": self.gan_loss.include_constant,
             "penalty": self.penalty,
             "penalty_weight": self.penalty_weight,
-            "penalty_kwargs": self.penalty_spec.serialized_kwargs() if self.penalty_spec else {},
+            "penalty_kwargs": self.resolved_penalty.serialized_kwargs() if self.resolved_penalty else {},
             "regularize": self.regularize,
             "n_critic": self.n_critic,
             "generator_batch_multiplier": self.generator_batch_multiplier,

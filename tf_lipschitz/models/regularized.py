@@ -15,9 +15,8 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from tf_lipschitz.layers.base import advance_power_iteration, power_iteration_frozen
-
 from tf_lipschitz import penalties
+from tf_lipschitz.layers.base import advance_power_iteration, power_iteration_frozen
 from tf_lipschitz.penalties import RelativeEpsilon
 from tf_lipschitz.penalties.specs import deserialize_kwargs
 from tf_lipschitz.validation import check_float
@@ -58,7 +57,7 @@ class LipschitzRegularizedModel(keras.Model):
             power_iterations, reduction, clip, check_numerics. Remaining Model arguments (`name`) are accepted.
 
     Attributes:
-        penalty: The `penalties.Penalty` ("alp") with the validated options; `alp_kwargs` are its options.
+        resolved_penalty: The `penalties.Penalty` ("alp") with the validated options (`alp_kwargs`).
 
     Raises:
         ValueError: for an unknown ALP option or an invalid value (checked by `penalties.get("alp", ...)`),
@@ -92,7 +91,7 @@ class LipschitzRegularizedModel(keras.Model):
         self.model = model
         self.penalty_weight = penalty_weight
         self.seed = seed
-        self.penalty = penalty
+        self.resolved_penalty = penalty
         self.alp_kwargs = penalty.kwargs
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.alp_trackers = [keras.metrics.Mean(name=f"alp_{name}") for name in _DIAGNOSTICS]
@@ -117,7 +116,7 @@ class LipschitzRegularizedModel(keras.Model):
             return loss
         if isinstance(x, (dict, list, tuple)):
             raise ValueError(f"LipschitzRegularizedModel needs a single input tensor; received a {type(x).__name__}")
-        result = self.penalty(lambda t: self.model(t, training=training), x, fx=y_pred, seed=self.seed_generator)
+        result = self.resolved_penalty(lambda t: self.model(t, training=training), x, fx=y_pred, seed=self.seed_generator)
         for tracker, value in zip(self.alp_trackers, result):
             tracker.update_state(value)
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
@@ -131,7 +130,7 @@ class LipschitzRegularizedModel(keras.Model):
             "model": keras.saving.serialize_keras_object(self.model),
             "penalty_weight": self.penalty_weight,
             "seed": self.seed,
-            **self.penalty.serialized_kwargs(),
+            **self.resolved_penalty.serialized_kwargs(),
         }
 
     @classmethod
