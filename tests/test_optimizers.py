@@ -142,3 +142,31 @@ def test_bad_arguments_raise():
         SpectralClampOptimizer("sgd", 2.0, mode="weights")
     with pytest.raises(ValueError, match="`power_iterations`"):
         SpectralClampOptimizer("sgd", 2.0, power_iterations=0)
+
+
+@pytest.mark.parametrize("mode", ["gradient", "update"])
+def test_mirrored_strategy_clamps_like_one_replica(mode):
+    """Two replicas, SGD(1), against NumPy SVD: "gradient" clamps each replica's gradient before aggregation,
+    "update" clamps the aggregated step."""
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"],
+                                              cross_device_ops=tf.distribute.ReductionToOneDevice())
+    x, y = _data()
+    with strategy.scope():
+        model = _model()
+        model.compile(SpectralClampOptimizer(keras.optimizers.SGD(1.0), RATIO, mode, power_iterations=80, seed=0),
+                      "mse")
+    before = [v.numpy().astype("float64") for v in model.trainable_variables]
+    grads = _gradients(model, x, y)
+    halves = [_gradients(model, x[:4], y[:4]), _gradients(model, x[4:], y[4:])]  # one per replica
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0, shuffle=False)
+    for i, (b, v, g) in enumerate(zip(before, model.trainable_variables, grads)):
+        update = v.numpy() - b
+        if not _is_kernel(g):
+            np.testing.assert_allclose(update, -g, rtol=1e-4, atol=1e-6)
+        elif mode == "update":  # the clamp of the aggregated (global-batch) step
+            np.testing.assert_allclose(update, -_clamped(g, RATIO), rtol=1e-3, atol=1e-6)
+            s = np.linalg.svd(update, compute_uv=False)
+            assert s[0] / s[1] <= RATIO * (1 + 1e-3)
+        else:  # each replica's gradient (of loss / 2) is clamped before the sum
+            expected = -0.5 * (_clamped(halves[0][i], RATIO) + _clamped(halves[1][i], RATIO))
+            np.testing.assert_allclose(update, expected, rtol=1e-3, atol=1e-6)

@@ -169,7 +169,7 @@ class SpectralClampOptimizer(keras.optimizers.Optimizer):
 
     The power iterations start from fresh random vectors at every step (`power_iterations` matrix-vector
     products per singular value). Under a multi-replica `tf.distribute` strategy, "gradient" clamps each
-    replica's gradient before the inner optimizer aggregates them. `iterations`, `learning_rate` and the
+    replica's gradient before the inner optimizer aggregates them, and "update" clamps the aggregated step. `iterations`, `learning_rate` and the
     state belong to the inner optimizer; saving and loading include it.
 
     Statistics of the last application, as variables: `clamp_fraction` (fraction of clamped kernels) and
