@@ -2,7 +2,7 @@
 
 After `import tf_lipschitz as tfl`, every sub-package is an attribute, imported on first use: `tfl.layers`,
 `tfl.penalties`, `tfl.losses`, `tfl.models`, `tfl.callbacks` (the core: TensorFlow, Keras and NumPy only),
-`tfl.ops`, `tfl.convert`, `tfl.constraints`, `tfl.architectures`, `tfl.evaluation` (the `[eval]` extra),
+`tfl.ops`, `tfl.optimizers`, `tfl.convert`, `tfl.constraints`, `tfl.architectures`, `tfl.evaluation` (the `[eval]` extra),
 `tfl.divergences`, `tfl.unconstrained_wgan`, `tfl.toy`, `tfl.recipes`, `tfl.reporting`, `tfl.data`,
 `tfl.training`, `tfl.checkpoints`, `tfl.distribute`, `tfl.contracts`, `tfl.validation`. The layers are also
 exported at the top level.
@@ -32,6 +32,7 @@ _SUBMODULES = (
     "losses",
     "models",
     "ops",
+    "optimizers",
     "penalties",
     "recipes",
     "reporting",

@@ -13,7 +13,7 @@ Reference:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import keras
 import tensorflow as tf
@@ -25,6 +25,16 @@ from tf_lipschitz.validation import check_choice
 __all__ = ["SpectralGradientClamp", "spectral_clamp", "VALID_TARGETS"]
 
 VALID_TARGETS = ("critic", "generator", "both")
+
+
+@runtime_checkable
+class AdversarialTrainer(Protocol):
+    """What the clamp asks of a GAN (e.g. `LipschitzGAN`): its two networks and their two optimizers."""
+
+    critic: Any
+    generator: Any
+    critic_optimizer: Any
+    generator_optimizer: Any
 
 
 class SpectralGradientClamp(keras.callbacks.Callback):
@@ -93,21 +103,23 @@ class SpectralGradientClamp(keras.callbacks.Callback):
     def _selected(self) -> list[tuple[str, str, Any]]:
         """(log prefix, model attribute, variables) of the optimizers that `target` selects on `self.model`."""
         model = self.model
-        if hasattr(model, "critic_optimizer") or hasattr(model, "generator_optimizer"):
+        if isinstance(model, AdversarialTrainer):
             wanted = ("critic", "generator") if self.target == "both" else (self.target,)
+            optimizers = {"critic": model.critic_optimizer, "generator": model.generator_optimizer}
             for name in wanted:
-                if getattr(model, f"{name}_optimizer", None) is None:
+                if optimizers[name] is None:
                     raise ValueError(
                         f"SpectralGradientClamp(target={self.target!r}) needs `model.{name}_optimizer`; "
                         f"{type(model).__name__} has none. Compile the GAN with {name}_optimizer=... first."
                     )
-            return [(f"{name}_", f"{name}_optimizer", getattr(model, name).trainable_variables) for name in wanted]
+            networks = {"critic": model.critic, "generator": model.generator}
+            return [(f"{name}_", f"{name}_optimizer", networks[name].trainable_variables) for name in wanted]
         if self.target == "generator":
             raise ValueError(
                 f"SpectralGradientClamp(target='generator') needs a GAN with `generator_optimizer`; "
                 f"{type(model).__name__} has none. Use target='critic' or 'both' to clamp a plain model's optimizer."
             )
-        if getattr(model, "optimizer", None) is None:
+        if model.optimizer is None:
             raise ValueError(
                 f"SpectralGradientClamp needs a compiled model with an optimizer; {type(model).__name__} has none."
             )
@@ -116,7 +128,7 @@ class SpectralGradientClamp(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         if self._wrapped:
             return
-        strategy = getattr(self.model, "distribute_strategy", None) or tf.distribute.get_strategy()
+        strategy = self.model.distribute_strategy
         for prefix, attribute, variables in self._selected():
             original = getattr(self.model, attribute)
             wrapper = SpectralClampOptimizer(

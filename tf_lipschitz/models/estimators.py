@@ -95,7 +95,7 @@ class _TwoSampleCritic(keras.Model):
         advance_power_iteration(self.critic)  # once per update, however often the critic is called
         variables = self.critic.trainable_variables
         with tf.GradientTape() as tape:
-            with power_iteration_frozen():
+            with power_iteration_frozen(self.critic):
                 objective, logs = self._objective(first, second, training=True)
             loss = -objective
             # Gradients are summed over replicas: each replica's share is its estimate / the number of replicas.
@@ -106,7 +106,7 @@ class _TwoSampleCritic(keras.Model):
 
     def test_step(self, data):
         first, second = self._batches(data)
-        with power_iteration_frozen():
+        with power_iteration_frozen(self.critic):
             objective, logs = self._objective(first, second, training=False)
         return self._report(-objective, logs)
 

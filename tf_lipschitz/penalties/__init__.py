@@ -36,8 +36,15 @@ from tf_lipschitz.penalties.adversarial import (
     lipschitz_quotient_penalty,
     virtual_adversarial_loss,
 )
-from tf_lipschitz.penalties.epsilon import HalfNormalEpsilon, RelativeEpsilon, typical_pairwise_distance
+from tf_lipschitz.penalties.epsilon import (
+    Epsilon,
+    EpsilonSampler,
+    HalfNormalEpsilon,
+    RelativeEpsilon,
+    typical_pairwise_distance,
+)
 from tf_lipschitz.penalties.gradient import gradient_penalty
+from tf_lipschitz.penalties.noise import Seed  # type alias of the `seed` arguments
 from tf_lipschitz.penalties.specs import Penalty, PenaltySpec, available, get
 
 __all__ = [
