@@ -16,7 +16,6 @@ from __future__ import annotations
 from typing import Any, Protocol, runtime_checkable
 
 import keras
-import tensorflow as tf
 
 from tf_lipschitz import ops as lip_ops
 from tf_lipschitz.optimizers import CLAMP_MODES, SpectralClampOptimizer, check_ratio, spectral_clamp
