@@ -21,14 +21,8 @@ from tf_lipschitz.architectures.progressive import (
     progressive_generator,
     transfer_weights,
 )
-from tf_lipschitz.architectures.progressive_layers import (
-    EqualizedConv2D,
-    EqualizedDense,
-    FadeIn,
-    MinibatchStdDev,
-    PixelNormalization,
-    set_fade_in,
-)
+from tf_lipschitz.architectures import progressive_layers
+from tf_lipschitz.architectures.progressive_layers import *  # noqa: F401,F403  (listed in progressive_layers.__all__)
 from tf_lipschitz.architectures.resnet import resnet_critic, resnet_generator
 
 __all__ = [
@@ -43,12 +37,7 @@ __all__ = [
     "progressive_critic",
     "transfer_weights",
     "feature_maps",
-    "set_fade_in",
-    "PixelNormalization",
-    "MinibatchStdDev",
-    "EqualizedDense",
-    "EqualizedConv2D",
-    "FadeIn",
     "conv_large",
     "toy_mlp",
+    *progressive_layers.__all__,
 ]

@@ -12,15 +12,8 @@ package uses `callbacks` and `contracts`; nothing in the core imports it (`tf_li
 
 from tf_lipschitz.toy.data import TOY_DISTRIBUTIONS, toy_dataset, toy_samples
 from tf_lipschitz.toy.monitor import ToyW1Monitor
-from tf_lipschitz.toy.ring import (
-    RING_LIMIT,
-    evaluation_grid,
-    grid_metrics,
-    ring_optimal,
-    ring_optimal_gradient_norm,
-    ring_target,
-    value_and_gradient_norm,
-)
+from tf_lipschitz.toy import ring
+from tf_lipschitz.toy.ring import *  # noqa: F401,F403  (the ring problem's names, listed in ring.__all__)
 from tf_lipschitz.toy.w1 import exact_w1
 
 __all__ = [
@@ -29,11 +22,5 @@ __all__ = [
     "toy_dataset",
     "exact_w1",
     "ToyW1Monitor",
-    "RING_LIMIT",
-    "ring_target",
-    "ring_optimal",
-    "ring_optimal_gradient_norm",
-    "evaluation_grid",
-    "value_and_gradient_norm",
-    "grid_metrics",
+    *ring.__all__,
 ]
