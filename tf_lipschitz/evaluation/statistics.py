@@ -27,6 +27,7 @@ import numpy as np
 __all__ = [
     "FeatureStatistics",
     "RunningMoments",
+    "cache_root",
     "default_cache_dir",
     "statistics_cache_path",
     "load_or_compute",
@@ -121,6 +122,16 @@ class RunningMoments:
         return FeatureStatistics(self.mean.copy(), self.scatter / (self.count - 1), self.count)
 
 
+def cache_root() -> str:
+    """The library's cache folder: `$TF_LIPSCHITZ_CACHE`, or `~/.cache/tf_lipschitz`.
+
+    Example:
+        >>> os.path.basename(cache_root()) if "TF_LIPSCHITZ_CACHE" not in os.environ else "tf_lipschitz"
+        'tf_lipschitz'
+    """
+    return os.environ.get(_CACHE_ENV) or os.path.join(os.path.expanduser("~"), ".cache", "tf_lipschitz")
+
+
 def default_cache_dir() -> str:
     """`$TF_LIPSCHITZ_CACHE/fid_stats`, or `~/.cache/tf_lipschitz/fid_stats`.
 
@@ -128,8 +139,7 @@ def default_cache_dir() -> str:
         >>> os.path.basename(default_cache_dir())
         'fid_stats'
     """
-    root = os.environ.get(_CACHE_ENV) or os.path.join(os.path.expanduser("~"), ".cache", "tf_lipschitz")
-    return os.path.join(root, "fid_stats")
+    return os.path.join(cache_root(), "fid_stats")
 
 
 def _slug(text: str) -> str:
