@@ -43,7 +43,7 @@ def main(argv=None) -> int:
     import tensorflow as tf
     import torch
 
-    from tf_lipschitz.evaluation.fid_inception import inception_archive_path
+    from tf_lipschitz.evaluation.inception_fetch import inception_archive_path
     from tf_lipschitz.evaluation.images import to_model_input
     from tf_lipschitz.evaluation.inception import preprocess_inception
 

@@ -16,6 +16,8 @@ from typing import Sequence
 _SUBCOMMANDS = (
     ("train", "tf_lipschitz.train_command", "train a Lipschitz-regularized GAN (default: 2-D WGAN-ALP)"),
     ("evaluate", "tf_lipschitz.evaluation.command", "Inception Score, FID and KID of .npz files or image folders"),
+    ("fetch-inception", "tf_lipschitz.evaluation.fetch_command", "download and convert the FID/KID Inception (once)"),
+    ("inception-stats", "tf_lipschitz.evaluation.stats_command", "write the FID statistics of a real image set"),
 )
 
 

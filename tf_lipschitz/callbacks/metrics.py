@@ -47,6 +47,8 @@ def _evaluation():
 class _SampleMetric(PeriodicCallback):
     """Shared sampling and classifier loading of the generated-sample metric callbacks."""
 
+    needs_logits = False  # the Inception Score needs class logits; FID only pooled features
+
     def __init__(
         self,
         *,
@@ -83,7 +85,7 @@ class _SampleMetric(PeriodicCallback):
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
         if self.classifier is None:
-            self.classifier = _evaluation().load_classifier(self.classifier_fn)
+            self.classifier = _evaluation().load_classifier(self.classifier_fn, needs_logits=self.needs_logits)
         self.latest = {key: math.nan for key in self.log_keys()}  # epoch logs hold NaN until the first score
 
     def samples(self):
@@ -115,7 +117,8 @@ class FrechetInceptionDistance(_SampleMetric):
             same `num_samples` (and a comparable number of real images).
         every_n_steps: Evaluate every N training batches; `None` at every epoch end.
         generator_fn: `fn(n) -> images`; default `model.generate(n, batch_size=batch_size)`.
-        classifier_fn: See `tf_lipschitz.evaluation.load_classifier`; `None` is TF-GAN's Inception.
+        classifier_fn: See `tf_lipschitz.evaluation.load_classifier`; `None` is the standard Inception prepared
+            by `tf-lipschitz fetch-inception` (else TF-GAN's from TF-Hub).
         batch_size: Images per generator and classifier call.
         dataset: Cache the real statistics under this data set name (see `reference_statistics`).
         cache_dir: Cache folder for `dataset`.
@@ -194,7 +197,8 @@ class InceptionScore(_SampleMetric):
         num_splits: Splits for the mean and standard deviation.
         every_n_steps: Evaluate every N training batches; `None` at every epoch end.
         generator_fn: `fn(n) -> images`; default `model.generate(n, batch_size=batch_size)`.
-        classifier_fn: See `tf_lipschitz.evaluation.load_classifier`; `None` is TF-GAN's Inception.
+        classifier_fn: See `tf_lipschitz.evaluation.load_classifier`; `None` is TF-GAN's Inception from TF-Hub
+            (the prepared FID network has no logits).
         batch_size: Images per generator and classifier call.
         log_key: Name of the mean in `logs`; the standard deviation is `<log_key>_std`.
         verbose: Shows progress bars while scoring.
@@ -210,6 +214,8 @@ class InceptionScore(_SampleMetric):
     Reference:
         Salimans et al., "Improved Techniques for Training GANs", NeurIPS 2016.
     """
+
+    needs_logits = True
 
     def __init__(
         self,

