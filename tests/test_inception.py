@@ -6,11 +6,11 @@ refuses the download, the tests fail with pip's reason. The expected values come
 `tests/fixtures/inception_2015.npz`, written by `scripts/make_inception_fixture.py` with torch.
 """
 
+import contextlib
+import io
 import os
 import pickle
 import struct
-import subprocess
-import sys
 import zipfile
 
 import keras
@@ -27,12 +27,18 @@ FIXTURE = os.path.join(os.path.dirname(__file__), "fixtures", "inception_2015.np
 @pytest.fixture(scope="module")
 def prepared():
     """Runs `tf-lipschitz fetch-inception` (a no-op once prepared); fails, with pip's reason, if it cannot."""
-    command = [sys.executable, "-m", "tf_lipschitz", "fetch-inception"]
-    result = subprocess.run(command, capture_output=True, text=True)
-    if result.returncode != 0:
-        pytest.fail(f"`tf-lipschitz fetch-inception` failed (exit {result.returncode}):\n{result.stderr[-2000:]}")
-    assert result.stdout.strip().endswith(os.path.join("inception", "inception_2015.npz"))
-    return result.stdout.strip()
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli.main(["fetch-inception"])
+    if code != 0:
+        pytest.fail(f"`tf-lipschitz fetch-inception` failed (exit {code}):\n{err.getvalue()[-2000:]}")
+    assert out.getvalue().strip() == inception_fetch.inception_weights_path()
+    return out.getvalue().strip()
+
+
+@pytest.fixture(scope="module")
+def archive(prepared):
+    return torchscript.load_torchscript(inception_fetch.inception_archive_path())
 
 
 @pytest.fixture(scope="module")
@@ -95,8 +101,7 @@ def numpy_resize_bilinear_legacy(image, size):
 # --- The archive reader -----------------------------------------------------------------------------------
 
 
-def test_reader_reproduces_every_tensor_of_the_archive(prepared, fixture):
-    archive = torchscript.load_torchscript(inception_fetch.inception_archive_path())
+def test_reader_reproduces_every_tensor_of_the_archive(archive, fixture):
     names = [str(name) for name in fixture["tensor_names"]]
     assert list(archive.tensors) == names  # same tensors, same order as torch's state_dict
     assert archive.parameter_count() == int(fixture["parameter_count"]) == 21_802_784
@@ -174,9 +179,8 @@ def test_port_layer_names_are_the_tf_node_names():
     assert model.count_params() == 21_802_784 - 2 * filters
 
 
-def test_check_archive_names_a_layer_that_differs(prepared):
-    archive = torchscript.load_torchscript(inception_fetch.inception_archive_path())
-    archive.attributes["net.layers.mixed_3.conv.stride"] = 1
+def test_check_archive_names_a_layer_that_differs(archive, monkeypatch):
+    monkeypatch.setitem(archive.attributes, "net.layers.mixed_3.conv.stride", 1)
     with pytest.raises(ValueError, match="mixed_3.conv"):
         inception_fetch.check_archive(archive)
 

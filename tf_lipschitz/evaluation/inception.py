@@ -205,11 +205,14 @@ def set_inception_weights(model: keras.Model, tensors: Mapping[str, np.ndarray],
         Traceback (most recent call last):
         ValueError: Missing tensor net.layers.conv.weight ...
     """
-    expected = {f"{prefix}{path}.{part}" for path in inception_conv_layers() for part in ("weight", "beta", "mean", "var")}
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    expected = {f"{prefix}{layer.name}.{part}" for layer in convs for part in ("weight", "beta", "mean", "var")}
     extra = sorted(set(tensors) - expected)
     if extra:
         raise ValueError(f"Tensors not part of the Inception graph: {extra[:5]}{' …' if len(extra) > 5 else ''}")
-    for path, (kh, kw, channels, filters, *_) in inception_conv_layers().items():
+    for layer in convs:
+        path = layer.name
+        kh, kw, channels, filters = layer.kernel.shape
         names = [f"{prefix}{path}.{part}" for part in ("weight", "beta", "mean", "var")]
         missing = [name for name in names if name not in tensors]
         if missing:
@@ -220,7 +223,7 @@ def set_inception_weights(model: keras.Model, tensors: Mapping[str, np.ndarray],
                 f"Layer {path!r} expects weight {(filters, channels, kh, kw)} and {filters} channels; received "
                 f"weight {weight.shape}, beta {beta.shape}, mean {mean.shape}, var {var.shape}."
             )
-        model.get_layer(path).set_weights(list(fold_batchnorm(weight, beta, mean, var)))
+        layer.set_weights(list(fold_batchnorm(weight, beta, mean, var)))
 
 
 def inception_2015(tensors: Mapping[str, np.ndarray] | None = None) -> keras.Model:
