@@ -1,6 +1,6 @@
 """FID Inception throughput: the Keras port (with and without XLA) vs the TorchScript network, same process.
 
-    python benchmarks/bench_inception.py [--batch 16] [--steps 2] [--rounds 3]
+    python benchmarks/bench_inception.py [--batch 16] [--steps 2] [--rounds 3] [--torch-threads N]
 
 Needs `tf-lipschitz fetch-inception` first, and torch (`pip install torch==2.13.0`; only this script uses
 it). Every candidate maps the same uint8 MNIST-sized batch to pool_3 features: the port through the
@@ -35,7 +35,11 @@ def main(argv=None) -> int:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=3, help="Untimed calls (TorchScript optimizes on its 2nd).")
+    parser.add_argument("--torch-threads", type=int, help="torch.set_num_threads (default: torch's choice).")
     args = parser.parse_args(argv)
+    if args.torch_threads:
+        torch.set_num_threads(args.torch_threads)
 
     images = np.random.default_rng(0).integers(0, 256, size=(args.batch, 28, 28), dtype=np.uint8)
     port, port_xla = fid_inception(), fid_inception(jit_compile=True)
@@ -51,7 +55,7 @@ def main(argv=None) -> int:
         {"keras port": lambda: port(images)[1], "keras port (XLA)": lambda: port_xla(images)[1], "torchscript": run_torch},
         steps=args.steps,
         rounds=args.rounds,
-        warmup=1,
+        warmup=args.warmup,
     )
     print(f"batch {args.batch}, torch {torch.__version__} ({torch.get_num_threads()} threads)")
     print("| | images/s | ratio to TorchScript |\n|---|---|---|")
