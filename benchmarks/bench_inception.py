@@ -52,7 +52,11 @@ def main(argv=None) -> int:
             return network(torch_inputs).numpy()
 
     times = median_times(
-        {"keras port": lambda: port(images)[1], "keras port (XLA)": lambda: port_xla(images)[1], "torchscript": run_torch},
+        {
+            "keras port": lambda: port(images)[1],
+            "keras port (XLA)": lambda: port_xla(images)[1],
+            "torchscript": run_torch,
+        },
         steps=args.steps,
         rounds=args.rounds,
         warmup=args.warmup,

@@ -16,7 +16,6 @@ import zipfile
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from tf_lipschitz import cli, evaluation
 from tf_lipschitz.evaluation import inception, inception_fetch, statistics, torchscript
@@ -131,7 +130,8 @@ def _tiny_archive(path, *, offset, size, stride, global_name=b"torch._utils\n_re
     tensor += _pickle_op_string("0") + _pickle_op_string("cpu") + _pickle_op_int(20) + b"tQ"
     tensor += _pickle_op_int(offset) + b"(" + b"".join(map(_pickle_op_int, size)) + b"t"
     tensor += b"(" + b"".join(map(_pickle_op_int, stride)) + b"t" + b"\x89" + b"ccollections\nOrderedDict\n)R" + b"tR"
-    stride_list = b"ctorch.jit._pickle\nbuild_intlist\n(" + b"]" + b"(" + _pickle_op_int(1) + _pickle_op_int(2) + b"e" + b"tR"
+    int_list = b"]" + b"(" + _pickle_op_int(1) + _pickle_op_int(2) + b"e"
+    stride_list = b"ctorch.jit._pickle\nbuild_intlist\n(" + int_list + b"tR"
     body = b"\x80\x02" + b"c__torch__.tiny\nTiny\n)\x81}(" + _pickle_op_string("w") + tensor
     body += _pickle_op_string("pad") + stride_list + b"ub."
     with zipfile.ZipFile(path, "w") as archive:
@@ -191,7 +191,8 @@ def test_preprocessing_is_legacy_bilinear_then_x_over_128_minus_1():
     got = inception.preprocess_inception(evaluation.images.to_model_input(images, image_size=None, channels=3))
     want = np.stack([numpy_resize_bilinear_legacy(im.astype(np.float64), (299, 299)) for im in images]) / 128 - 1
     np.testing.assert_allclose(got.numpy(), np.repeat(want, 3, axis=-1), atol=1e-5)  # float32 round-off
-    ends = inception.preprocess_inception(np.array([-1.0, 1.0], np.float32).reshape(2, 1, 1, 1) * np.ones((1, 299, 299, 3)))
+    extremes = np.array([-1.0, 1.0], np.float32).reshape(2, 1, 1, 1) * np.ones((1, 299, 299, 3), np.float32)
+    ends = inception.preprocess_inception(extremes)
     assert ends.numpy()[:, 0, 0, 0].tolist() == [-1.0, 0.9921875]
 
 
@@ -251,7 +252,8 @@ def test_fetch_command_from_a_local_archive(prepared, tmp_path, capsys):
     assert capsys.readouterr().out.strip() == inception_fetch.inception_weights_path(tmp_path)
     with np.load(inception_fetch.inception_weights_path(tmp_path)) as copy, np.load(prepared) as original:
         assert copy.files == original.files
-        np.testing.assert_array_equal(copy["net.layers.mixed_10.conv.weight"], original["net.layers.mixed_10.conv.weight"])
+        name = "net.layers.mixed_10.conv.weight"
+        np.testing.assert_array_equal(copy[name], original[name])
 
 
 # --- Statistics files and the evaluate command ------------------------------------------------------------

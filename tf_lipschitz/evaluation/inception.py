@@ -267,5 +267,7 @@ def preprocess_inception(images) -> tf.Tensor:
     """
     x = tf.convert_to_tensor(images, tf.float32)
     if tuple(x.shape[1:3]) != INCEPTION_INPUT_SIZE:
-        x = tf.raw_ops.ResizeBilinear(images=x, size=INCEPTION_INPUT_SIZE, align_corners=False, half_pixel_centers=False)
+        x = tf.raw_ops.ResizeBilinear(
+            images=x, size=INCEPTION_INPUT_SIZE, align_corners=False, half_pixel_centers=False
+        )
     return (x + 1.0) * (127.5 / 128.0) - 1.0
