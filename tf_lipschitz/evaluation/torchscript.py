@@ -188,7 +188,7 @@ def load_torchscript(path: str | os.PathLike) -> TorchScriptArchive:
     Example:
         >>> archive = load_torchscript(fetch_inception_archive())  # doctest: +SKIP
         >>> len(archive.tensors), archive.parameter_count()  # doctest: +SKIP
-        (376, 21813184)
+        (376, 21802784)
     """
     with zipfile.ZipFile(path) as archive:
         prefix = _archive_prefix(archive)
