@@ -25,6 +25,7 @@ Reference:
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 
 import keras
@@ -39,7 +40,7 @@ from tf_lipschitz.models import gan_support
 from tf_lipschitz.models.gan_support import StepSeeds
 from tf_lipschitz.validation import check_choice, check_float, check_int
 
-__all__ = ["LipschitzGAN", "WGANALP", "WGANGP", "PENALTIES", "REGULARIZE"]
+__all__ = ["LipschitzGAN", "WGANALP", "WGANGP", "PENALTIES", "REGULARIZE", "BOTH_REDUCTIONS", "join_halves"]
 
 # name → (penalty function, fixed keyword arguments, default λ): a read-only view of `penalties.get`'s table.
 PENALTIES = {
@@ -47,6 +48,7 @@ PENALTIES = {
     for name, spec in ((name, penalties.get(name).spec) for name in penalties.available())
 }
 REGULARIZE = ("real", "fake", "both", "interpolate")
+BOTH_REDUCTIONS = ("mean", "sum")
 METRICS = (
     "critic_loss", "generator_loss", "wasserstein_estimate", "penalty",
     "ratio_mean", "ratio_max", "violation_fraction",
@@ -60,6 +62,37 @@ def _resolve_penalty(penalty, penalty_kwargs) -> penalties.Penalty | None:
             raise ValueError(f"`penalty_kwargs` given without a penalty. Received: penalty_kwargs={penalty_kwargs!r}")
         return None
     return penalties.get(penalty, **dict(penalty_kwargs or {}))
+
+
+def join_halves(real: penalties.PenaltyResult, fake: penalties.PenaltyResult, *,
+                reduction: str = "mean") -> penalties.PenaltyResult:
+    """Joins the `PenaltyResult`s of a real and a generated batch of equal size into that of regularize="both".
+
+    The diagnostics are those of the joined batch (mean, max, fraction). The penalty is one mean over the
+    joined batch, (P_real + P_fake)/2, for `reduction="mean"`; the sum P_real + P_fake (ALR Eq. 32) for "sum".
+
+    Args:
+        real: The penalty on the real batch.
+        fake: The penalty on the generated batch (same size).
+        reduction: "mean" or "sum".
+
+    Returns:
+        A `PenaltyResult`.
+
+    Example:
+        >>> a = penalties.PenaltyResult(1.0, 2.0, 3.0, 0.5)
+        >>> b = penalties.PenaltyResult(3.0, 4.0, 5.0, 1.0)
+        >>> [float(v) for v in join_halves(a, b)], float(join_halves(a, b, reduction="sum").penalty)
+        ([2.0, 3.0, 5.0, 0.75], 4.0)
+    """
+    check_choice("reduction", reduction, BOTH_REDUCTIONS)
+    total = real.penalty + fake.penalty
+    return penalties.PenaltyResult(
+        penalty=total if reduction == "sum" else 0.5 * total,
+        ratio_mean=0.5 * (real.ratio_mean + fake.ratio_mean),
+        ratio_max=tf.maximum(real.ratio_max, fake.ratio_max),
+        violation_fraction=0.5 * (real.violation_fraction + fake.violation_fraction),
+    )
 
 
 def _default_optimizer():
@@ -106,6 +139,16 @@ class LipschitzGAN(keras.Model):
             `one_sided`.
         regularize: Samples the penalty is applied to: "real", "fake", "both" (real and generated
             batches, the ALP paper's choice) or "interpolate" (random points between them, WGAN-GP's).
+            With "both" the penalty runs on the real batch and on the generated batch in separate passes
+            (f(x), the probe f(x + ξr) and f(x̂) of reals alone, then of fakes alone), as the author's
+            Progressive GAN code does: a critic that couples the samples of a batch (minibatch stddev,
+            batch normalization in training mode) then compares f(x) and f(x̂) computed in the same batch
+            composition. For a critic without such coupling this gives the numbers of one joined pass.
+        both_reduction: How "both" adds its two halves, i.e. what λ multiplies: "mean" (default) is one
+            mean over the joined real + generated batch, λ·(P_real + P_fake)/2, as in the author's CIFAR-10
+            WGAN-ALP code; "sum" is λ·(P_real + P_fake), the ALR paper's Eq. (32) and its Progressive GAN
+            code, twice the strength of "mean" at the same λ. P_real, P_fake are the penalty's batch means.
+            "sum" requires regularize="both".
         n_critic: Critic updates per step, ≥ 1.
         generator_batch_multiplier: Generator batch / critic batch, integer ≥ 1.
         drift: ε_drift ≥ 0 of Progressive GAN: adds ε_drift·E[f(x)²] to the critic loss.
@@ -114,12 +157,17 @@ class LipschitzGAN(keras.Model):
             None disables the check.
         seed: Base seed of all the training noise; None draws one (from NumPy's global generator,
             so `keras.utils.set_random_seed` makes it reproducible).
+        generator_ema: None, or β in [0, 1): keep an exponential moving average of the generator's
+            trainable weights, ema ← β·ema + (1 − β)·w after every generator update (Progressive GAN uses
+            β = 0.999), starting from the generator's weights at construction. It is saved with the model
+            (`.keras`, weights); sample from it with `generate(..., ema=True)`,
+            `fixed_noise_sampler(..., ema=True)` or `with gan.ema_weights(): ...`.
         name: Model name.
 
     Raises:
         ValueError: for an unknown loss or penalty, unknown penalty options, negative penalty_weight or
-            drift, n_critic < 1, an unknown `regularize`, or a generator output shape that differs from
-            the critic's input shape.
+            drift, n_critic < 1, an unknown `regularize` or `both_reduction`, a `generator_ema` outside
+            [0, 1), or a generator output shape that differs from the critic's input shape.
 
     Example:
         >>> gen = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)])
@@ -151,6 +199,8 @@ class LipschitzGAN(keras.Model):
         data_range="auto",
         seed: int | None = None,
         include_constant: bool | None = None,
+        both_reduction: str = "mean",
+        generator_ema: float | None = None,
         name: str | None = None,
         **kwargs,
     ):
@@ -167,6 +217,15 @@ class LipschitzGAN(keras.Model):
             penalty_weight = self.resolved_penalty.penalty_weight if self.resolved_penalty else 0.0
         self.penalty_weight = check_float("penalty_weight", penalty_weight, inclusive=True)
         self.regularize = check_choice("regularize", regularize, REGULARIZE)
+        self.both_reduction = check_choice("both_reduction", both_reduction, BOTH_REDUCTIONS)
+        if self.both_reduction == "sum" and self.regularize != "both":
+            raise ValueError(
+                f"`both_reduction='sum'` needs regularize='both'. Received: regularize={regularize!r}"
+            )
+        self.generator_ema = None if generator_ema is None else check_float(
+            "generator_ema", generator_ema, 0.0, inclusive=True, maximum=1.0)
+        if self.generator_ema == 1.0:
+            raise ValueError(f"`generator_ema` must be None or in [0, 1). Received: generator_ema={generator_ema!r}")
         self.n_critic = check_int("n_critic", n_critic)
         self.generator_batch_multiplier = check_int("generator_batch_multiplier", generator_batch_multiplier)
         self.drift = check_float("drift", drift, inclusive=True)
@@ -179,6 +238,7 @@ class LipschitzGAN(keras.Model):
             name="step_counter", shape=(), dtype="int64", initializer="zeros", trainable=False,
             aggregation="only_first_replica",
         )
+        self.ema_variables = self._make_ema_variables() if self.generator_ema is not None else []
         self.trackers = {key: keras.metrics.Mean(name=key) for key in METRICS}
         self._nonfinite_labels = []
         self.critic_optimizer = None
@@ -273,6 +333,58 @@ class LipschitzGAN(keras.Model):
         """Generates samples from latent vectors z: the generator's forward pass."""
         return self.generator(z, training=training)
 
+    # ------------------------------------------------------------------------------------ generator EMA
+    def _make_ema_variables(self) -> list:
+        # Replicas hold equal generator weights after each update: the first replica's average is everyone's.
+        ema = []
+        for i, variable in enumerate(self.generator.trainable_variables):
+            average = self.add_weight(name=f"generator_ema_{i}", shape=tuple(variable.shape), dtype=variable.dtype,
+                                      initializer="zeros", trainable=False, aggregation="only_first_replica")
+            average.assign(variable)
+            ema.append(average)
+        return ema
+
+    def _update_ema(self):
+        beta = self.generator_ema
+        if beta is None:
+            return
+        for average, variable in zip(self.ema_variables, self.generator.trainable_variables):
+            average.assign(beta * average + (1.0 - beta) * tf.cast(variable, average.dtype))
+
+    @contextlib.contextmanager
+    def ema_weights(self):
+        """Context in which the generator holds the moving average of its weights (`generator_ema`).
+
+        Inside, `gan.generator` (and `generate`, samplers, evaluations) computes with the averaged trainable
+        weights; its non-trainable state (power-iteration vectors, batch-norm statistics) stays the live
+        one. The live weights are restored on exit, also after an exception.
+
+        Yields:
+            The generator.
+
+        Raises:
+            ValueError: if the model keeps no moving average (`generator_ema=None`).
+
+        Example:
+            >>> gen = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)])
+            >>> critic = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+            >>> gan = LipschitzGAN(gen, critic, latent_dim=2, generator_ema=0.999)
+            >>> with gan.ema_weights() as g:
+            ...     g is gan.generator
+            True
+        """
+        if self.generator_ema is None:
+            raise ValueError("This model keeps no generator moving average: construct it with `generator_ema=β`.")
+        variables = self.generator.trainable_variables
+        live = [keras.ops.convert_to_numpy(v) for v in variables]
+        for variable, average in zip(variables, self.ema_variables):
+            variable.assign(average)
+        try:
+            yield self.generator
+        finally:
+            for variable, value in zip(variables, live):
+                variable.assign(value)
+
     # -------------------------------------------------------------------------------- the training step
     def _critic_fn(self, x):
         return self.critic(x, training=True)
@@ -281,25 +393,27 @@ class LipschitzGAN(keras.Model):
         return tf.reshape(tf.cast(self._critic_fn(x), tf.float32), (-1,))
 
     def _penalty(self, real, fake, f_real, f_fake, seeds):
-        """The penalty's `PenaltyResult` on the samples chosen by `regularize`."""
+        """The penalty's `PenaltyResult` on the samples chosen by `regularize` (see `both_reduction`)."""
         if self.penalty is None:  # Diagnostics only, from the forward passes already made.
             return penalties.lipschitz_quotient_penalty(
                 self._critic_fn, real, fake, fx=tf.stop_gradient(f_real), fy=tf.stop_gradient(f_fake),
                 check_numerics=False,
             )
+        if self.regularize != "both":
+            return self._penalty_on(self.regularize, real, fake, f_real, f_fake, seeds)
+        # Reals and fakes in separate passes: f(x̂) sees the batch composition f(x) was computed in.
+        halves = [self._penalty_on(sample, real, fake, f_real, f_fake, seeds) for sample in ("real", "fake")]
+        return join_halves(*halves, reduction=self.both_reduction)
+
+    def _penalty_on(self, sample, real, fake, f_real, f_fake, seeds):
         penalty = self.resolved_penalty
         kwargs = {"seed": seeds, "check_numerics": False}
         if penalty.function is penalties.gradient_penalty:  # it samples the points itself
-            return penalty(self._critic_fn, real, fake, sample=self.regularize, **kwargs)
-        if self.regularize == "interpolate":
+            return penalty(self._critic_fn, real, fake, sample=sample, **kwargs)
+        if sample == "interpolate":
             u = tf.cast(seeds.uniform((tf.shape(real)[0],) + (1,) * (len(real.shape) - 1)), real.dtype)
-            x, fx = fake + u * (real - fake), None
-        else:
-            x, fx = {
-                "real": (real, f_real),
-                "fake": (fake, f_fake),
-                "both": (tf.concat([real, fake], 0), tf.concat([f_real, f_fake], 0)),
-            }[self.regularize]
+            return penalty(self._critic_fn, fake + u * (real - fake), **kwargs)
+        x, fx = (real, f_real) if sample == "real" else (fake, f_fake)
         return penalty(self._critic_fn, x, fx=fx, **kwargs)
 
     def _critic_update(self, real, seeds, scale, checks, labels, index):
@@ -350,6 +464,7 @@ class LipschitzGAN(keras.Model):
             variables = self.generator.trainable_variables
             grads = tape.gradient(scaled, variables)
         self.generator_optimizer.apply_gradients(zip(grads, variables))
+        self._update_ema()
         for label, values in (
             ("generator output", fake), ("critic output on the generator batch", f_fake),
             ("generator loss", loss), ("generator gradients", grads),
@@ -454,7 +569,8 @@ class LipschitzGAN(keras.Model):
         rng = np.random.default_rng(seed)
         return rng.standard_normal((int(n), self.latent_dim)).astype("float32")
 
-    def generate(self, n: int, batch_size: int = 256, *, seed: int | None = None, z=None) -> np.ndarray:
+    def generate(self, n: int, batch_size: int = 256, *, seed: int | None = None, z=None,
+                 ema: bool = False) -> np.ndarray:
         """Generates n samples (inference mode) as a NumPy array, `batch_size` at a time.
 
         Args:
@@ -462,10 +578,17 @@ class LipschitzGAN(keras.Model):
             batch_size: Generator batch size.
             seed: Seed of the latent noise (None: fresh noise).
             z: Latent vectors to use instead of random ones, shape (n, latent_dim).
+            ema: Sample with the moving average of the generator's weights (`generator_ema`).
 
         Returns:
             An array (n, *sample_shape).
+
+        Raises:
+            ValueError: for `ema=True` on a model without `generator_ema`.
         """
+        if ema:
+            with self.ema_weights():
+                return self.generate(n, batch_size, seed=seed, z=z)
         z = self.latent_noise(n, seed) if z is None else np.asarray(z, "float32")
         outputs = [
             keras.ops.convert_to_numpy(self._generate_batch(tf.constant(z[i:i + batch_size])))
@@ -477,11 +600,16 @@ class LipschitzGAN(keras.Model):
     def _generate_batch(self, z):
         return self.generator(z, training=False)
 
-    def fixed_noise_sampler(self, n: int = 64, seed: int = 0):
-        """A `FixedNoiseSampler` drawing the same n latent vectors every time (for image grids over training)."""
+    def fixed_noise_sampler(self, n: int = 64, seed: int = 0, *, ema: bool = False):
+        """A `FixedNoiseSampler` drawing the same n latent vectors every time (for image grids over training).
+
+        With `ema=True` it samples with the generator's moving average (`generator_ema`).
+        """
         from tf_lipschitz.models.sampling import FixedNoiseSampler
 
-        return FixedNoiseSampler(self, n=n, seed=seed)
+        if ema and self.generator_ema is None:
+            raise ValueError("`ema=True` needs a model with a generator moving average (`generator_ema=β`).")
+        return FixedNoiseSampler(self, n=n, seed=seed, ema=ema)
 
     # ------------------------------------------------------------------------------------ serialization
     def get_config(self):
@@ -498,6 +626,8 @@ class LipschitzGAN(keras.Model):
             "penalty_weight": self.penalty_weight,
             "penalty_kwargs": self.resolved_penalty.serialized_kwargs() if self.resolved_penalty else {},
             "regularize": self.regularize,
+            "both_reduction": self.both_reduction,
+            "generator_ema": self.generator_ema,
             "n_critic": self.n_critic,
             "generator_batch_multiplier": self.generator_batch_multiplier,
             "drift": self.drift,
@@ -519,8 +649,16 @@ class LipschitzGAN(keras.Model):
     def save_own_variables(self, store):
         # The step counter drives all training noise: saving it makes resumed runs repeat uninterrupted ones.
         store["step_counter"] = keras.ops.convert_to_numpy(self.step_counter)
+        for average in self.ema_variables:
+            store[average.name] = keras.ops.convert_to_numpy(average)
 
     def load_own_variables(self, store):
+        for average in self.ema_variables:
+            if average.name in store:
+                average.assign(np.asarray(store[average.name]))
+            else:
+                warnings.warn(f"{self.name}: no `{average.name}` in the saved state; the generator average "
+                              "keeps its initial value.")
         if "step_counter" in store:
             self.step_counter.assign(np.asarray(store["step_counter"]).astype("int64"))
         else:

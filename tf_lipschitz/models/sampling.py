@@ -56,20 +56,24 @@ class FixedNoiseSampler:
         model: A `LipschitzGAN` (or anything with `latent_noise(n, seed)` and `generate(n, z=...)`).
         n: Number of latent vectors.
         seed: Seed of the latent vectors.
+        ema: Sample with the model's generator moving average (`generate(..., ema=True)`).
 
     Example:
         >>> sampler = gan.fixed_noise_sampler(16, seed=0)  # doctest: +SKIP
         >>> grid = sampler.grid(ncols=4)  # doctest: +SKIP
     """
 
-    def __init__(self, model, n: int = 64, seed: int = 0):
+    def __init__(self, model, n: int = 64, seed: int = 0, ema: bool = False):
         if n < 1:
             raise ValueError(f"`n` must be >= 1. Received: n={n}")
         self.model = model
+        self.ema = bool(ema)
         self.z = model.latent_noise(n, seed)
 
     def __call__(self, batch_size: int = 256) -> np.ndarray:
         """The n samples for the fixed noise, as a NumPy array."""
+        if self.ema:
+            return self.model.generate(len(self.z), batch_size=batch_size, z=self.z, ema=True)
         return self.model.generate(len(self.z), batch_size=batch_size, z=self.z)
 
     def grid(self, ncols: int | None = None, data_range=(-1.0, 1.0)) -> np.ndarray:
