@@ -27,13 +27,21 @@ __all__ = [
 ]
 
 
-def _power_step(f: Callable, x: Tensor, fx: Tensor, r: Tensor, xi: float, d_y: Callable) -> Tensor:
+def _clip(x: Tensor, clip: tuple[float, float] | None) -> Tensor:
+    if clip is None:
+        return x
+    return tf.clip_by_value(x, tf.cast(clip[0], x.dtype), tf.cast(clip[1], x.dtype))
+
+
+def _power_step(f: Callable, x: Tensor, fx: Tensor, r: Tensor, xi: float, d_y: Callable,
+                clip: tuple[float, float] | None = None) -> Tensor:
     """One step of Eq. (23): r ← ∇_r d_Y(f(x), f(x + ξr)) / ‖·‖, keeping r where that gradient vanishes."""
     # Only the input is watched: no weight gradients are computed, and none reach f's weights from here.
     with tf.GradientTape(watch_accessed_variables=False) as tape:
         x_xi = x + tf.cast(xi * r, x.dtype)
         tape.watch(x_xi)
-        distance = tf.reduce_sum(d_y(fx, flat_outputs(f(x_xi))))
+        # A clipped probe (clip(x + ξr), the author's CIFAR-10 code) passes no gradient along clipped coordinates.
+        distance = tf.reduce_sum(d_y(fx, flat_outputs(f(_clip(x_xi, clip)))))
     grad = tape.gradient(distance, x_xi, unconnected_gradients=tf.UnconnectedGradients.ZERO)
     direction, norm = unit_rows(tf.cast(grad, tf.float32))
     # A zero (or non-finite) gradient would give a zero or NaN direction: keep the previous one instead.
@@ -52,6 +60,7 @@ def adversarial_perturbation(
     seed: Seed = None,
     fx: Tensor | None = None,
     check_numerics: bool | None = None,
+    clip: Sequence[float] | None = None,
 ) -> Tensor:
     """Adversarial perturbation r_adv ≈ ε·r_k of ALR (Eqs. 21-23): the direction along which f changes most.
 
@@ -78,12 +87,14 @@ def adversarial_perturbation(
             `keras.random.SeedGenerator` (fresh noise each step: for training), or None (Keras' global one).
         fx: f(x) if already computed (it is not recomputed); treated as a constant.
         check_numerics: Raise on NaN/Inf in `x` or `f(x)`; None means on in eager mode, off in graphs.
+        clip: None or (low, high): evaluate f at the clipped probe clip(x + ξr), as the author's CIFAR-10
+            code does; the direction then has no component along coordinates the probe clipped.
 
     Returns:
         r_adv, a tensor with the shape and dtype of `x` and no gradient.
 
     Raises:
-        ValueError: for an unknown `d_y`, a bad `epsilon`, negative `power_iterations` or ξ ≤ 0.
+        ValueError: for an unknown `d_y`, a bad `epsilon` or `clip`, negative `power_iterations` or ξ ≤ 0.
         tf.errors.InvalidArgumentError: with numerics checking on, naming `x` or `f(x)` if it has NaN or Inf.
 
     Example:
@@ -96,6 +107,7 @@ def adversarial_perturbation(
     check_power_iterations(power_iterations, minimum=0)
     check_positive(xi, "xi")
     check_epsilon(epsilon)
+    clip = check_clip(clip)
     check = resolve_check(check_numerics)
     x = checked(as_float_input(x), "x", check)
     if fx is None:
@@ -105,7 +117,7 @@ def adversarial_perturbation(
     # Uniform in the cube rather than Gaussian: a generic start is all the power iteration needs, at a third of the cost.
     r, _ = unit_rows(uniform(tf.shape(x), base, stream=1, low=-1.0, high=1.0))
     for _ in range(power_iterations):
-        r = _power_step(f, tf.stop_gradient(x), fx, r, xi, d_y_fn)
+        r = _power_step(f, tf.stop_gradient(x), fx, r, xi, d_y_fn, clip)
     eps = sample_epsilon(epsilon, x, tf.bitcast(random_bits((2,), base, stream=2), tf.int32))
     return tf.stop_gradient(tf.cast(per_sample(eps, r) * r, x.dtype))
 
@@ -126,6 +138,7 @@ def adversarial_lipschitz_penalty(
     fx: Tensor | None = None,
     seed: Seed = None,
     check_numerics: bool | None = None,
+    clip_probe: bool = False,
 ) -> PenaltyResult:
     """Adversarial Lipschitz Penalty, Eq. (20): mean over the batch of (d_Y(f(x), f(x̂)) / d_X(x, x̂) − K)_+^p.
 
@@ -150,16 +163,21 @@ def adversarial_lipschitz_penalty(
         d_y: Output distance: "abs", "l2", "kl" (from logits) or "mse_logits".
         xi, epsilon, power_iterations, seed: As in `adversarial_perturbation`.
         reduction: "squared", "abs" or "squared+abs".
-        clip: None or (low, high): clip x̂ to the data range, e.g. (-1, 1).
+        clip: None or (low, high): clip x̂ to the data range, e.g. (-1, 1). Default None: no clipping, as
+            in the author's Progressive GAN code.
         fx: f(x) if the loss already computed it: the penalty then adds no forward pass on x.
         check_numerics: Raise on NaN/Inf in `x`, `f(x)` or `f(x + r_adv)`; None: on in eager, off in graphs.
+        clip_probe: With `clip`, also clip the power iteration's probe x + ξr (`adversarial_perturbation`'s
+            `clip`). `clip=(-1, 1), clip_probe=True` is the author's CIFAR-10 WGAN-ALP code, which clips both;
+            the default False clips x̂ only (when `clip` is given), the behaviour before this option existed.
 
     Returns:
         `PenaltyResult(penalty, ratio_mean, ratio_max, violation_fraction)` of float32 scalars; the ratio is
         d_Y/d_X and a violation is ratio > K.
 
     Raises:
-        ValueError: for unknown `d_x`, `d_y` or `reduction`, a bad `epsilon` or `clip`, or K < 0.
+        ValueError: for unknown `d_x`, `d_y` or `reduction`, a bad `epsilon` or `clip`, `clip_probe` without
+            `clip`, or K < 0.
         tf.errors.InvalidArgumentError: with numerics checking on, naming the tensor that has NaN or Inf.
 
     Example:
@@ -173,17 +191,16 @@ def adversarial_lipschitz_penalty(
     lookup(REDUCTIONS, reduction, "reduction")
     check_positive(K, "K", allow_zero=True)
     clip = check_clip(clip)
+    if clip_probe and clip is None:
+        raise ValueError(f"`clip_probe=True` needs a `clip` range. Received: clip=None, clip_probe={clip_probe!r}")
     check = resolve_check(check_numerics)
     x = checked(as_float_input(x), "x", check)
     fx = checked(flat_outputs(f(x) if fx is None else fx), "f(x)", check)
     r_adv = adversarial_perturbation(
         f, x, xi=xi, epsilon=epsilon, power_iterations=power_iterations, d_y=d_y, seed=seed, fx=fx,
-        check_numerics=False,
+        check_numerics=False, clip=clip if clip_probe else None,
     )
-    x_hat = x + r_adv
-    if clip is not None:
-        x_hat = tf.clip_by_value(x_hat, tf.cast(clip[0], x.dtype), tf.cast(clip[1], x.dtype))
-    x_hat = tf.stop_gradient(x_hat)
+    x_hat = tf.stop_gradient(_clip(x + r_adv, clip))
     fx_hat = checked(flat_outputs(f(x_hat)), "f(x + r_adv)", check)
     return penalty_result(quotient_ratio(fx, fx_hat, x, x_hat, d_x_fn, d_y_fn), K, reduction)
 

@@ -51,6 +51,7 @@ _VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "reduction": lambda v: lookup(REDUCTIONS, v, "reduction"),
     "clip": check_clip,
     "one_sided": lambda v: _check_bool("one_sided", v),
+    "clip_probe": lambda v: _check_bool("clip_probe", v),
     "check_numerics": lambda v: _check_bool("check_numerics", v, allow_none=True),
 }
 
