@@ -136,4 +136,5 @@ def test_progressive_gan_alp_grows_with_fade_in_on_a_png_folder(tmp_path):
     np.testing.assert_allclose(log["fade_in_alpha"], [0.0, 0.5, 1.0])
     assert_png(run_dir / "samples" / "4x4_step_000001.png")
     assert_png(run_dir / "samples" / "8x8_step_000003.png")
+    assert_png(run_dir / "samples" / "8x8_ema.png")  # the final grid of the generator EMA
     assert_png(run_dir / "training.png")

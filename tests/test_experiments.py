@@ -98,6 +98,8 @@ def test_progressive_wgan_alp_is_the_papers_eq_32_setup():
     assert isinstance(gan, LipschitzGAN) and gan.latent_dim == 8 and gan.seed == 3
     assert (gan.gan_loss.name, gan.penalty, gan.penalty_weight, gan.regularize, gan.n_critic, gan.drift) == (
         "wgan", "alp", 0.1, "both", 1, 0.001)
+    # The author's fork: λ·(P_real + P_fake), generator batch = critic batch, generator EMA β = 0.999.
+    assert (gan.both_reduction, gan.generator_batch_multiplier, gan.generator_ema) == ("sum", 1, 0.999)
     assert gan.penalty_kwargs == {"reduction": "squared+abs", "epsilon": (0.1, 100.0), "xi": 10.0,
                                   "power_iterations": 1, "K": 1.0}
     for optimizer in (gan.critic_optimizer, gan.generator_optimizer):
@@ -105,6 +107,13 @@ def test_progressive_wgan_alp_is_the_papers_eq_32_setup():
         assert (float(optimizer.learning_rate), optimizer.beta_1, optimizer.beta_2, optimizer.epsilon) == (
             pytest.approx(1e-3), 0.0, 0.99, 1e-8)
     assert gan.critic_optimizer is not gan.generator_optimizer
+    assert float(recipes.progressive_wgan_alp(config, config.generator(0), config.critic(0), learning_rate=2e-3)
+                 .critic_optimizer.learning_rate) == pytest.approx(2e-3)
+    # Karras et al.'s one-GPU preset (the fork's config.py): minibatch and learning rate by resolution.
+    assert [recipes.progressive_schedule(r) for r in (4, 32, 128, 512, 1024)] == [
+        (128, 1e-3), (64, 1e-3), (16, 1e-3), (4, 1e-3), (4, 1.5e-3)]
+    with pytest.raises(ValueError, match="resolution"):
+        recipes.progressive_schedule(48)
     # The architecture's old attributes are views of the same preset.
     assert config.penalty_options == gan.penalty_kwargs and config.optimizer_kwargs["beta_2"] == 0.99
 

@@ -2,7 +2,8 @@
 
 - GAN models by name (`MODELS`, `make_gan`), the 2-D toy networks and their ALP units (`toy_networks`,
   `TOY_ALP`), Adam with the papers' linear decay (`adam_optimizers`);
-- the Progressive GAN + ALP setup of the ALR paper's appendix A.2 (`PROGRESSIVE_ALP`, `progressive_wgan_alp`);
+- the Progressive GAN + ALP setup of the ALR paper's appendix A.2 (`PROGRESSIVE_ALP`, `progressive_wgan_alp`,
+  `progressive_schedule`);
 - running an experiment: shared flags (`add_run_arguments`), seeding (`seed_everything`), local image data
   (`load_image_data`, `center_crop`) and a resumable run with a wall clock (`fit_schedule`, `run_training`).
 
@@ -37,6 +38,7 @@ __all__ = [
     "toy_networks",
     "adam_optimizers",
     "progressive_wgan_alp",
+    "progressive_schedule",
     "load_image_data",
     "center_crop",
     "add_run_arguments",
@@ -49,16 +51,44 @@ __all__ = [
 MODELS = ("wgan-alp", "wgan-gp", "sn")
 # ξ and ε are in data units: the paper's image values (ξ = 10, ε ~ U[0.1, 10]) are far too large for 2-D data.
 TOY_ALP = {"xi": 1.0, "epsilon": (0.01, 0.5)}
-# The ALR paper's Progressive GAN (appendix A.2, Eq. 32): WGAN loss + λ E[(q − 1)₊² + (q − 1)₊] with λ = 0.1,
-# ε ~ U[0.1, 100], ξ = 10, one power iteration, K = 1, on real and generated samples; drift 0.001; n_critic 1;
-# Adam(1e-3, β = (0, 0.99), ε = 1e-8) as in Karras et al.
+# The ALR paper's Progressive GAN (appendix A.2, Eq. 32) as the author's fork of Karras et al.'s code runs it:
+# WGAN loss + λ·(P_real + P_fake), each P the batch mean of (q − 1)₊² + (q − 1)₊ over reals (or fakes) alone
+# (both_reduction="sum"), λ = 0.1, ε ~ U[0.1, 100], ξ = 10, one power iteration, K = 1, no clipping; drift 0.001;
+# n_critic 1; generator batch = critic batch; generator EMA β = 0.999; Adam(β = (0, 0.99), ε = 1e-8) with
+# the learning rate and minibatch by resolution of Karras et al.'s one-GPU preset ("preset-v2-1gpu", fp32):
+# `progressive_schedule`.
 PROGRESSIVE_ALP = {
-    "gan": {"loss": "wgan", "penalty": "alp", "penalty_weight": 0.1, "regularize": "both", "n_critic": 1,
-            "drift": 0.001},
+    "gan": {"loss": "wgan", "penalty": "alp", "penalty_weight": 0.1, "regularize": "both", "both_reduction": "sum",
+            "n_critic": 1, "generator_batch_multiplier": 1, "drift": 0.001, "generator_ema": 0.999},
     "penalty_kwargs": {"reduction": "squared+abs", "epsilon": (0.1, 100.0), "xi": 10.0, "power_iterations": 1,
                        "K": 1.0},
     "adam": {"learning_rate": 1e-3, "beta_1": 0.0, "beta_2": 0.99, "epsilon": 1e-8},
+    # Minibatch by resolution (capped at 16/8/4 at 256/512/1024 for fp32 memory), and learning rates that differ
+    # from adam["learning_rate"].
+    "minibatch": {4: 128, 8: 128, 16: 128, 32: 64, 64: 32, 128: 16, 256: 8, 512: 4, 1024: 4},
+    "learning_rate": {1024: 1.5e-3},
 }
+
+
+def progressive_schedule(resolution: int) -> tuple[int, float]:
+    """(critic = generator batch, learning rate) of the Progressive GAN preset at one resolution.
+
+    Args:
+        resolution: A level's resolution, a power of 2 from 4 to 1024.
+
+    Returns:
+        (batch size, Adam learning rate) of `PROGRESSIVE_ALP`.
+
+    Raises:
+        ValueError: for a resolution outside the preset's table.
+
+    Example:
+        >>> progressive_schedule(4), progressive_schedule(256), progressive_schedule(1024)
+        ((128, 0.001), (8, 0.001), (4, 0.0015))
+    """
+    check_choice("resolution", resolution, tuple(PROGRESSIVE_ALP["minibatch"]))
+    rate = PROGRESSIVE_ALP["learning_rate"].get(resolution, PROGRESSIVE_ALP["adam"]["learning_rate"])
+    return PROGRESSIVE_ALP["minibatch"][resolution], rate
 
 
 def make_gan(model: str, generator: keras.Model, critic: keras.Model, *, latent_dim: int, n_critic: int = 5,
@@ -160,14 +190,20 @@ def adam_optimizers(learning_rate: float, beta_1: float, beta_2: float, *, decay
                  for scale in (n_critic, 1))
 
 
-def progressive_wgan_alp(config, generator: keras.Model, critic: keras.Model, *, seed: int = 0):
+def progressive_wgan_alp(config, generator: keras.Model, critic: keras.Model, *, seed: int = 0,
+                         learning_rate: float | None = None):
     """The compiled `LipschitzGAN` of one Progressive GAN level with the ALR paper's Eq. (32) setup.
+
+    λ = 0.1 multiplies the sum of the penalty's means over the real and the generated batch
+    (`both_reduction="sum"`), as in Eq. (32) and the author's code.
 
     Args:
         config: The `tf_lipschitz.architectures.ProgressiveGAN` (gives `latent_dim`).
         generator: The level's generator.
         critic: The level's critic.
         seed: Seed of the training noise.
+        learning_rate: Adam's rate; None: `PROGRESSIVE_ALP["adam"]`'s 1e-3 (see `progressive_schedule` for
+            the rate by resolution).
 
     Returns:
         A `LipschitzGAN` with `PROGRESSIVE_ALP` and fresh Adam optimizers, compiled.
@@ -176,8 +212,8 @@ def progressive_wgan_alp(config, generator: keras.Model, critic: keras.Model, *,
         >>> from tf_lipschitz.architectures import progressive_gan
         >>> config = progressive_gan(8, fmap_base=16, fmap_max=8)
         >>> gan = progressive_wgan_alp(config, config.generator(0), config.critic(0))
-        >>> gan.penalty, gan.penalty_weight, gan.drift, gan.n_critic
-        ('alp', 0.1, 0.001, 1)
+        >>> gan.penalty, gan.penalty_weight, gan.both_reduction, gan.generator_ema, gan.n_critic
+        ('alp', 0.1, 'sum', 0.999, 1)
 
     Reference:
         Terjék, "Adversarial Lipschitz Regularization", ICLR 2020, appendix A.2, Eq. (32).
@@ -186,8 +222,10 @@ def progressive_wgan_alp(config, generator: keras.Model, critic: keras.Model, *,
 
     gan = LipschitzGAN(generator, critic, latent_dim=config.latent_dim, seed=seed,
                        penalty_kwargs=dict(PROGRESSIVE_ALP["penalty_kwargs"]), **PROGRESSIVE_ALP["gan"])
-    gan.compile(critic_optimizer=keras.optimizers.Adam(**PROGRESSIVE_ALP["adam"]),
-                generator_optimizer=keras.optimizers.Adam(**PROGRESSIVE_ALP["adam"]))
+    adam = dict(PROGRESSIVE_ALP["adam"])
+    if learning_rate is not None:
+        adam["learning_rate"] = learning_rate
+    gan.compile(critic_optimizer=keras.optimizers.Adam(**adam), generator_optimizer=keras.optimizers.Adam(**adam))
     return gan
 
 
