@@ -129,7 +129,7 @@ def level_plan(config, batch_size: int | None = None) -> list[tuple[int, int, in
         >>> level_plan(progressive_gan(16, training_images=8, transition_images=4), 4)
         [(0, 0, 2, 4), (1, 8, 3, 4), (2, 20, 3, 4)]
         >>> level_plan(progressive_gan(64, training_images=256, transition_images=256))[-1]
-        (4, 2304, 16, 32)
+        (4, 1792, 16, 32)
     """
     from tf_lipschitz.recipes import progressive_schedule
 
