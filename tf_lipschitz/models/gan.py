@@ -135,8 +135,10 @@ class LipschitzGAN(keras.Model):
             alias; resolved by `penalties.get` into `resolved_penalty` (`penalty` keeps the canonical name).
         penalty_weight: λ ≥ 0; None takes the penalty's usual value (ALP 100, GP 10, LP 10, R1 5).
         penalty_kwargs: Keyword options of the penalty function, e.g. for ALP `xi`, `epsilon`, `K`,
-            `power_iterations`, `d_x`, `d_y`, `reduction`, `clip`; for GP/LP `target` (or `K`),
-            `one_sided`.
+            `power_iterations`, `d_x`, `d_y`, `reduction`, `clip`, `clip_probe`; for GP/LP `target` (or
+            `K`), `one_sided`. ALP clips nothing by default (as the author's Progressive GAN code);
+            `{"clip": gan.data_range, "clip_probe": True}` clips the probe x + ξr and x̂ to the data
+            range, as the author's CIFAR-10 code does.
         regularize: Samples the penalty is applied to: "real", "fake", "both" (real and generated
             batches, the ALP paper's choice) or "interpolate" (random points between them, WGAN-GP's).
             With "both" the penalty runs on the real batch and on the generated batch in separate passes
@@ -671,7 +673,9 @@ class WGANALP(LipschitzGAN):
 
     WGAN loss, Adversarial Lipschitz Penalty with λ = 100, K = 1, ξ = 10, ε ~ U[0.1, 10], k = 1 power
     iteration, d_X = l2, d_Y = |·|, squared violation, applied to both the real and the generated
-    batches; n_critic = 5 and a generator batch twice the critic batch. ξ and ε are in the units of the
+    batches with λ times one mean over the joined batch (`both_reduction="mean"`, the author's CIFAR-10
+    code); n_critic = 5 and a generator batch twice the critic batch. That code also clips the probe and
+    x̂ to [-1, 1]; pass `penalty_kwargs={"clip": (-1, 1), "clip_probe": True}` for it (default: no clip). ξ and ε are in the units of the
     data and suit 32×32×3 images in [-1, 1]; for 2-D data of unit scale pass
     `penalty_kwargs={"xi": 1.0, "epsilon": (0.01, 0.5)}`. Other arguments as `LipschitzGAN`.
 
