@@ -12,8 +12,8 @@ stabilizes for `--training-images` real images; every later level fades in its n
 `--transition-images` (α from 0 to 1, `ProgressiveGAN.phase`) and then stabilizes for `--training-images`.
 Each level starts with fresh optimizers and the previous level's weights (`ProgressiveGAN.grow`).
 
-Not the fork's set-up, still: the generator EMA restarts from the grown generator at every level (the fork
-averages one network across all levels); no mirror augmentation; no auxiliary classifier (AC-GAN) terms;
+Not the fork's set-up, still: the fork averages one network across all levels, here the EMA of each level
+starts from the previous level's (new blocks from their fresh weights); no mirror augmentation; no auxiliary classifier (AC-GAN) terms;
 the fork's `minibatch_repeats` and its per-tick bookkeeping are not reproduced; and the networks are ours
 (`tf_lipschitz.architectures.progressive_gan`), not a port of the fork's. `--batch-size` / `--learning-rate`
 override the schedule for small runs.
@@ -162,6 +162,22 @@ def write_plot(args: argparse.Namespace, config, plan) -> str:
                      ylabel="value", title=f"Progressive WGAN-ALP up to {config.resolution}x{config.resolution}")
 
 
+def carry_generator_ema(config, level: int, previous, gan) -> None:
+    """Starts the generator EMA of `gan` (level L + 1) from that of `previous` (level L).
+
+    Blocks that level L had take their averaged weights; the new blocks start from the live (fresh) ones, as
+    `ProgressiveGAN.grow` does for the live generator.
+    """
+    from tf_lipschitz.architectures import transfer_weights
+
+    averaged = config.generator(level, alpha=0.0)
+    averaged.set_weights(gan.generator.get_weights())
+    with previous.ema_weights():
+        transfer_weights(previous.generator, averaged)
+    for average, value in zip(gan.ema_variables, averaged.trainable_variables):
+        average.assign(value)
+
+
 def save_image(path: str, grid: np.ndarray) -> str:
     """Writes an `image_grid` (floats in [0, 1]) as a PNG; returns the path."""
     from PIL import Image
@@ -210,7 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     plan = level_plan(config, args.batch_size)
-    generator = critic = None
+    generator = critic = gan_previous = None
     for level, first_image, steps, batch_size in plan:
         size = config.resolutions[level]
         learning_rate = args.learning_rate or progressive_schedule(size)[1]
@@ -220,6 +236,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             generator, critic = config.grow(generator, critic)
         gan = progressive_wgan_alp(config, generator, critic, seed=args.seed + level, learning_rate=learning_rate)
+        if level > 0:
+            carry_generator_ema(config, level, gan_previous, gan)
+        gan_previous = gan
         if load_result(level_dir) is not None:
             gan.set_weights(load_final_weights(level_dir))
             print(f"[progressive_gan_alp] level {level} ({size}x{size}) already trained: {level_dir}")

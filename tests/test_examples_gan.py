@@ -138,3 +138,28 @@ def test_progressive_gan_alp_grows_with_fade_in_on_a_png_folder(tmp_path):
     assert_png(run_dir / "samples" / "8x8_step_000003.png")
     assert_png(run_dir / "samples" / "8x8_ema.png")  # the final grid of the generator EMA
     assert_png(run_dir / "training.png")
+
+
+def test_progressive_gan_alp_carries_the_generator_ema_to_the_next_level():
+    from tf_lipschitz.architectures import progressive_gan
+    from tf_lipschitz.recipes import progressive_wgan_alp
+
+    example = load_example("progressive_gan_alp")
+    config = progressive_gan(8, latent_dim=4, fmap_base=8, fmap_max=4)
+    previous = progressive_wgan_alp(config, config.generator(0), config.critic(0))
+    for average in previous.ema_variables:  # an average that differs from the live weights
+        average.assign(average + 0.5)
+    generator, critic = config.grow(previous.generator, previous.critic)
+    gan = progressive_wgan_alp(config, generator, critic)
+    example.carry_generator_ema(config, 1, previous, gan)
+    old = {v.path: np.asarray(a) for v, a in zip(previous.generator.trainable_variables, previous.ema_variables)}
+    carried = fresh = 0
+    for variable, average in zip(gan.generator.trainable_variables, gan.ema_variables):
+        key = variable.path  # layer/variable, the same names at both levels (what `transfer_weights` matches)
+        if key in old:  # a block of level 0: its average
+            np.testing.assert_array_equal(np.asarray(average), old[key])
+            carried += 1
+        else:  # a new block: the live weights
+            np.testing.assert_array_equal(np.asarray(average), np.asarray(variable))
+            fresh += 1
+    assert carried and fresh
