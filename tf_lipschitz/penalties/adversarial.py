@@ -257,6 +257,7 @@ def virtual_adversarial_loss(
     fx: Tensor | None = None,
     seed: Seed = None,
     check_numerics: bool | None = None,
+    f_direction: Callable | None = None,
 ) -> PenaltyResult:
     """VAT's local distributional smoothness (Eqs. 10-13) and the semi-supervised ALR of appendix A.3.
 
@@ -268,6 +269,15 @@ def virtual_adversarial_loss(
         (entropy minimization of Grandvalet and Bengio).
     f returns logits. It needs no labels, so apply it to labeled and unlabeled batches alike.
 
+    Stochastic layers: f is called for f(x) (unless `fx` is given), for the probe f(x + ξr) and for f(x̂), and
+    each call is taken as it comes. With dropout in training mode every call draws its own mask, so
+    d_Y(f(x), f(x + ξr)) measures the dropout noise more than the ξr step, and the direction follows that noise
+    (mean |cos| ≈ 0.04 to the dropout-free direction on ConvLarge). Either make f reuse one mask within a step,
+    as VAT's TensorFlow code does in effect (its forward passes rebuild dropout with the same op seeds, so they
+    draw the same masks; see `examples/semi_supervised_alr.py`), or pass `f_direction`, a dropout-free model
+    (e.g. `lambda t: model(t, training=False)`) that computes the direction from its own f(x) at the cost of one
+    more forward pass; f(x̂) and the penalty still use f.
+
     Args:
         f: The classifier (callable returning logits).
         x: A float batch (n, ...).
@@ -278,12 +288,15 @@ def virtual_adversarial_loss(
         entropy_weight: Weight of the conditional-entropy term, ≥ 0 (gradient flows through f(x)).
         fx: f(x) if already computed (the classification loss's forward pass).
         check_numerics: Raise on NaN/Inf in `x`, `f(x)` or `f(x + r_adv)`; None: on in eager, off in graphs.
+        f_direction: The model of the power iteration (its f(x) and probe), when it must differ from f, e.g.
+            f without dropout; None uses f and `fx`.
 
     Returns:
         `PenaltyResult` with ratio d_Y/d_X; `penalty` includes the entropy term.
 
     Raises:
-        ValueError: for unknown `d_x` or `d_y`, a bad `epsilon`, K < 0 or entropy_weight < 0.
+        ValueError: for unknown `d_x` or `d_y`, a bad `epsilon`, K < 0, entropy_weight < 0 or a non-callable
+            `f_direction`.
         tf.errors.InvalidArgumentError: with numerics checking on, naming the tensor that has NaN or Inf.
 
     Example:
@@ -299,9 +312,11 @@ def virtual_adversarial_loss(
     check = resolve_check(check_numerics)
     x = checked(as_float_input(x), "x", check)
     logits = checked(flat_outputs(f(x) if fx is None else fx), "f(x)", check)
+    if f_direction is not None and not callable(f_direction):
+        raise ValueError(f"`f_direction` must be None or callable. Received: f_direction={f_direction!r}")
     r_adv = adversarial_perturbation(
-        f, x, xi=xi, epsilon=epsilon, power_iterations=power_iterations, d_y=d_y, seed=seed, fx=logits,
-        check_numerics=False,
+        f if f_direction is None else f_direction, x, xi=xi, epsilon=epsilon, power_iterations=power_iterations,
+        d_y=d_y, seed=seed, fx=logits if f_direction is None else None, check_numerics=False,
     )
     x_hat = tf.stop_gradient(x + r_adv)
     fx_hat = checked(flat_outputs(f(x_hat)), "f(x + r_adv)", check)
