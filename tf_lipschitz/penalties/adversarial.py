@@ -16,7 +16,7 @@ import tensorflow as tf
 from tf_lipschitz.ops import check_power_iterations
 from tf_lipschitz.penalties._core import (
     D_X, D_Y, REDUCTIONS, TINY, PenaltyResult, Tensor, as_float_input, check_clip, check_positive, checked,
-    flat_outputs, lookup, penalty_result, per_sample, quotient_ratio, resolve_check, unit_rows,
+    flat_outputs, lookup, penalty_result, per_sample, quotient_ratio, resolve_check,
 )
 from tf_lipschitz.penalties.epsilon import Epsilon, check_epsilon, sample_epsilon
 from tf_lipschitz.penalties.noise import Seed, random_bits, seed_tensor, uniform
@@ -27,18 +27,29 @@ __all__ = [
 ]
 
 
-def _power_step(f: Callable, x: Tensor, fx: Tensor, r: Tensor, xi: float, d_y: Callable) -> Tensor:
-    """One step of Eq. (23): r ← ∇_r d_Y(f(x), f(x + ξr)) / ‖·‖, keeping r where that gradient vanishes."""
+def _row_norms(v: Tensor) -> Tensor:
+    """Per-sample L2 norms over all non-batch axes (no gradient is taken through them)."""
+    return tf.sqrt(tf.reduce_sum(tf.square(tf.reshape(v, [tf.shape(v)[0], -1])), axis=1))
+
+
+def _power_step(
+    f: Callable, x: Tensor, fx: Tensor, v: Tensor, scale: Tensor, xi: float, d_y: Callable
+) -> tuple[Tensor, Tensor]:
+    """One step of Eq. (23) on r = scale·v (unit rows): returns the next (v, scale) with r ← ∇_r d_Y / ‖·‖.
+
+    A direction is carried as a vector and a per-sample scale so that it is normalized without a pass over the
+    batch: one reduction for the norms, and the scales are folded into the probe and into ε·r. Samples whose
+    gradient vanishes (or is not finite) keep the previous direction.
+    """
     # Only the input is watched: no weight gradients are computed, and none reach f's weights from here.
     with tf.GradientTape(watch_accessed_variables=False) as tape:
-        x_xi = x + tf.cast(xi * r, x.dtype)
+        x_xi = x + tf.cast(per_sample(xi * scale, v) * v, x.dtype)
         tape.watch(x_xi)
         distance = tf.reduce_sum(d_y(fx, flat_outputs(f(x_xi))))
-    grad = tape.gradient(distance, x_xi, unconnected_gradients=tf.UnconnectedGradients.ZERO)
-    direction, norm = unit_rows(tf.cast(grad, tf.float32))
-    # A zero (or non-finite) gradient would give a zero or NaN direction: keep the previous one instead.
+    grad = tf.cast(tape.gradient(distance, x_xi, unconnected_gradients=tf.UnconnectedGradients.ZERO), tf.float32)
+    norm = _row_norms(grad)
     usable = tf.math.is_finite(norm) & (norm > TINY)
-    return tf.where(per_sample(usable, r), direction, r)
+    return tf.where(per_sample(usable, v), grad, v), tf.where(usable, 1.0 / tf.where(usable, norm, 1.0), scale)
 
 
 def adversarial_perturbation(
@@ -103,11 +114,12 @@ def adversarial_perturbation(
     fx = checked(tf.stop_gradient(flat_outputs(fx)), "f(x)", check)
     base = seed_tensor(seed)
     # Uniform in the cube rather than Gaussian: a generic start is all the power iteration needs, at a third of the cost.
-    r, _ = unit_rows(uniform(tf.shape(x), base, stream=1, low=-1.0, high=1.0))
+    v = uniform(tf.shape(x), base, stream=1, low=-1.0, high=1.0)
+    scale = 1.0 / tf.maximum(_row_norms(v), TINY)  # r = scale·v has unit rows
     for _ in range(power_iterations):
-        r = _power_step(f, tf.stop_gradient(x), fx, r, xi, d_y_fn)
+        v, scale = _power_step(f, tf.stop_gradient(x), fx, v, scale, xi, d_y_fn)
     eps = sample_epsilon(epsilon, x, tf.bitcast(random_bits((2,), base, stream=2), tf.int32))
-    return tf.stop_gradient(tf.cast(per_sample(eps, r) * r, x.dtype))
+    return tf.stop_gradient(tf.cast(per_sample(eps * scale, v) * v, x.dtype))
 
 
 
