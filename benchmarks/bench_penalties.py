@@ -13,6 +13,13 @@ power-iteration pass (a forward at x + ξr and a backward to the input only, no 
 direction; "ALP, random direction" skips the power iteration (noise, f(x̂) forward and backward). Their extra
 times over the unpenalized step add up to ALP's.
 
+What we measured (2 cores shared with other jobs, CPU-time medians of 10 rounds; F = one forward pass on 64
+samples, the unpenalized step being ≈ 6F): the noise is negligible, the direction pass costs ≈ 1.9F (a forward
+and an input-only backward: weight gradients are pruned) and the f(x̂) pass ≈ 2.6F, so ALP on one batch adds
+≈ 4.6F against GP's ≈ 5.3F. That is the pass-count floor of Eq. (20) with one power iteration (the direction
+needs f(x + ξr) and its input gradient, x̂ needs the direction): ALP(one batch)/GP ≈ (6 + 4.6)/(6 + 5.3) ≈ 0.94 on
+the plain critic, and ≈ 0.90 on the bench critic whose per-op overheads weigh more in GP's double backward.
+
 Pass count per regularized sample (forward = 1, backward to weights = 2): ALP adds one forward with an input
 gradient (the power iteration, ≈ 2) and one forward-backward (≈ 3), so ALP on both batches costs ≈ (3 + 5)/3 ≈ 2.7×
 the unpenalized step; GP adds a forward, an input gradient kept for differentiation and its double backward.
