@@ -1,7 +1,7 @@
 """The FID sweeps of "How does Lipschitz regularization influence GAN training?": k_SN × loss and α × loss.
 
 Every (loss, k_SN, α) point trains the appendix-B DCGAN generator and spectral-normalized critic with RMSProp
-(lr 5e-5), n_dis = 1, batch 64 (generator batch 64 too) and the loss domain-scaled by α (L_α(x) = L(α·x)/α, Eq. 11),
+(lr 5e-5; ρ and ε, see below), n_dis = 1, batch 64 (generator batch 64 too) and the loss domain-scaled by α (L_α(x) = L(α·x)/α, Eq. 11),
 then scores the generator by FID. Presets (`--sweep`):
 
     k_sn         Table 2:    k_SN ∈ {0.2, 0.25, 0.5, 1, 5, 10, 50}, α = 1; NS-, LS-, W-, COS-, EXP-GAN
@@ -9,6 +9,13 @@ then scores the generator by FID. Presets (`--sweep`):
     alpha-large  Table 5(b): α ∈ {1e1, 1e3, …, 1e11} at k_SN = 1;        same losses
 
 `--losses`, `--k-sn` and `--alphas` override the preset. The paper trains 1e5 iterations per point.
+
+RMSProp: the paper gives only the learning rate (5e-5, appendix B); its Eq. (5) writes the update as
+η·g/√(E[g²] + ε) with E[g²] an exponential average of decay γ, the form of TensorFlow's and Keras' RMSProp, but
+it states neither γ nor ε, and its code is not public. We use Keras' defaults, `--rmsprop-rho 0.9` and
+`--rmsprop-epsilon 1e-7` (ε inside the square root); TF 1's `tf.train.RMSPropOptimizer` had ρ = 0.9, ε = 1e-10,
+PyTorch's RMSprop has α = 0.99 and ε = 1e-8 outside the square root. By Eq. (5) a gradient scaled by k_SN^m acts
+like ε/k_SN^(2m): the k_SN sweep is flat only while that stays negligible against E[g²], so ε matters at small k_SN.
 
 FID: on MNIST, the Fréchet distance on a small MNIST classifier (`mnist_frechet_distance`), read from
 `--classifier` or trained once on the labelled data (`y_train` in the `.npz`) and saved in the run directory; on
@@ -74,6 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--latent-dim", type=int, default=100)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=5e-5, help="RMSProp learning rate (default %(default)s)")
+    parser.add_argument("--rmsprop-rho", type=float, default=0.9,
+                        help="RMSProp decay ρ (γ in Eq. 5; not stated by the paper; Keras default %(default)s)")
+    parser.add_argument("--rmsprop-epsilon", type=float, default=1e-7,
+                        help="RMSProp ε, inside the square root (not stated by the paper; Keras default %(default)s)")
     parser.add_argument("--fid-samples", type=int, default=10_000, help="generated and real images for FID")
     parser.add_argument("--classifier", help="FID classifier: MNIST classifier .keras, or Inception folder")
     parser.add_argument("--classifier-epochs", type=int, default=3, help="epochs of the MNIST classifier")
@@ -92,6 +103,26 @@ def sweep_points(args: argparse.Namespace) -> tuple[str, list[tuple[str, float, 
     swept, losses, k_sns, alphas = SWEEPS[args.sweep]
     losses, k_sns, alphas = args.losses or losses, args.k_sn or k_sns, args.alphas or alphas
     return swept, [(loss, k, a) for loss in losses for k in k_sns for a in alphas]
+
+
+def make_optimizer(args: argparse.Namespace):
+    """The RMSProp optimizer of the sweep (`--lr`, `--rmsprop-rho`, `--rmsprop-epsilon`; no momentum, not centered).
+
+    Raises:
+        ValueError: for ρ outside [0, 1) or ε ≤ 0 (naming the flag).
+
+    Example:
+        >>> optimizer = make_optimizer(build_parser().parse_args(["--rmsprop-epsilon", "1e-10"]))
+        >>> optimizer.rho, optimizer.epsilon, optimizer.momentum
+        (0.9, 1e-10, 0.0)
+    """
+    import keras
+
+    if not 0.0 <= args.rmsprop_rho < 1.0:
+        raise ValueError(f"`--rmsprop-rho` must be in [0, 1). Received: {args.rmsprop_rho}")
+    if not args.rmsprop_epsilon > 0.0:
+        raise ValueError(f"`--rmsprop-epsilon` must be > 0. Received: {args.rmsprop_epsilon}")
+    return keras.optimizers.RMSprop(args.lr, rho=args.rmsprop_rho, epsilon=args.rmsprop_epsilon)
 
 
 def point_dir(args: argparse.Namespace, loss: str, k_sn: float, alpha: float) -> str:
@@ -174,8 +205,7 @@ def train_point(args: argparse.Namespace, images: np.ndarray, fid: FID, loss: st
     critic = dcgan_critic(resolution, k_sn, channels=channels, spectral_norm=True, width=args.width)
     gan = LipschitzGAN(generator, critic, latent_dim=args.latent_dim, loss=loss, alpha=alpha, penalty=None,
                        n_critic=1, generator_batch_multiplier=1, seed=args.seed)
-    gan.compile(critic_optimizer=keras.optimizers.RMSprop(args.lr),
-                generator_optimizer=keras.optimizers.RMSprop(args.lr), jit_compile=args.jit)
+    gan.compile(critic_optimizer=make_optimizer(args), generator_optimizer=make_optimizer(args), jit_compile=args.jit)
     dataset = image_dataset(images, args.batch_size, resolution=resolution, seed=args.seed)
     grid = SampleGrid(min(args.checkpoint_every, args.steps), os.path.join(run_dir, "samples", "step_{step:06d}.png"),
                       n_samples=args.grid_samples)

@@ -21,6 +21,17 @@ Choices the paper leaves to Miyato et al. (2017): batches of 32 labeled and 128 
 steps, ξ = 10⁻⁶, one power iteration, ConvLarge with dropout 0.5; the perturbed forward passes run in training
 mode, so batch normalization also sees the perturbed batch.
 
+Dropout and the adversarial direction (`--direction-dropout`): with a fresh dropout mask in each of f(x),
+f(x + ξr) and f(x̂), the finite difference measures the masks' difference rather than the ξr step, and the
+direction is mostly dropout noise. VAT's TensorFlow code rebuilds the network for every forward pass with the same
+dropout op seeds, so within a step its three passes on the unlabeled batch draw the same masks. "shared" (the
+default) does the same here: the three passes restore the dropout layers' seed state, so they use one mask per
+step and the direction is a true power iteration on the thinned network that f(x̂) is then compared through
+(each mask's network has its own direction: at initialization, width 8, the mean |cos| to the dropout-free
+direction is ≈ 0.07, as with independent masks, but the penalty now measures one network's smoothness rather than
+the masks' difference); batch normalization stays in training mode, as in the reference. "off" computes the direction with the whole network in inference
+mode (no dropout, moving batch-norm statistics; one more forward pass) and keeps dropout for f(x̂).
+
 Usage:
     python examples/semi_supervised_alr.py --data-dir ~/data/cifar10.npz
     python examples/semi_supervised_alr.py --data-dir ~/tensorflow_datasets --dataset cifar10 --methods alr
@@ -57,6 +68,7 @@ from tf_lipschitz.data import load_images  # noqa: E402
 from tf_lipschitz.penalties import virtual_adversarial_loss  # noqa: E402
 
 METHODS = ("vat", "alr")
+DIRECTION_DROPOUT = ("shared", "off")
 _IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 _LOG_FIELDS = ("step", "loss", "cross_entropy", "penalty", "entropy", "ratio_mean", "ratio_max", "train_accuracy",
                "val_accuracy", "test_accuracy")
@@ -246,9 +258,54 @@ def regularizer_options(method: str, args: argparse.Namespace) -> dict:
     raise ValueError(f"`method` must be one of {METHODS}. Received: method={method!r}")
 
 
+def _dropout_layers(model: keras.Model) -> list:
+    found = []
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Dropout):
+            found.append(layer)
+        elif isinstance(layer, keras.Model):
+            found.extend(_dropout_layers(layer))
+    return found
+
+
+def shared_mask(model: keras.Model) -> Callable[[], Callable]:
+    """One dropout mask per step: `begin = shared_mask(model)`, then in each step `f = begin()`.
+
+    Every call of `f` restores the seed state that the model's `Dropout` layers had when `begin()` ran, then calls
+    the model in training mode, so all calls of one step with a batch of the same shape use the same masks; the
+    state still advances once per step, so the next step draws new ones. Use it inside the step's `tf.function`.
+
+    Args:
+        model: A Keras model whose dropout layers are `keras.layers.Dropout` (nested models are searched).
+
+    Returns:
+        `begin()`, returning the step's callable `f(t) -> model(t, training=True)`.
+
+    Example:
+        >>> net = keras.Sequential([keras.Input((8,)), keras.layers.Dropout(0.5), keras.layers.Dense(2)])
+        >>> f = shared_mask(net)()
+        >>> x = np.ones((4, 8), np.float32)
+        >>> bool(np.array_equal(f(x), f(x)))
+        True
+    """
+    states = [layer.seed_generator.state for layer in _dropout_layers(model)]
+
+    def begin() -> Callable:
+        start = [tf.identity(state.value) for state in states]
+
+        def f(t):
+            for state, value in zip(states, start):
+                state.assign(value)
+            return model(t, training=True)
+
+        return f
+
+    return begin
+
+
 def make_train_step(
     model: keras.Model, optimizer: keras.optimizers.Optimizer, options: dict, penalty_weight: float,
-    seed_generator: keras.random.SeedGenerator,
+    seed_generator: keras.random.SeedGenerator, direction_dropout: str = "shared",
 ) -> Callable:
     """A compiled step `step(x_labeled, y_labeled, x_unlabeled) -> logs`: cross-entropy + λ·smoothness.
 
@@ -258,14 +315,26 @@ def make_train_step(
         options: `regularizer_options(...)`.
         penalty_weight: λ.
         seed_generator: Source of the perturbation noise (checkpointed with the model).
+        direction_dropout: "shared" (one dropout mask for f(x), the probe and f(x̂), as VAT's code) or "off"
+            (the direction from the model in inference mode); see the module docstring.
 
     Returns:
         A `tf.function` returning float32 scalars `loss`, `cross_entropy`, `penalty` (with the entropy term),
         `entropy`, `ratio_mean`, `ratio_max`, `train_accuracy`.
+
+    Raises:
+        ValueError: for an unknown `direction_dropout`.
     """
+    if direction_dropout not in DIRECTION_DROPOUT:
+        raise ValueError(f"`direction_dropout` must be one of {DIRECTION_DROPOUT}. "
+                         f"Received: direction_dropout={direction_dropout!r}")
+    begin = shared_mask(model)
 
     def f(t):
         return model(t, training=True)
+
+    def f_inference(t):
+        return model(t, training=False)
 
     @tf.function
     def step(x_labeled, y_labeled, x_unlabeled):
@@ -273,9 +342,11 @@ def make_train_step(
             logits = tf.cast(f(x_labeled), tf.float32)
             cross_entropy = tf.reduce_mean(
                 tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y_labeled, logits=logits))
-            logits_u = f(x_unlabeled)
-            result = virtual_adversarial_loss(f, x_unlabeled, fx=logits_u, seed=seed_generator,
-                                              check_numerics=False, **options)
+            f_unlabeled = begin() if direction_dropout == "shared" else f
+            logits_u = f_unlabeled(x_unlabeled)
+            result = virtual_adversarial_loss(
+                f_unlabeled, x_unlabeled, fx=logits_u, seed=seed_generator, check_numerics=False,
+                f_direction=f_inference if direction_dropout == "off" else None, **options)
             loss = cross_entropy + penalty_weight * result.penalty
         grads = tape.gradient(loss, model.trainable_variables)
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
@@ -346,7 +417,8 @@ def train_method(method: str, data: dict, args: argparse.Namespace, progress: tq
     kept = [r for r in _read_rows(log_path) if r["step"] <= start] if start else []
     reporting.write_rows(log_path, _LOG_FIELDS, kept)
     progress.update(start)
-    step = make_train_step(model, optimizer, regularizer_options(method, args), args.penalty_weight, seed_generator)
+    step = make_train_step(model, optimizer, regularizer_options(method, args), args.penalty_weight, seed_generator,
+                           args.direction_dropout)
     n_labeled, n_unlabeled = len(data["x_labeled"]), len(data["x_unlabeled"])
     began = time.perf_counter()
     sums: dict[str, float] = {}
@@ -469,6 +541,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="ALR's P_ε = U[LOW, HIGH].")
     parser.add_argument("--xi", type=float, default=1e-6, help="Power-iteration step ξ.")
     parser.add_argument("--power-iterations", type=int, default=1, help="k.")
+    parser.add_argument("--direction-dropout", choices=DIRECTION_DROPOUT, default="shared",
+                        help="Dropout while finding the adversarial direction: one mask per step shared by f(x), "
+                             "the probe and f(x̂) (VAT's code), or off (inference mode).")
     parser.add_argument("--preprocess", choices=("zca", "scale"), default="zca",
                         help="ZCA whitening (VAT's CIFAR-10 setting) or scaling to [-1, 1].")
     parser.add_argument("--zca-epsilon", type=float, default=0.1,

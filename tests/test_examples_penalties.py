@@ -134,6 +134,67 @@ def test_regularizer_options_are_appendix_a3():
     assert args.penalty_weight == 1.0 and vat["entropy_weight"] == alr["entropy_weight"] == 1.0
 
 
+def _mean_abs_cos(a, b):
+    a, b = (v.reshape(len(v), -1) for v in (a, b))
+    return float(np.mean(np.abs(np.sum(a * b, 1)) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))))
+
+
+def test_shared_mask_gives_one_dropout_mask_per_step_and_a_true_power_iteration():
+    import keras
+
+    from tf_lipschitz.penalties import adversarial_perturbation
+    from tf_lipschitz.penalties.noise import seed_tensor, uniform
+
+    ssl = _load("semi_supervised_alr")
+    keras.utils.set_random_seed(1)
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(64, activation="tanh"),
+                              keras.layers.Dropout(0.5, seed=2), keras.layers.Dense(3)])
+    x = np.random.default_rng(3).normal(size=(32, 64)).astype("float32")
+    begin = ssl.shared_mask(model)
+    f = begin()
+    np.testing.assert_array_equal(f(x), f(x))  # same mask within a step
+    assert not np.array_equal(f(x), begin()(x))  # a new one in the next step
+    # Reference: one power-iteration step on the thinned network's Jacobian J (from autodiff, not differences):
+    # r₁ ∝ JᵀJ r₀ with the function's own start r₀.
+    r0 = uniform((32, 64), seed_tensor(5), stream=1, low=-1.0, high=1.0).numpy()
+    kwargs = dict(xi=1e-3, epsilon=1.0, d_y="mse_logits", seed=5)
+    cosines = {}
+    for name, make_f in (("shared", begin), ("independent", lambda: lambda t: model(t, training=True))):
+        values = []
+        for _ in range(3):
+            f = make_f()
+            direction = adversarial_perturbation(f, x, **kwargs).numpy()
+            x_t = tf.constant(x)
+            with tf.GradientTape() as tape:
+                tape.watch(x_t)
+                y = f(x_t) if name == "shared" else model(x_t, training=False)
+            jacobian = tape.batch_jacobian(y, x_t).numpy()  # (32, 3, 64)
+            expected = np.einsum("nki,nkj,nj->ni", jacobian, jacobian, r0)
+            values.append(_mean_abs_cos(direction, expected))
+        cosines[name] = float(np.mean(values))
+    # One mask: a true power iteration of one deterministic (thinned) network. Fresh masks: the finite
+    # difference measures the masks' difference and the direction is far even from the whole network's.
+    assert cosines["shared"] > 0.99 and cosines["independent"] < 0.9, cosines
+
+
+def test_semi_supervised_step_with_direction_dropout_off_and_bad_mode():
+    import keras
+
+    ssl = _load("semi_supervised_alr")
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(8, activation="tanh"),
+                              keras.layers.Dropout(0.5), keras.layers.Dense(3)])
+    args = ssl.parse_args(["--data-dir", "unused.npz", "--direction-dropout", "off"])
+    optimizer = keras.optimizers.Adam(1e-3)
+    step = ssl.make_train_step(model, optimizer, ssl.regularizer_options("alr", args), 1.0,
+                               keras.random.SeedGenerator(0), args.direction_dropout)
+    rng = np.random.default_rng(0)
+    logs = step(rng.normal(size=(4, 8)).astype("float32"), np.array([0, 1, 2, 0]),
+                rng.normal(size=(6, 8)).astype("float32"))
+    assert float(logs["penalty"]) >= float(logs["entropy"]) > 0
+    with pytest.raises(ValueError, match="direction_dropout"):
+        ssl.make_train_step(model, optimizer, {}, 1.0, keras.random.SeedGenerator(0), "independent")
+
+
 def test_semi_supervised_smoke_run_writes_the_run_directory(tiny_cifar, tmp_path, capsys):
     ssl = _load("semi_supervised_alr")
     run_dir = str(tmp_path / "ssl")

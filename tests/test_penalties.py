@@ -304,6 +304,40 @@ def test_semi_supervised_alr_variant_adds_entropy():
     np.testing.assert_allclose(with_entropy.penalty - plain.penalty, entropy, rtol=1e-4)
 
 
+def _dropout_classifier(d_in=64):
+    return keras.Sequential([keras.Input((d_in,)), keras.layers.Dense(32, activation="tanh"),
+                             keras.layers.Dropout(0.5, seed=4), keras.layers.Dense(3)])
+
+
+def _unit_rows(a):
+    return a / np.linalg.norm(a, axis=1, keepdims=True)
+
+
+def test_virtual_adversarial_direction_follows_the_dropout_free_model_with_f_direction():
+    model = _dropout_classifier()
+    x = np.random.default_rng(10).normal(size=(32, 64)).astype("float32")
+    kwargs = dict(xi=1e-2, epsilon=1.0, d_y="mse_logits", d_x="l2", seed=5)
+    # The dropout-free direction, from the model in inference mode.
+    reference = _unit_rows(adversarial_perturbation(
+        lambda t: model(t, training=False), x, xi=1e-2, epsilon=1.0, d_y="mse_logits", seed=5).numpy())
+    cosines = {}
+    for name, f_direction in (("independent masks", None), ("f_direction", lambda t: model(t, training=False))):
+        seen = []  # inputs of f: with fx given, its only call is f(x̂)
+
+        def f(t):
+            seen.append(np.asarray(t))
+            return model(t, training=True)
+
+        virtual_adversarial_loss(f, x, fx=model(x, training=True), f_direction=f_direction, **kwargs)
+        direction = _unit_rows(seen[-1] - x)
+        cosines[name] = np.abs(np.sum(direction * reference, axis=1)).mean()
+    assert cosines["f_direction"] > 0.9, cosines
+    # With a fresh dropout mask in every call the direction is mostly noise: near-orthogonal in 64 dimensions.
+    assert cosines["independent masks"] < 0.5, cosines
+    with pytest.raises(ValueError, match="f_direction"):
+        virtual_adversarial_loss(model, x, f_direction="model")
+
+
 # ------------------------------------------------------------------------ graph, XLA, mixed precision, dist
 def _conv_critic():
     return keras.Sequential([

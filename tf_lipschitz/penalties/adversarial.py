@@ -16,7 +16,7 @@ import tensorflow as tf
 from tf_lipschitz.ops import check_power_iterations
 from tf_lipschitz.penalties._core import (
     D_X, D_Y, REDUCTIONS, TINY, PenaltyResult, Tensor, as_float_input, check_clip, check_positive, checked,
-    flat_outputs, lookup, penalty_result, per_sample, quotient_ratio, resolve_check, unit_rows,
+    flat_outputs, lookup, penalty_result, per_sample, quotient_ratio, resolve_check,
 )
 from tf_lipschitz.penalties.epsilon import Epsilon, check_epsilon, sample_epsilon
 from tf_lipschitz.penalties.noise import Seed, random_bits, seed_tensor, uniform
@@ -33,20 +33,31 @@ def _clip(x: Tensor, clip: tuple[float, float] | None) -> Tensor:
     return tf.clip_by_value(x, tf.cast(clip[0], x.dtype), tf.cast(clip[1], x.dtype))
 
 
-def _power_step(f: Callable, x: Tensor, fx: Tensor, r: Tensor, xi: float, d_y: Callable,
-                clip: tuple[float, float] | None = None) -> Tensor:
-    """One step of Eq. (23): r ← ∇_r d_Y(f(x), f(x + ξr)) / ‖·‖, keeping r where that gradient vanishes."""
+def _row_norms(v: Tensor) -> Tensor:
+    """Per-sample L2 norms over all non-batch axes (no gradient is taken through them)."""
+    return tf.sqrt(tf.reduce_sum(tf.square(tf.reshape(v, [tf.shape(v)[0], -1])), axis=1))
+
+
+def _power_step(
+    f: Callable, x: Tensor, fx: Tensor, v: Tensor, scale: Tensor, xi: float, d_y: Callable,
+    clip: tuple[float, float] | None = None,
+) -> tuple[Tensor, Tensor]:
+    """One step of Eq. (23) on r = scale·v (unit rows): returns the next (v, scale) with r ← ∇_r d_Y / ‖·‖.
+
+    A direction is carried as a vector and a per-sample scale so that it is normalized without a pass over the
+    batch: one reduction for the norms, and the scales are folded into the probe and into ε·r. Samples whose
+    gradient vanishes (or is not finite) keep the previous direction.
+    """
     # Only the input is watched: no weight gradients are computed, and none reach f's weights from here.
     with tf.GradientTape(watch_accessed_variables=False) as tape:
-        x_xi = x + tf.cast(xi * r, x.dtype)
+        x_xi = x + tf.cast(per_sample(xi * scale, v) * v, x.dtype)
         tape.watch(x_xi)
         # A clipped probe (clip(x + ξr), the author's CIFAR-10 code) passes no gradient along clipped coordinates.
         distance = tf.reduce_sum(d_y(fx, flat_outputs(f(_clip(x_xi, clip)))))
-    grad = tape.gradient(distance, x_xi, unconnected_gradients=tf.UnconnectedGradients.ZERO)
-    direction, norm = unit_rows(tf.cast(grad, tf.float32))
-    # A zero (or non-finite) gradient would give a zero or NaN direction: keep the previous one instead.
+    grad = tf.cast(tape.gradient(distance, x_xi, unconnected_gradients=tf.UnconnectedGradients.ZERO), tf.float32)
+    norm = _row_norms(grad)
     usable = tf.math.is_finite(norm) & (norm > TINY)
-    return tf.where(per_sample(usable, r), direction, r)
+    return tf.where(per_sample(usable, v), grad, v), tf.where(usable, 1.0 / tf.where(usable, norm, 1.0), scale)
 
 
 def adversarial_perturbation(
@@ -115,11 +126,12 @@ def adversarial_perturbation(
     fx = checked(tf.stop_gradient(flat_outputs(fx)), "f(x)", check)
     base = seed_tensor(seed)
     # Uniform in the cube rather than Gaussian: a generic start is all the power iteration needs, at a third of the cost.
-    r, _ = unit_rows(uniform(tf.shape(x), base, stream=1, low=-1.0, high=1.0))
+    v = uniform(tf.shape(x), base, stream=1, low=-1.0, high=1.0)
+    scale = 1.0 / tf.maximum(_row_norms(v), TINY)  # r = scale·v has unit rows
     for _ in range(power_iterations):
-        r = _power_step(f, tf.stop_gradient(x), fx, r, xi, d_y_fn, clip)
+        v, scale = _power_step(f, tf.stop_gradient(x), fx, v, scale, xi, d_y_fn, clip)
     eps = sample_epsilon(epsilon, x, tf.bitcast(random_bits((2,), base, stream=2), tf.int32))
-    return tf.stop_gradient(tf.cast(per_sample(eps, r) * r, x.dtype))
+    return tf.stop_gradient(tf.cast(per_sample(eps * scale, v) * v, x.dtype))
 
 
 
@@ -274,6 +286,7 @@ def virtual_adversarial_loss(
     fx: Tensor | None = None,
     seed: Seed = None,
     check_numerics: bool | None = None,
+    f_direction: Callable | None = None,
 ) -> PenaltyResult:
     """VAT's local distributional smoothness (Eqs. 10-13) and the semi-supervised ALR of appendix A.3.
 
@@ -285,6 +298,15 @@ def virtual_adversarial_loss(
         (entropy minimization of Grandvalet and Bengio).
     f returns logits. It needs no labels, so apply it to labeled and unlabeled batches alike.
 
+    Stochastic layers: f is called for f(x) (unless `fx` is given), for the probe f(x + ξr) and for f(x̂), and
+    each call is taken as it comes. With dropout in training mode every call draws its own mask, so
+    d_Y(f(x), f(x + ξr)) measures the dropout noise more than the ξr step, and the direction follows that noise
+    (mean |cos| ≈ 0.04 to the dropout-free direction on ConvLarge). Either make f reuse one mask within a step,
+    as VAT's TensorFlow code does in effect (its forward passes rebuild dropout with the same op seeds, so they
+    draw the same masks; see `examples/semi_supervised_alr.py`), or pass `f_direction`, a dropout-free model
+    (e.g. `lambda t: model(t, training=False)`) that computes the direction from its own f(x) at the cost of one
+    more forward pass; f(x̂) and the penalty still use f.
+
     Args:
         f: The classifier (callable returning logits).
         x: A float batch (n, ...).
@@ -295,12 +317,15 @@ def virtual_adversarial_loss(
         entropy_weight: Weight of the conditional-entropy term, ≥ 0 (gradient flows through f(x)).
         fx: f(x) if already computed (the classification loss's forward pass).
         check_numerics: Raise on NaN/Inf in `x`, `f(x)` or `f(x + r_adv)`; None: on in eager, off in graphs.
+        f_direction: The model of the power iteration (its f(x) and probe), when it must differ from f, e.g.
+            f without dropout; None uses f and `fx`.
 
     Returns:
         `PenaltyResult` with ratio d_Y/d_X; `penalty` includes the entropy term.
 
     Raises:
-        ValueError: for unknown `d_x` or `d_y`, a bad `epsilon`, K < 0 or entropy_weight < 0.
+        ValueError: for unknown `d_x` or `d_y`, a bad `epsilon`, K < 0, entropy_weight < 0 or a non-callable
+            `f_direction`.
         tf.errors.InvalidArgumentError: with numerics checking on, naming the tensor that has NaN or Inf.
 
     Example:
@@ -316,9 +341,11 @@ def virtual_adversarial_loss(
     check = resolve_check(check_numerics)
     x = checked(as_float_input(x), "x", check)
     logits = checked(flat_outputs(f(x) if fx is None else fx), "f(x)", check)
+    if f_direction is not None and not callable(f_direction):
+        raise ValueError(f"`f_direction` must be None or callable. Received: f_direction={f_direction!r}")
     r_adv = adversarial_perturbation(
-        f, x, xi=xi, epsilon=epsilon, power_iterations=power_iterations, d_y=d_y, seed=seed, fx=logits,
-        check_numerics=False,
+        f if f_direction is None else f_direction, x, xi=xi, epsilon=epsilon, power_iterations=power_iterations,
+        d_y=d_y, seed=seed, fx=logits if f_direction is None else None, check_numerics=False,
     )
     x_hat = tf.stop_gradient(x + r_adv)
     fx_hat = checked(flat_outputs(f(x_hat)), "f(x + r_adv)", check)
