@@ -118,12 +118,16 @@ class LipschitzGAN(keras.Model):
         include_constant: Add back the loss's constant L(0)/α (see `tf_lipschitz.losses`); None keeps the
             `GANLoss`'s own setting (False for a name).
         penalty: None, "alp" (Adversarial Lipschitz Penalty), "gp" (gradient penalty), "lp" (one-sided
-            gradient penalty) or "r1" (zero-centered ‖∇f‖², with regularize="real" for R1 proper), or an
-            alias; resolved by `penalties.get` into `resolved_penalty` (`penalty` keeps the canonical name).
-        penalty_weight: λ ≥ 0; None takes the penalty's usual value (ALP 100, GP 10, LP 10, R1 5).
+            gradient penalty), "r1" (zero-centered ‖∇f‖², with regularize="real" for R1 proper) or
+            "unconstrained" (the unconstrained WGAN's price of ‖f‖_L, option `alpha` > 1: with loss="wgan"
+            and weight 1 the critic maximizes E f(x) − E f(g(z)) − price, whose supremum is W^α; see
+            `penalties.unconstrained`), or an alias; resolved by `penalties.get` into `resolved_penalty`
+            (`penalty` keeps the canonical name).
+        penalty_weight: λ ≥ 0; None takes the penalty's usual value (ALP 100, GP 10, LP 10, R1 5,
+            unconstrained 1).
         penalty_kwargs: Keyword options of the penalty function, e.g. for ALP `xi`, `epsilon`, `K`,
             `power_iterations`, `d_x`, `d_y`, `reduction`, `clip`; for GP/LP `target` (or `K`),
-            `one_sided`.
+            `one_sided`; for "unconstrained" `alpha`, `statistic`, `xi`, `epsilon`, `power_iterations`.
         regularize: Samples the penalty is applied to: "real", "fake", "both" (real and generated
             batches, the ALP paper's choice) or "interpolate" (random points between them, WGAN-GP's).
         n_critic: Critic updates per step, ≥ 1.
