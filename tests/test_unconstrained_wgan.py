@@ -127,7 +127,8 @@ def test_lipschitz_gan_critic_reaches_w_squared_through_the_penalty_option():
     history = gan.fit(real, batch_size=batch, epochs=3, verbose=0).history  # 3 epochs of 100 steps
     np.testing.assert_array_equal(generator.layers[0].kernel.numpy(), np.eye(2))
 
-    a, b = (rng.normal(size=(100_000, 2)) + [3.0, 0.0]).astype("float32"), rng.normal(size=(100_000, 2)).astype("float32")
+    a = (rng.normal(size=(100_000, 2)) + [3.0, 0.0]).astype("float32")
+    b = rng.normal(size=(100_000, 2)).astype("float32")
     grid = np.stack(np.meshgrid(np.linspace(-3, 6, 61), np.linspace(-4, 4, 61)), -1).reshape(-1, 2)
     lipschitz = max(ops.empirical_lipschitz(critic, np.concatenate([a[:2000], b[:2000]])),
                     ops.empirical_lipschitz(critic, grid.astype("float32")))
