@@ -578,13 +578,13 @@ def test_alp_critic_estimates_w1_of_two_gaussians():
 def test_get_resolves_names_and_aliases_to_one_declared_spec():
     from tf_lipschitz import penalties
 
-    assert penalties.available() == ("alp", "gp", "lp", "r1")
+    assert penalties.available() == ("alp", "gp", "lp", "r1", "unconstrained")
     for alias, name in [("ALR", "alp"), (" adversarial ", "alp"), ("WGAN-GP", "gp"), ("wgangp", "gp"), ("lp", "lp")]:
         assert penalties.get(alias).name == name
     assert penalties.get("alr").spec is penalties.get("alp").spec
     # The paper's ALP setting is the function's own signature, and the usual weights are the papers' λ.
     assert penalties.get("alp").spec.defaults == {"K": 1.0, "xi": 10.0, "epsilon": (0.1, 10.0), "power_iterations": 1}
-    assert [penalties.get(n).penalty_weight for n in penalties.available()] == [100.0, 10.0, 10.0, 5.0]
+    assert [penalties.get(n).penalty_weight for n in penalties.available()] == [100.0, 10.0, 10.0, 5.0, 1.0]
     # K is the gradient-norm target of the gradient penalties; LP and R1 fix one option each.
     assert penalties.get("gp", K=2.0).kwargs == {"target": 2.0}
     assert "one_sided" not in penalties.get("lp").spec.options and "target" not in penalties.get("r1").spec.options

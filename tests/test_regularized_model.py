@@ -134,3 +134,26 @@ def test_invalid_options_raise():
         LipschitzRegularizedModel(_linear_model(), d_y="hinge")
     with pytest.raises(ValueError, match="`penalty_weight` must be a finite number >= 0"):
         LipschitzRegularizedModel(_linear_model(), penalty_weight=-1.0)
+
+
+def test_fit_refuses_nan_and_integer_inputs_before_training():
+    inner = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model = LipschitzRegularizedModel(inner, penalty_weight=1.0, epsilon=(0.01, 0.5))
+    model.compile("sgd", "mse")
+    before = [w.copy() for w in inner.get_weights()]
+    x = np.random.default_rng(0).normal(size=(32, 2)).astype("float32")
+    y = np.zeros((32, 1), "float32")
+    bad = x.copy()
+    bad[20, 0] = np.nan  # beyond the first batch: an array is checked whole
+    with pytest.raises(ValueError, match=r"input array yields NaN or Inf values in its inputs \(1 of 64 values\)"):
+        model.fit(bad, y, batch_size=8, verbose=0)
+    with pytest.raises(ValueError, match=r"input array must yield floating-point inputs.*x / 255.*dtype uint8"):
+        model.fit((x > 0).astype("uint8"), y, verbose=0)
+    with pytest.raises(ValueError, match="dataset yields NaN or Inf"):
+        model.fit(tf.data.Dataset.from_tensor_slices((bad[16:], y[16:])).batch(8), verbose=0)
+    with pytest.raises(ValueError, match="dataset must yield floating-point inputs.*dtype int32"):
+        model.fit(tf.data.Dataset.from_tensor_slices((x.astype("int32"), y)).batch(8), verbose=0)
+    for b, w in zip(before, inner.get_weights()):  # nothing was trained
+        np.testing.assert_array_equal(b, w)
+    loss = model.fit(tf.constant(x), y, batch_size=8, verbose=0).history["loss"][0]
+    assert np.isfinite(loss)

@@ -92,3 +92,49 @@ def test_trained_critic_reaches_w_squared_and_slope_alpha_w():
     objective = difference - lipschitz**2 / 4  # α = 2
     assert lipschitz == pytest.approx(6.0, rel=0.15)
     assert objective == pytest.approx(9.0, rel=0.10)
+
+
+def test_registered_as_a_penalty_with_validated_options():
+    from tf_lipschitz import penalties
+
+    penalty = penalties.get("Unconstrained-WGAN", alpha=3.0)
+    assert (penalty.name, penalty.penalty_weight, penalty.kwargs) == ("unconstrained", 1.0, {"alpha": 3.0})
+    assert penalty.function is uw.unconstrained_wgan_penalty  # the historical module re-exports the penalty's
+    with pytest.raises(ValueError, match=r"`alpha` must be a finite number > 1.*alpha=1.0"):
+        penalties.get("unconstrained", alpha=1.0)
+    with pytest.raises(ValueError, match="statistic"):
+        penalties.get("unconstrained", statistic="median")
+    with pytest.raises(ValueError, match="Unknown arguments"):
+        penalties.get("unconstrained", K=1.0)
+
+
+def test_lipschitz_gan_critic_reaches_w_squared_through_the_penalty_option():
+    # Generator-free check of LipschitzGAN's penalty path: the generator is the identity held fixed (SGD with a
+    # zero learning rate), so fake samples are z ~ N(0, I) = ν; real samples are µ = N((3, 0), I); W = 3.
+    from tf_lipschitz.models import LipschitzGAN
+
+    keras.utils.set_random_seed(0)
+    steps, batch = 300, 512
+    generator = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2, kernel_initializer="identity")])
+    critic = _mlp(2)
+    gan = LipschitzGAN(generator, critic, latent_dim=2, loss="wgan", penalty="unconstrained",
+                       penalty_kwargs={"alpha": 2.0}, n_critic=1, generator_batch_multiplier=1, seed=0)
+    assert gan.penalty_weight == 1.0
+    gan.compile(critic_optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(1e-2, steps, alpha=0.01)),
+                generator_optimizer=keras.optimizers.SGD(0.0), jit_compile=False)
+    rng = np.random.default_rng(0)
+    real = (rng.normal(size=(steps // 3 * batch, 2)) + [3.0, 0.0]).astype("float32")
+    history = gan.fit(real, batch_size=batch, epochs=3, verbose=0).history  # 3 epochs of 100 steps
+    np.testing.assert_array_equal(generator.layers[0].kernel.numpy(), np.eye(2))
+
+    a = (rng.normal(size=(100_000, 2)) + [3.0, 0.0]).astype("float32")
+    b = rng.normal(size=(100_000, 2)).astype("float32")
+    grid = np.stack(np.meshgrid(np.linspace(-3, 6, 61), np.linspace(-4, 4, 61)), -1).reshape(-1, 2)
+    lipschitz = max(ops.empirical_lipschitz(critic, np.concatenate([a[:2000], b[:2000]])),
+                    ops.empirical_lipschitz(critic, grid.astype("float32")))
+    difference = float(np.mean(critic.predict(a, batch_size=10_000, verbose=0))
+                       - np.mean(critic.predict(b, batch_size=10_000, verbose=0)))
+    assert lipschitz == pytest.approx(6.0, rel=0.15)  # α·W^{α−1}
+    assert difference - lipschitz**2 / 4 == pytest.approx(9.0, rel=0.10)  # W^α
+    # The logged critic loss (last epoch's mean) is minus the objective with the batch's estimate of ‖f‖_L.
+    assert -history["critic_loss"][-1] == pytest.approx(9.0, rel=0.10)

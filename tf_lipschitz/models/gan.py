@@ -1,10 +1,12 @@
 """Lipschitz-regularized GANs as Keras models: `LipschitzGAN`, and the paper setups `WGANALP` and `WGANGP`.
 
 `model.fit(dataset)` trains on a `tf.data` pipeline of real samples. **Each dataset element holds
-`n_critic` critic batches**: `train_step` splits it into `n_critic` equal chunks (a remainder is
-dropped), runs one critic update per chunk, then one generator update on `generator_batch_multiplier`
-× chunk noise vectors. So batch the data by `n_critic * critic_batch_size`; one `fit` step is one
-generator iteration, as in the papers, and every critic update sees fresh real samples.
+`n_critic` critic batches**: `train_step` splits it into `n_critic` equal chunks, runs one critic
+update per chunk, then one generator update on `generator_batch_multiplier` × chunk noise vectors. So
+batch the data by `n_critic * critic_batch_size` (`fit` refuses a batch size that is not a multiple of
+`n_critic`); one `fit` step is one generator iteration, as in the papers, and every critic update sees
+fresh real samples. `model.fit(array, batch_size=64)` does the batching itself: 64 is the critic batch,
+and each step takes `n_critic × 64` rows.
 
 Sign convention (see `tf_lipschitz.losses`): the critic scores real samples high. For WGAN the critic
 minimizes E f(g(z)) − E f(x) (+ λ·penalty + ε_drift·E f(x)²) and the logged `wasserstein_estimate`
@@ -116,6 +118,24 @@ class LipschitzGAN(keras.Model):
     quotient |f(x) − f(g(z))| / ‖x − g(z)‖ over the critic batch's (real, fake) pairs (no extra cost).
     Critic terms are averaged over the step's critic updates.
 
+    Data: `fit(array, batch_size=b)` (NumPy or tensor) uses critic batches of b samples, as a Keras user
+    expects: each step takes n_critic·b rows, an epoch has len(array) // (n_critic·b) steps, and the rows
+    are reshuffled every epoch (leftover rows are not used in that epoch). `fit(dataset)` takes each
+    element as one step of n_critic critic batches; its batch size must be a multiple of `n_critic`
+    (checked on the element spec and the first batch: a ValueError otherwise). A dataset batched without
+    `drop_remainder=True` may end an epoch with a partial batch: that step's critic batches are
+    ⌊size / n_critic⌋ samples (the remainder unused), so batch with `drop_remainder=True` (or repeat
+    before batching) to keep every critic batch full. Labels (`y`, or the second item of dataset
+    elements) are ignored with a warning.
+
+    Stochastic critics: a critic with Dropout (or SpatialDropout, GaussianNoise, GaussianDropout,
+    AlphaDropout) draws new noise in every call in training mode. The adversarial penalties ("alp",
+    "unconstrained") compare f(x) with f(x + r) from separate calls, and find r by power iteration on
+    the change of f: with noise, both the direction r and the ratio |f(x) − f(x + r)| / ‖r‖ then follow
+    the difference between two dropout masks, not the critic's slope (the ratio stays large even for a
+    flat critic, and its gradient pushes on the noise). `fit` warns when it finds such layers; remove
+    them from the critic, or use a gradient penalty, which differentiates one call.
+
     Randomness (noise, ε, r₀, interpolation) is stateless: a function of `seed`, the step counter
     `step_counter` (a saved variable) and the replica, so a resumed run repeats an uninterrupted one.
 
@@ -131,12 +151,17 @@ class LipschitzGAN(keras.Model):
         include_constant: Add back the loss's constant L(0)/α (see `tf_lipschitz.losses`); None keeps the
             `GANLoss`'s own setting (False for a name).
         penalty: None, "alp" (Adversarial Lipschitz Penalty), "gp" (gradient penalty), "lp" (one-sided
-            gradient penalty) or "r1" (zero-centered ‖∇f‖², with regularize="real" for R1 proper), or an
-            alias; resolved by `penalties.get` into `resolved_penalty` (`penalty` keeps the canonical name).
-        penalty_weight: λ ≥ 0; None takes the penalty's usual value (ALP 100, GP 10, LP 10, R1 5).
+            gradient penalty), "r1" (zero-centered ‖∇f‖², with regularize="real" for R1 proper) or
+            "unconstrained" (the unconstrained WGAN's price of ‖f‖_L, option `alpha` > 1: with loss="wgan"
+            and weight 1 the critic maximizes E f(x) − E f(g(z)) − price, whose supremum is W^α; see
+            `penalties.unconstrained`), or an alias; resolved by `penalties.get` into `resolved_penalty`
+            (`penalty` keeps the canonical name).
+        penalty_weight: λ ≥ 0; None takes the penalty's usual value (ALP 100, GP 10, LP 10, R1 5,
+            unconstrained 1).
         penalty_kwargs: Keyword options of the penalty function, e.g. for ALP `xi`, `epsilon`, `K`,
             `power_iterations`, `d_x`, `d_y`, `reduction`, `clip`, `clip_probe`; for GP/LP `target` (or
-            `K`), `one_sided`. ALP clips nothing by default (as the author's Progressive GAN code);
+            `K`), `one_sided`; for "unconstrained" `alpha`, `statistic`, `xi`, `epsilon`, `power_iterations`.
+            ALP clips nothing by default (as the author's Progressive GAN code);
             `{"clip": gan.data_range, "clip_probe": True}` clips the probe x + ξr and x̂ to the data
             range, as the author's CIFAR-10 code does.
         regularize: Samples the penalty is applied to: "real", "fake", "both" (real and generated
@@ -475,11 +500,11 @@ class LipschitzGAN(keras.Model):
             checks.append(gan_support.all_finite(values))
         return loss
 
-    def _real_batch(self, data):
+    def _real_batch(self, data, n_chunks):
         """The real samples of a dataset element (labels, if any, are ignored), statically checked."""
         x = data[0] if isinstance(data, (tuple, list)) else data
         x = tf.convert_to_tensor(x)
-        gan_support.check_real_spec(x.shape, x.dtype, self.sample_shape, self.n_critic, where="training data")
+        gan_support.check_real_spec(x.shape, x.dtype, self.sample_shape, n_chunks, where="training data")
         return x
 
     def _chunks(self, x):
@@ -496,7 +521,7 @@ class LipschitzGAN(keras.Model):
         """`n_critic` critic updates, one per chunk of the element `data`, then one generator update."""
         if self.critic_optimizer is None:
             raise RuntimeError("Call `compile()` before `fit()`.")
-        real = self._real_batch(data)
+        real = self._real_batch(data, self.n_critic)
         chunks, chunk = self._chunks(real)
         scale = 1.0 / tf.distribute.get_strategy().num_replicas_in_sync
         seeds = StepSeeds(self.seed, self.step_counter)
@@ -516,7 +541,7 @@ class LipschitzGAN(keras.Model):
     @tf.autograph.experimental.do_not_convert
     def test_step(self, data):
         """Critic and generator losses and the Wasserstein estimate on real data, without any update."""
-        real = self._real_batch(data)
+        real = self._real_batch(data, 1)  # evaluation does not split the batch
         seeds = StepSeeds(self.seed ^ 0x5EED, self.step_counter)
         fake = self.generator(seeds.normal((tf.shape(real)[0], self.latent_dim)), training=False)
         f_real = tf.reshape(tf.cast(self.critic(real, training=False), tf.float32), (-1,))
@@ -530,40 +555,100 @@ class LipschitzGAN(keras.Model):
 
     # ------------------------------------------------------------------------------------------ fitting
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, **kwargs):
-        """`keras.Model.fit` on real samples, after checking the first batch and with a NaN guard.
+        """`keras.Model.fit` on real samples, after checking them and with a NaN guard.
 
-        The first batch of `x` (a `tf.data.Dataset` or an array) is checked for shape, dtype and value
-        range (`data_range`) with errors that say what was expected. A `NonFiniteGuard` is put first
-        among the callbacks: a NaN or Inf raises `FloatingPointError` naming the term it started in.
-        Labels (`y`, or the second item of dataset elements) are ignored.
+        `x` is an array (NumPy or tensor) or a `tf.data.Dataset` (or anything else `keras.Model.fit` takes,
+        passed on unchecked); see "Data" in the class docstring for how each is batched.
+
+        * Array: `batch_size` (default 32) is the **critic** batch. Each step takes `n_critic × batch_size`
+          rows (one critic batch per critic update), so an epoch has `len(x) // (n_critic × batch_size)`
+          steps; rows are reshuffled every epoch (`shuffle=True`, Keras' default), and the rows left over
+          after the last full step are not used in that epoch. The whole array is checked (shape, dtype,
+          NaN/Inf, `data_range`); `validation_split` takes the last rows as `validation_data`.
+        * Dataset: each element is one step of `n_critic` critic batches, as is. The element spec and the
+          first batch are checked (shape, dtype, NaN/Inf, `data_range`), and a batch size that is not a
+          multiple of `n_critic` is refused.
+
+        Labels (`y`, or the second item of dataset elements) are ignored, with a warning. A `NonFiniteGuard`
+        is put first among the callbacks: a NaN or Inf raises `FloatingPointError` naming the term it
+        started in. A critic with dropout-like layers under a penalty that follows the adversarial direction
+        ("alp", "unconstrained") gets a warning (class docstring, "Stochastic critics").
+
+        Raises:
+            ValueError: for data of the wrong shape or dtype, NaN/Inf or out-of-range values, an empty
+                array, an array with fewer rows than one step, a dataset batch size that is not a multiple
+                of `n_critic`, or `sample_weight`/`class_weight` (a GAN has no per-sample weights).
         """
-        self._check_first_batch(x, batch_size)
+        for key in ("sample_weight", "class_weight"):
+            if kwargs.get(key) is not None:
+                raise ValueError(f"`LipschitzGAN.fit` does not take `{key}`. Received: {key}={kwargs[key]!r}")
+        self._warn_if_labels(x, y)
+        self._warn_if_stochastic_critic()
+        if isinstance(x, (np.ndarray, tf.Tensor)):
+            x, kwargs = self._array_dataset(x, batch_size, kwargs)
+        elif isinstance(x, tf.data.Dataset):
+            self._check_first_batch(x)
         if isinstance(x, tf.data.Dataset):
             kwargs.setdefault("shuffle", False)  # a dataset is shuffled by its pipeline; silences Keras' warning
+            batch_size = None
         callbacks = list(callbacks or [])
         if not any(isinstance(cb, gan_support.NonFiniteGuard) for cb in callbacks):
             callbacks.insert(0, gan_support.NonFiniteGuard())
-        return super().fit(x, y, batch_size=batch_size, epochs=epochs, verbose=verbose, callbacks=callbacks, **kwargs)
+        return super().fit(x, None, batch_size=batch_size, epochs=epochs, verbose=verbose, callbacks=callbacks,
+                           **kwargs)
 
-    def _check_first_batch(self, x, batch_size):
-        if isinstance(x, tf.data.Dataset):
-            spec = x.element_spec
-            spec = spec[0] if isinstance(spec, (tuple, list)) else spec
-            if not isinstance(spec, tf.TensorSpec):
-                return
-            gan_support.check_real_spec(spec.shape, spec.dtype, self.sample_shape, self.n_critic)
-            for element in x.take(1):
-                batch = element[0] if isinstance(element, (tuple, list)) else element
-                gan_support.check_real_values(batch.numpy(), self.data_range)
-                break
-            else:
-                raise ValueError("The training dataset is empty: it yielded no batch of real samples.")
-        elif isinstance(x, np.ndarray):
-            if len(x) == 0:
-                raise ValueError(f"The training array is empty: shape {x.shape}.")
-            batch = x[: batch_size or 32]
-            gan_support.check_real_spec(batch.shape, batch.dtype, self.sample_shape, self.n_critic, where="array")
-            gan_support.check_real_values(batch, self.data_range, where="array")
+    def _warn_if_labels(self, x, y) -> None:
+        spec = x.element_spec if isinstance(x, tf.data.Dataset) else None
+        if y is not None or (isinstance(spec, (tuple, list)) and len(spec) > 1):
+            where = "`y`" if y is not None else "the dataset's elements after their first item"
+            warnings.warn(
+                f"{self.name}: a GAN trains on real samples only; the labels passed as {where} are ignored.",
+                stacklevel=3,
+            )
+
+    def _warn_if_stochastic_critic(self) -> None:
+        if self.penalty not in ("alp", "unconstrained"):
+            return
+        names = gan_support.stochastic_layers(self.critic)
+        if names:
+            warnings.warn(
+                f"{self.name}: the critic has layers that draw noise in training mode ({', '.join(names)}) and the "
+                f"penalty {self.penalty!r} follows the adversarial direction: f(x) and f(x + r) then see different "
+                "noise, so the direction and the ratio d_Y/d_X follow the noise rather than the critic's slope. "
+                "See 'Stochastic critics' in the LipschitzGAN docstring.",
+                stacklevel=3,
+            )
+
+    def _array_dataset(self, x, batch_size, kwargs):
+        """The dataset of steps of `n_critic` critic batches of `batch_size` rows of the checked array `x`."""
+        kwargs = dict(kwargs)
+        if len(x) == 0:
+            raise ValueError(f"The training array is empty: shape {tuple(x.shape)}.")
+        gan_support.check_real_spec(x.shape, x.dtype, self.sample_shape, 1, where="array")
+        gan_support.check_real_values(x, self.data_range, where="array")
+        batch_size = check_int("batch_size", 32 if batch_size is None else batch_size)
+        split = kwargs.pop("validation_split", 0.0) or 0.0
+        if split:
+            n_val = int(len(x) * check_float("validation_split", split, maximum=1.0))
+            kwargs.setdefault("validation_data", x[len(x) - n_val:])
+            kwargs.setdefault("validation_batch_size", batch_size)
+            x = x[:len(x) - n_val]
+        shuffle = kwargs.pop("shuffle", True)
+        return gan_support.array_dataset(x, batch_size, self.n_critic, shuffle=shuffle, seed=self.seed), kwargs
+
+    def _check_first_batch(self, x):
+        spec = x.element_spec
+        spec = spec[0] if isinstance(spec, (tuple, list)) else spec
+        if not isinstance(spec, tf.TensorSpec):
+            return
+        gan_support.check_real_spec(spec.shape, spec.dtype, self.sample_shape, self.n_critic)
+        for element in x.take(1):
+            batch = element[0] if isinstance(element, (tuple, list)) else element
+            gan_support.check_split(int(batch.shape[0]), self.n_critic)
+            gan_support.check_real_values(batch.numpy(), self.data_range)
+            break
+        else:
+            raise ValueError("The training dataset is empty: it yielded no batch of real samples.")
 
     # ---------------------------------------------------------------------------------------- sampling
     def latent_noise(self, n: int, seed: int | None = None) -> np.ndarray:

@@ -11,7 +11,16 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-__all__ = ["StepSeeds", "NonFiniteGuard", "check_real_spec", "check_real_values", "first_nonfinite"]
+__all__ = [
+    "StepSeeds", "NonFiniteGuard", "check_floating", "check_finite", "check_real_spec", "check_real_values",
+    "check_split", "array_dataset", "stochastic_layers", "first_nonfinite",
+]
+
+_REAL_SAMPLES = "real samples (what the generator outputs, e.g. images scaled to [-1, 1] as x / 127.5 - 1)"
+# Public Keras layers that draw fresh noise in training mode.
+STOCHASTIC_LAYERS = (
+    keras.layers.Dropout, keras.layers.GaussianNoise, keras.layers.GaussianDropout, keras.layers.AlphaDropout,
+)
 
 
 class StepSeeds(keras.random.SeedGenerator):
@@ -58,6 +67,116 @@ def _fmt_shape(shape) -> str:
     return "(batch, " + ", ".join("?" if d is None else str(d) for d in shape) + ")"
 
 
+def check_floating(dtype, where: str = "dataset", what: str = _REAL_SAMPLES) -> None:
+    """Raises a ValueError when `dtype` is not a floating-point dtype.
+
+    Args:
+        dtype: The dtype of the data.
+        where: Names the source in the message ("dataset", "array", "input array").
+        what: What the data must be, for the message.
+
+    Raises:
+        ValueError: for an integer, boolean or string dtype, naming it.
+
+    Example:
+        >>> check_floating("uint8", "array", "inputs")
+        Traceback (most recent call last):
+        ...
+        ValueError: The array must yield floating-point inputs. Received dtype uint8.
+    """
+    dtype = tf.as_dtype(dtype)
+    if not dtype.is_floating:
+        raise ValueError(f"The {where} must yield floating-point {what}. Received dtype {dtype.name}.")
+
+
+def check_finite(x, where: str = "dataset", what: str = "real samples") -> None:
+    """Raises a ValueError naming how many values are NaN or Inf when the array `x` has any.
+
+    Example:
+        >>> check_finite(np.array([1.0, np.nan]), "array", "inputs")
+        Traceback (most recent call last):
+        ...
+        ValueError: The array yields NaN or Inf values in its inputs (1 of 2 values).
+    """
+    x = np.asarray(x)
+    bad = x.size - int(np.count_nonzero(np.isfinite(x)))
+    if bad:
+        raise ValueError(f"The {where} yields NaN or Inf values in its {what} ({bad} of {x.size} values).")
+
+
+def check_split(batch_size: int, n_critic: int, where: str = "dataset") -> None:
+    """Raises a ValueError when a batch of `batch_size` real samples does not split into `n_critic` equal chunks.
+
+    Example:
+        >>> check_split(64, 5)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: Each batch of the dataset is split into n_critic=5 critic batches, ... Received batch size 64.
+    """
+    if batch_size % n_critic:
+        raise ValueError(
+            f"Each batch of the {where} is split into n_critic={n_critic} critic batches, so its size must be a "
+            f"multiple of {n_critic} (batch the data by n_critic × the critic batch, e.g. {n_critic * 64} for "
+            f"critic batches of 64). Received batch size {batch_size}."
+        )
+
+
+def array_dataset(x, critic_batch_size: int, n_critic: int, shuffle: bool = True, seed: int | None = None):
+    """A `tf.data.Dataset` of `n_critic × critic_batch_size` rows of the array `x` per element (full batches only).
+
+    Each epoch (each iteration of the dataset) is a new permutation when `shuffle`; the rows left over after the
+    last full batch are not used in that epoch (other rows each epoch when shuffled).
+
+    Args:
+        x: A NumPy array or tensor of real samples, rows first.
+        critic_batch_size: Samples per critic update.
+        n_critic: Critic updates per step.
+        shuffle: Draw a new order every epoch.
+        seed: Seed of the shuffling.
+
+    Returns:
+        The dataset; its elements have the static shape (n_critic × critic_batch_size, *x.shape[1:]).
+
+    Raises:
+        ValueError: when `x` has fewer rows than one step needs.
+
+    Example:
+        >>> ds = array_dataset(np.arange(10.0).reshape(10, 1), critic_batch_size=2, n_critic=2, shuffle=False)
+        >>> [e.numpy().ravel().tolist() for e in ds]
+        [[0.0, 1.0, 2.0, 3.0], [4.0, 5.0, 6.0, 7.0]]
+    """
+    step = n_critic * critic_batch_size
+    n = int(x.shape[0])
+    if n < step:
+        raise ValueError(
+            f"One training step takes n_critic × batch_size = {n_critic} × {critic_batch_size} = {step} samples, "
+            f"but the array has only {n}. Pass a smaller `batch_size`."
+        )
+    data = tf.convert_to_tensor(x)
+    indices = tf.data.Dataset.range(n)
+    if shuffle:
+        indices = indices.shuffle(n, seed=seed, reshuffle_each_iteration=True)
+    return indices.batch(step, drop_remainder=True).map(lambda i: tf.gather(data, i))
+
+
+def stochastic_layers(model) -> list:
+    """Names of the layers of `model` (nested models included) that draw noise in training mode.
+
+    Dropout and its spatial variants, GaussianNoise, GaussianDropout and AlphaDropout (`STOCHASTIC_LAYERS`).
+
+    Example:
+        >>> m = keras.Sequential([keras.Input((2,)), keras.layers.Dense(4), keras.layers.Dropout(0.5, name="drop")])
+        >>> stochastic_layers(m)
+        ['drop']
+    """
+    names = []
+    for layer in model.layers if isinstance(model, keras.Model) else []:
+        if isinstance(layer, STOCHASTIC_LAYERS):
+            names.append(layer.name)
+        names.extend(stochastic_layers(layer))
+    return names
+
+
 def check_real_spec(shape, dtype, sample_shape, n_critic: int, where: str = "dataset") -> None:
     """Raises a ValueError naming what was expected when a real batch has the wrong shape or dtype.
 
@@ -68,12 +187,7 @@ def check_real_spec(shape, dtype, sample_shape, n_critic: int, where: str = "dat
         n_critic: Critic updates per step (the batch is split into that many chunks).
         where: Names the source in the message.
     """
-    dtype = tf.as_dtype(dtype)
-    if not dtype.is_floating:
-        raise ValueError(
-            f"The {where} must yield floating-point real samples (what the generator outputs, e.g. images "
-            f"scaled to [-1, 1] as x / 127.5 - 1). Received dtype {dtype.name}."
-        )
+    check_floating(dtype, where)
     shape = tuple(shape)
     if len(shape) != len(sample_shape) + 1 or any(
         a is not None and b is not None and a != b for a, b in zip(shape[1:], sample_shape)
@@ -92,8 +206,7 @@ def check_real_spec(shape, dtype, sample_shape, n_critic: int, where: str = "dat
 def check_real_values(x, data_range, where: str = "dataset") -> None:
     """Raises a ValueError if the array `x` has NaN/Inf or values outside `data_range` (None: no range check)."""
     x = np.asarray(x)
-    if not np.all(np.isfinite(x)):
-        raise ValueError(f"The {where} yields NaN or Inf values in its real samples.")
+    check_finite(x, where)
     if data_range is None or x.size == 0:
         return
     low, high = data_range

@@ -13,10 +13,12 @@ from __future__ import annotations
 from typing import Any
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from tf_lipschitz import penalties
 from tf_lipschitz.layers.base import advance_power_iteration, power_iteration_frozen
+from tf_lipschitz.models.gan_support import check_finite, check_floating
 from tf_lipschitz.penalties import RelativeEpsilon
 from tf_lipschitz.penalties.specs import deserialize_kwargs
 from tf_lipschitz.validation import check_float
@@ -25,6 +27,7 @@ __all__ = ["LipschitzRegularizedModel"]
 
 _DIAGNOSTICS = ("penalty", "ratio_mean", "ratio_max", "violation_fraction")
 _OWN_CONFIG = ("name", "trainable", "model", "penalty_weight", "seed")
+_INPUTS = "inputs (ALP moves them by continuous amounts; scale 8-bit images first, e.g. x / 255)"
 
 
 def _scale_free_defaults() -> dict:
@@ -108,6 +111,27 @@ class LipschitzRegularizedModel(keras.Model):
         advance_power_iteration(self.model)
         with power_iteration_frozen(self.model):
             return super().train_step(data)
+
+    def fit(self, x=None, y=None, *args, **kwargs):
+        """`keras.Model.fit`, after refusing inputs that ALP cannot use: integer dtypes and NaN/Inf values.
+
+        An array (NumPy or tensor) is checked whole; a `tf.data.Dataset` by its element spec and its first batch
+        (the first item of each element is the input). Other arguments as `keras.Model.fit`.
+
+        Raises:
+            ValueError: for non-floating inputs (e.g. uint8 images) or inputs with NaN or Inf, naming what was
+                received.
+        """
+        if isinstance(x, (np.ndarray, tf.Tensor)):
+            check_floating(x.dtype, "input array", _INPUTS)
+            check_finite(x, "input array", "inputs")
+        elif isinstance(x, tf.data.Dataset):
+            spec = x.element_spec[0] if isinstance(x.element_spec, tuple) else x.element_spec
+            if isinstance(spec, tf.TensorSpec):
+                check_floating(spec.dtype, "dataset", _INPUTS)
+                for element in x.take(1):
+                    check_finite((element[0] if isinstance(element, tuple) else element).numpy(), "dataset", "inputs")
+        return super().fit(x, y, *args, **kwargs)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """The compiled loss plus λ·ALP at `x`, scaled per replica like Keras scales the loss."""

@@ -12,7 +12,8 @@ respect to inputs, which `keras.ops` does not express.
 
 Layout (imports run downwards only): `noise` (counter-based random numbers) and `_core` (result type,
 distances, checks) → `epsilon` (ε samplers) → `adversarial` (ALP, the quotient penalty, VAT) and `gradient`
-(GP, LP, R1) → `specs` (penalties by name: `get`, `available`). Everything public is re-exported here.
+(GP, LP, R1) → `unconstrained` (the unconstrained WGAN's price of ‖f‖_L, from adversarial ratios) → `specs`
+(penalties by name: `get`, `available`). Everything public is re-exported here.
 
 Units: `xi` and `epsilon` are lengths in the units of the data. The paper's ε ~ U[0.1, 10], ξ = 10 suit
 32×32×3 images in [-1, 1] (two such images are typically ≈ 40 apart). On 2-D data of unit scale they are far too
@@ -46,6 +47,7 @@ from tf_lipschitz.penalties.epsilon import (
 from tf_lipschitz.penalties.gradient import gradient_penalty
 from tf_lipschitz.penalties.noise import Seed  # type alias of the `seed` arguments
 from tf_lipschitz.penalties.specs import Penalty, PenaltySpec, available, get
+from tf_lipschitz.penalties.unconstrained import unconstrained_wgan_penalty
 
 __all__ = [
     "PenaltyResult",
@@ -60,6 +62,7 @@ __all__ = [
     "gradient_penalty",
     "lipschitz_quotient_penalty",
     "virtual_adversarial_loss",
+    "unconstrained_wgan_penalty",
     "Penalty",
     "PenaltySpec",
     "get",

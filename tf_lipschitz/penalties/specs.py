@@ -9,6 +9,11 @@ and save their penalty options through it.
     gp    wgan-gp, wgangp          gradient_penalty                  -                   10
     lp    -                        gradient_penalty                  one_sided=True      10
     r1    -                        gradient_penalty                  target=0            5 (γ/2, γ = 10)
+    unconstrained  unconstrained-wgan  unconstrained_wgan_penalty    -                   1 (the objective's own)
+
+"unconstrained" is the price (α − 1)·α^{α/(1−α)}·‖f‖_L^{α/(α−1)} of the unconstrained WGAN (option `alpha` > 1,
+`statistic`, and the adversarial direction's `xi`, `epsilon`, `power_iterations`); with the WGAN loss and weight 1
+the critic maximizes E_µ f − E_ν f − price, whose supremum is W^α (`penalties.unconstrained`).
 
 For the gradient penalties `K` is accepted as a synonym of `target` (the gradient norm to enforce).
 """
@@ -26,6 +31,8 @@ from tf_lipschitz.penalties._core import D_X, D_Y, REDUCTIONS, check_clip, check
 from tf_lipschitz.penalties.adversarial import adversarial_lipschitz_penalty
 from tf_lipschitz.penalties.epsilon import check_epsilon
 from tf_lipschitz.penalties.gradient import gradient_penalty
+from tf_lipschitz.penalties.unconstrained import STATISTICS, unconstrained_wgan_penalty
+from tf_lipschitz.validation import check_choice, check_float
 
 __all__ = ["PenaltySpec", "Penalty", "get", "available", "deserialize_kwargs", "MODEL_OWNED"]
 
@@ -53,6 +60,8 @@ _VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "one_sided": lambda v: _check_bool("one_sided", v),
     "clip_probe": lambda v: _check_bool("clip_probe", v),
     "check_numerics": lambda v: _check_bool("check_numerics", v, allow_none=True),
+    "alpha": lambda v: check_float("alpha", v, 1.0),
+    "statistic": lambda v: check_choice("statistic", v, STATISTICS),
 }
 
 
@@ -61,7 +70,7 @@ class PenaltySpec:
     """The declaration of one penalty: its function, the options it fixes, its usual weight and aliases.
 
     Attributes:
-        name: Canonical name ("alp", "gp", "lp", "r1").
+        name: Canonical name ("alp", "gp", "lp", "r1", "unconstrained").
         function: The penalty function of `tf_lipschitz.penalties`.
         penalty_weight: The usual λ.
         fixed: Keyword arguments this penalty always passes (e.g. `one_sided=True` for LP).
@@ -119,6 +128,7 @@ _SPECS = {
         PenaltySpec("gp", gradient_penalty, 10.0, aliases=("wgan-gp", "wgangp"), synonyms={"K": "target"}),
         PenaltySpec("lp", gradient_penalty, 10.0, fixed={"one_sided": True}, synonyms={"K": "target"}),
         PenaltySpec("r1", gradient_penalty, 5.0, fixed={"target": 0.0}),
+        PenaltySpec("unconstrained", unconstrained_wgan_penalty, 1.0, aliases=("unconstrained-wgan",)),
     )
 }
 _ALIASES = {alias: spec.name for spec in _SPECS.values() for alias in (spec.name, *spec.aliases)}
@@ -128,11 +138,11 @@ def available() -> tuple:
     """Canonical penalty names accepted by `get`.
 
     Returns:
-        ('alp', 'gp', 'lp', 'r1').
+        ('alp', 'gp', 'lp', 'r1', 'unconstrained').
 
     Example:
         >>> available()
-        ('alp', 'gp', 'lp', 'r1')
+        ('alp', 'gp', 'lp', 'r1', 'unconstrained')
     """
     return tuple(_SPECS)
 
@@ -224,8 +234,8 @@ def get(name: str, **kwargs: Any) -> Penalty:
     """Resolves a penalty name or alias and validates its keyword options.
 
     Args:
-        name: "alp" (aliases "alr", "adversarial"), "gp" ("wgan-gp", "wgangp"), "lp" or "r1"; case and
-            surrounding spaces are ignored.
+        name: "alp" (aliases "alr", "adversarial"), "gp" ("wgan-gp", "wgangp"), "lp", "r1" or "unconstrained"
+            ("unconstrained-wgan"); case and surrounding spaces are ignored.
         **kwargs: Options of the penalty function (for ALP e.g. `xi`, `epsilon`, `K`; for GP/LP `target`,
             or `K` as its synonym).
 
