@@ -246,7 +246,10 @@ def train(args: argparse.Namespace, run: Run):
 
     parsed = train_args(args, run.model, run.seed, run.steps, run.run_dir)
     config = settings(parsed)
-    prepare_run_dir(config)  # records the arguments; refuses a directory holding another run
+    try:
+        prepare_run_dir(config)  # records the arguments; refuses a directory holding another run
+    except ValueError as err:
+        raise SystemExit(f"{err}\nFor the study: pass another --out-dir, or remove {run.run_dir}.") from err
     seconds = _read_seconds(run.run_dir)
     if run.source_dir is not None and not os.path.exists(os.path.join(run.run_dir, "wall_clock.json")):
         for name in ("checkpoints", "samples"):
@@ -259,10 +262,11 @@ def train(args: argparse.Namespace, run: Run):
         _write_seconds(run.run_dir, seconds)
     setup = build(parsed, config, report=lambda line: None)
     start = time.perf_counter()
-    train_run(setup.gan, setup.dataset, run_dir=run.run_dir, steps=run.steps,
-              checkpoint_every=args.checkpoint_every, callbacks=setup.callbacks, verbose=args.verbose)
-    seconds += time.perf_counter() - start
-    _write_seconds(run.run_dir, seconds)
+    done = train_run(setup.gan, setup.dataset, run_dir=run.run_dir, steps=run.steps,
+                     checkpoint_every=args.checkpoint_every, callbacks=setup.callbacks, verbose=args.verbose)
+    if done["start_step"] < run.steps:  # a finished run only restored: no training time to add
+        seconds += time.perf_counter() - start
+        _write_seconds(run.run_dir, seconds)
     return setup.gan, seconds
 
 
