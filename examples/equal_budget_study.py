@@ -12,8 +12,8 @@ Two budgets per seed:
 - **steps**: every model trains `--steps` generator steps;
 - **time**: every model gets the wall-clock WGAN-ALP needs for `--steps` steps. Before any training a timing
   pass measures each model's seconds per generator step on this machine (the models alternate, `--timing-rounds`
-  rounds of `--timing-steps` steps, the fastest round per model; stored in `<out-dir>/timing.json` and reused by reruns, so
-  the plan stays fixed), and model m gets `steps × s_ALP / s_m` steps, rounded up to a checkpoint interval.
+  rounds of `--timing-steps` steps, the fastest round per model; stored in `<out-dir>/timing.json` and reused by
+  reruns, so the plan stays fixed), and model m gets `steps × s_ALP / s_m` steps (rounded).
   The time run continues the model's steps run (its checkpoints are copied; the learning rate is constant, so
   this is the same as one longer run). WGAN-ALP's time run *is* its steps run.
 
@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import shutil
 import time
@@ -158,15 +157,14 @@ def run_dir(args: argparse.Namespace, model: str, budget: str, seed: int) -> str
     return os.path.join(args.out_dir, f"{model}-{budget}-seed{seed}")
 
 
-def time_budget_steps(steps: int, seconds_per_step: dict, model: str, checkpoint_every: int) -> int:
-    """Generator steps giving `model` the wall-clock of `steps` WGAN-ALP steps, rounded up to a checkpoint interval.
+def time_budget_steps(steps: int, seconds_per_step: dict, model: str) -> int:
+    """Generator steps giving `model` the wall-clock of `steps` WGAN-ALP steps (at least `steps`).
 
     Example:
-        >>> time_budget_steps(100, {"wgan-alp": 0.3, "sn": 0.1}, "sn", 50)
-        300
+        >>> time_budget_steps(100, {"wgan-alp": 0.3, "sn": 0.07}, "sn")
+        429
     """
-    wanted = steps * seconds_per_step[REFERENCE] / seconds_per_step[model]
-    return max(steps, checkpoint_every * math.ceil(wanted / checkpoint_every - 1e-9))
+    return max(steps, round(steps * seconds_per_step[REFERENCE] / seconds_per_step[model]))
 
 
 def train_args(args: argparse.Namespace, model: str, seed: int, steps: int, directory: str) -> argparse.Namespace:
@@ -221,7 +219,7 @@ def plan(args: argparse.Namespace, seconds_per_step: dict | None) -> list[Run]:
         if budget == "steps" or model == REFERENCE:
             runs.append(Run(model, budget, seed, args.steps, directory, None))
         else:
-            steps = time_budget_steps(args.steps, seconds_per_step, model, args.checkpoint_every)
+            steps = time_budget_steps(args.steps, seconds_per_step, model)
             source = run_dir(args, model, "steps", seed) if "steps" in args.budgets else None
             runs.append(Run(model, budget, seed, steps, directory, source))
     return runs

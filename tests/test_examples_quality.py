@@ -39,21 +39,24 @@ def _frechet(a, b):
 
 def test_time_budget_steps_give_every_model_the_reference_wall_clock():
     pace = {"wgan-alp": 0.30, "wgan-gp": 0.20, "sn": 0.07}
-    assert study.time_budget_steps(100, pace, "wgan-gp", 10) == 150  # 100 × 0.30 / 0.20 exactly
-    assert study.time_budget_steps(100, pace, "sn", 50) == 450  # 428.6 rounded up to the interval
-    assert study.time_budget_steps(100, pace, "wgan-alp", 50) == 100
+    assert study.time_budget_steps(100, pace, "wgan-gp") == 150  # 100 × 0.30 / 0.20
+    assert study.time_budget_steps(100, pace, "sn") == 429  # 428.57 rounded
+    assert study.time_budget_steps(100, pace, "wgan-alp") == 100
+    assert study.time_budget_steps(100, {"wgan-alp": 0.1, "sn": 0.2}, "sn") == 100  # never fewer than the steps run
 
 
 def test_study_trains_scores_resumes_and_writes_the_tables(tmp_path, capsys):
+    """Fashion-MNIST's path (the MNIST one runs the same code with another --dataset)."""
     data = tmp_path / "tiny.npz"
     _tiny_npz(data)
     out = tmp_path / "out"
-    argv = ["--data-file", str(data), "--out-dir", str(out), "--models", "wgan-alp,sn", "--seeds", "0",
-            "--steps", "2", "--checkpoint-every", "2", "--width", "4", "--batch-size", "4", "--fid-samples", "40",
-            "--classifier-epochs", "1", "--timing-steps", "1", "--timing-rounds", "1", "--verbose", "0"]
-    # A stored timing pass fixes the plan: SN costs a third of ALP per step, so its time run gets 6 steps.
+    argv = ["--dataset", "fashion_mnist", "--data-file", str(data), "--out-dir", str(out), "--models", "wgan-alp,sn",
+            "--seeds", "0", "--steps", "2", "--checkpoint-every", "2", "--width", "4", "--batch-size", "4",
+            "--fid-samples", "40", "--classifier-epochs", "1", "--timing-steps", "1", "--timing-rounds", "1",
+            "--verbose", "0"]
+    # A stored timing pass fixes the plan: SN costs 2/5 of ALP per step, so its time run gets 5 steps.
     out.mkdir()
-    (out / "timing.json").write_text(json.dumps({"seconds_per_step": {"wgan-alp": 0.3, "sn": 0.1}}))
+    (out / "timing.json").write_text(json.dumps({"seconds_per_step": {"wgan-alp": 0.25, "sn": 0.1}}))
     table = study.main(argv, fid_classifier=_pooled)
     assert "Expected duration" in capsys.readouterr().out
     with open(out / "results.csv") as handle:
@@ -61,17 +64,17 @@ def test_study_trains_scores_resumes_and_writes_the_tables(tmp_path, capsys):
     got = {(r["model"], r["budget"]): r for r in rows}
     assert set(got) == {("wgan-alp", "steps"), ("sn", "steps"), ("wgan-alp", "time"), ("sn", "time"),
                         ("real train vs test", "")}
-    assert got["sn", "time"]["steps"] == "6" and got["sn", "steps"]["steps"] == "2"
+    assert got["sn", "time"]["steps"] == "5" and got["sn", "steps"]["steps"] == "2"
     # WGAN-ALP's time run is its steps run: one directory, one result.
     assert got["wgan-alp", "time"]["run_dir"] == got["wgan-alp", "steps"]["run_dir"]
     assert sorted(os.listdir(out)) == sorted(["timing.json", "classifier.keras", "statistics", "wgan-alp-steps-seed0",
                                               "sn-steps-seed0", "sn-time-seed0", "results.csv", "results.md",
                                               "floor.json"])
-    # The time run continued the steps run: its log holds steps 2 and 6, its grids the steps run's too.
+    # The time run continued the steps run: its log and grids start with the steps run's step 2, end at step 5.
     with open(out / "sn-time-seed0" / "log.csv") as handle:
-        assert [int(float(r["step"])) for r in csv.DictReader(handle)] == [2, 4, 6]
-    assert sorted(os.listdir(out / "sn-time-seed0" / "samples")) == [f"step_{s:06d}.png" for s in (2, 4, 6)]
-    assert got["sn", "time"]["grid"].endswith("step_000006.png")
+        assert [int(float(r["step"])) for r in csv.DictReader(handle)] == [2, 4, 5]
+    assert sorted(os.listdir(out / "sn-time-seed0" / "samples")) == [f"step_{s:06d}.png" for s in (2, 4, 5)]
+    assert got["sn", "time"]["grid"].endswith("step_000005.png")
 
     from tf_lipschitz.reporting import load_result
 
