@@ -1,28 +1,97 @@
-"""Smoke test of the MNIST quality comparison on a tiny synthetic .npz."""
+"""Smoke test of the equal-budget study (examples/equal_budget_study.py) on a tiny synthetic .npz."""
 
+import csv
+import json
 import os
 import sys
 
 import numpy as np
+import tensorflow as tf
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "examples"))
-import mnist_quality  # noqa: E402
+import equal_budget_study as study  # noqa: E402
 
 
-def test_quality_run_trains_scores_and_writes_the_table(tmp_path):
+def _tiny_npz(path):
+    """200 training and 60 test 'digits': one bright column band per class, so a classifier can learn them."""
     rng = np.random.default_rng(0)
-    labels = np.arange(200) % 10
-    images = np.zeros((200, 28, 28), np.uint8)
-    for i, label in enumerate(labels):  # one bright column band per class, so the classifier can learn
+    labels = np.arange(260) % 10
+    images = np.zeros((260, 28, 28), np.uint8)
+    for i, label in enumerate(labels):
         images[i, :, 2 * label + 4: 2 * label + 7] = 255
     images = np.clip(images + rng.integers(0, 30, images.shape), 0, 255).astype(np.uint8)
-    path = tmp_path / "tiny.npz"
-    np.savez(path, x_train=images, y_train=labels, x_test=images[:50], y_test=labels[:50])
-    table = mnist_quality.main(["--data-file", str(path), "--out-dir", str(tmp_path / "out"), "--steps", "2",
-                                "--checkpoint-every", "1", "--width", "4", "--batch-size", "8", "--eval-samples", "40",
-                                "--classifier-epochs", "1", "--models", "wgan-alp", "--verbose", "0"])
-    rows = [line for line in table.splitlines() if line.startswith("| wgan-alp")]
-    assert len(rows) == 1
-    assert all(np.isfinite(float(row.split("|")[5])) for row in rows)
-    assert (tmp_path / "out" / "results.md").read_text().strip() == table
-    assert os.listdir(tmp_path / "out" / "wgan-alp" / "samples")
+    np.savez(path, x_train=images[:200], y_train=labels[:200], x_test=images[200:], y_test=labels[200:])
+
+
+def _pooled(x):
+    """Stand-in for the Inception network: 8×8 average pooling, 4×4×3 = 48 features per 32×32 image."""
+    return tf.reshape(tf.nn.avg_pool2d(x, 8, 8, "VALID"), (tf.shape(x)[0], -1))
+
+
+def _frechet(a, b):
+    """|μa − μb|² + Tr Σa + Tr Σb − 2 Tr (Σa^½ Σb Σa^½)^½, from eigendecompositions."""
+    sa, sb = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    w, v = np.linalg.eigh(sa)
+    root = v @ np.diag(np.sqrt(np.clip(w, 0, None))) @ v.T
+    middle = np.sqrt(np.clip(np.linalg.eigvalsh(root @ sb @ root), 0, None)).sum()
+    return float(np.sum((a.mean(0) - b.mean(0)) ** 2) + np.trace(sa) + np.trace(sb) - 2 * middle)
+
+
+def test_time_budget_steps_give_every_model_the_reference_wall_clock():
+    pace = {"wgan-alp": 0.30, "wgan-gp": 0.20, "sn": 0.07}
+    assert study.time_budget_steps(100, pace, "wgan-gp") == 150  # 100 × 0.30 / 0.20
+    assert study.time_budget_steps(100, pace, "sn") == 429  # 428.57 rounded
+    assert study.time_budget_steps(100, pace, "wgan-alp") == 100
+    assert study.time_budget_steps(100, {"wgan-alp": 0.1, "sn": 0.2}, "sn") == 100  # never fewer than the steps run
+
+
+def test_study_trains_scores_resumes_and_writes_the_tables(tmp_path, capsys):
+    """Fashion-MNIST's path (the MNIST one runs the same code with another --dataset)."""
+    data = tmp_path / "tiny.npz"
+    _tiny_npz(data)
+    out = tmp_path / "out"
+    argv = ["--dataset", "fashion_mnist", "--data-file", str(data), "--out-dir", str(out), "--models", "wgan-alp,sn",
+            "--seeds", "0", "--steps", "2", "--checkpoint-every", "2", "--width", "4", "--batch-size", "4",
+            "--fid-samples", "40", "--classifier-epochs", "1", "--timing-steps", "1", "--timing-rounds", "1",
+            "--verbose", "0"]
+    # A stored timing pass fixes the plan: SN costs 2/5 of ALP per step, so its time run gets 5 steps.
+    out.mkdir()
+    (out / "timing.json").write_text(json.dumps({"seconds_per_step": {"wgan-alp": 0.25, "sn": 0.1}}))
+    table = study.main(argv, fid_classifier=_pooled)
+    assert "Expected duration" in capsys.readouterr().out
+    with open(out / "results.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    got = {(r["model"], r["budget"]): r for r in rows}
+    assert set(got) == {("wgan-alp", "steps"), ("sn", "steps"), ("wgan-alp", "time"), ("sn", "time"),
+                        ("real train vs test", "")}
+    assert got["sn", "time"]["steps"] == "5" and got["sn", "steps"]["steps"] == "2"
+    # WGAN-ALP's time run is its steps run: one directory, one result.
+    assert got["wgan-alp", "time"]["run_dir"] == got["wgan-alp", "steps"]["run_dir"]
+    assert sorted(os.listdir(out)) == sorted(["timing.json", "classifier.keras", "statistics", "wgan-alp-steps-seed0",
+                                              "sn-steps-seed0", "sn-time-seed0", "results.csv", "results.md",
+                                              "floor.json"])
+    # The time run continued the steps run: its log and grids start with the steps run's step 2, end at step 5.
+    with open(out / "sn-time-seed0" / "log.csv") as handle:
+        assert [int(float(r["step"])) for r in csv.DictReader(handle)] == [2, 4, 5]
+    assert sorted(os.listdir(out / "sn-time-seed0" / "samples")) == [f"step_{s:06d}.png" for s in (2, 4, 5)]
+    assert got["sn", "time"]["grid"].endswith("step_000005.png")
+
+    from tf_lipschitz.reporting import load_result
+
+    result = load_result(str(out / "sn-steps-seed0"))
+    assert result["fid_samples"] == 40 and result["steps"] == 2
+    assert float(got["sn", "steps"]["fid"]) == result["fid"]
+    # The floor row's FID: the stand-in's features of 40 training vs the first 40 test images (both resized to
+    # 32×32, grayscale repeated to RGB), Fréchet distance recomputed in NumPy.
+    with np.load(data) as npz:
+        train = npz["x_train"][np.random.default_rng(0).permutation(200)[:40]]
+        test = npz["x_test"][:40]
+    features = [_pooled(tf.repeat(tf.image.resize(x[..., None] / 127.5 - 1.0, (32, 32)), 3, -1)).numpy()
+                for x in (train, test)]
+    assert np.isclose(float(got["real train vs test", ""]["fid"]), _frechet(*features), rtol=1e-4)
+    assert (out / "results.md").read_text().strip() == table.strip()
+
+    # A rerun trains nothing and reproduces the table.
+    again = study.main(argv, fid_classifier=_pooled)
+    printed = capsys.readouterr().out
+    assert "--- " not in printed and again == table
