@@ -147,6 +147,7 @@ class DivergenceEstimator(_TwoSampleCritic):
         ValueError: for an invalid `lam`, `penalty_weight`, `bias_correction` or ALP option.
 
     Example:
+        >>> keras.utils.set_random_seed(0)
         >>> critic = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
         >>> estimator = DivergenceEstimator(critic, lam=1.0, seed=0)
         >>> estimator.compile(keras.optimizers.Adam(0.05))
