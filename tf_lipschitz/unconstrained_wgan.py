@@ -9,20 +9,7 @@ Example:
     9.0
 """
 
-from tf_lipschitz.penalties.unconstrained import (
-    STATISTICS,
-    adversarial_lipschitz_ratios,
-    lipschitz_estimate,
-    unconstrained_wgan_objective,
-    unconstrained_wgan_penalty,
-    unconstrained_wgan_regularizer,
-)
+from tf_lipschitz.penalties import unconstrained
+from tf_lipschitz.penalties.unconstrained import *  # noqa: F401,F403  (the names of unconstrained.__all__)
 
-__all__ = [
-    "STATISTICS",
-    "unconstrained_wgan_regularizer",
-    "unconstrained_wgan_objective",
-    "adversarial_lipschitz_ratios",
-    "lipschitz_estimate",
-    "unconstrained_wgan_penalty",
-]
+__all__ = list(unconstrained.__all__)
