@@ -68,10 +68,11 @@ def _checkpoints(run_dir: str) -> RunCheckpoints:
 @pytest.mark.slow
 def test_only_the_chief_writes_the_run_directory(uninterrupted):
     run_dir, tmp, results = uninterrupted
-    assert sorted(os.listdir(run_dir)) == ["checkpoints", "final.weights.npz", "log.csv", "samples_and_critic.png"]
+    assert sorted(os.listdir(run_dir)) == [
+        "args.json", "checkpoints", "final.weights.npz", "log.csv", "samples_and_critic.png", "summary.md"]
     with open(os.path.join(run_dir, "log.csv")) as handle:
-        epochs = [row["epoch"] for row in csv.DictReader(handle)]
-    assert epochs == [str(i) for i in range(STEPS // EVERY)]  # one writer: one row per interval
+        steps = [row["step"] for row in csv.DictReader(handle)]
+    assert steps == [str(i) for i in range(EVERY, STEPS + 1, EVERY)]  # one writer: one row per interval
     checkpoints = _checkpoints(run_dir)
     assert checkpoints.steps() == [10, 15, 20]
     for step in checkpoints.steps():
@@ -81,7 +82,9 @@ def test_only_the_chief_writes_the_run_directory(uninterrupted):
     announced = [line for line in results[1].stdout.splitlines() if "temporary folder" in line]
     assert len(announced) == 1 and tmp in announced[0], results[1].stdout
     assert os.listdir(tmp) == []
-    assert all(f"done: {run_dir}" in r.stdout for r in results)
+    assert f"done: the chief wrote {run_dir}" in results[1].stdout  # the chief alone writes and prints the summary
+    with open(os.path.join(run_dir, "summary.md")) as handle:
+        assert handle.read().strip() in results[0].stdout
 
 
 def _wait_for_checkpoint(run_dir: str, procs, timeout: float) -> None:

@@ -217,8 +217,11 @@ def prepare_run_dir(config: dict, *, resume_anyway: bool = False, overwrite: boo
             if os.path.exists(os.path.join(run_dir, "summary.md")):
                 os.remove(os.path.join(run_dir, "summary.md"))
     os.makedirs(run_dir, exist_ok=True)
-    with open(recorded_path, "w") as handle:
+    # Atomic: every worker of a multi-worker run writes the same arguments here, and a worker may be killed mid-write.
+    partial = f"{recorded_path}.{os.getpid()}.tmp"
+    with open(partial, "w") as handle:
         json.dump(wanted, handle, indent=2)
+    os.replace(partial, recorded_path)
     return state
 
 

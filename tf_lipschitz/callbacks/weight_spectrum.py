@@ -47,7 +47,7 @@ def kernel_layers(model, prefix: str = "") -> list:
     for layer in model.layers if isinstance(model, keras.Model) else [model]:
         if isinstance(layer, keras.Model):
             found.extend(kernel_layers(layer, f"{prefix}{layer.name}/"))
-        elif layer.built and len(getattr(layer, "kernel", np.zeros(())).shape) >= 2:
+        elif layer.built and any(w.path.endswith("/kernel") and len(w.shape) >= 2 for w in layer.weights):
             found.append((f"{prefix}{layer.name}", layer))
     return found
 
