@@ -158,14 +158,6 @@ def per_sample(v: Tensor, like: Tensor) -> Tensor:
     return tf.reshape(v, [-1] + [1] * (like.shape.rank - 1))
 
 
-
-def unit_rows(v: Tensor) -> tuple[Tensor, Tensor]:
-    """Per-sample L2 normalization of a float32 tensor over all non-batch axes; returns (v / ‖v‖, ‖v‖)."""
-    norm = safe_sqrt(tf.reduce_sum(tf.square(flat(v)), axis=1))
-    return v / per_sample(tf.maximum(norm, TINY), v), norm
-
-
-
 def with_diagnostics(penalty: Tensor, ratio: Tensor, K: float) -> PenaltyResult:
     """Packs a penalty with the mean, max and fraction above K of a per-sample float32 ratio."""
     ratio = tf.stop_gradient(ratio)

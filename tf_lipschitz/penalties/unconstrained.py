@@ -40,7 +40,7 @@ from typing import Any, Callable
 
 import tensorflow as tf
 
-from tf_lipschitz.penalties._core import PenaltyResult, flat_outputs
+from tf_lipschitz.penalties._core import D_X, D_Y, PenaltyResult, flat_outputs, quotient_ratio
 from tf_lipschitz.penalties.adversarial import adversarial_perturbation
 from tf_lipschitz.penalties.epsilon import Epsilon
 from tf_lipschitz.penalties.noise import Seed
@@ -151,10 +151,8 @@ def adversarial_lipschitz_ratios(
     fx = f(x) if fx is None else fx
     r_adv = adversarial_perturbation(f, x, xi=xi, epsilon=epsilon, power_iterations=power_iterations, d_y="abs",
                                      seed=seed, fx=fx, check_numerics=check_numerics)
-    n = tf.shape(x)[0]
-    change = tf.reduce_sum(tf.abs(flat_outputs(f(x + r_adv)) - flat_outputs(fx)), axis=1)
-    distance = tf.norm(tf.reshape(tf.cast(r_adv, tf.float32), (n, -1)), axis=1)
-    return change / tf.maximum(distance, 1e-12)
+    x_hat = x + r_adv
+    return quotient_ratio(flat_outputs(fx), flat_outputs(f(x_hat)), x, x_hat, D_X["l2"], D_Y["abs"])
 
 
 def lipschitz_estimate(ratios: Tensor, statistic: str = "max") -> Tensor:
