@@ -260,6 +260,7 @@ def build(args: argparse.Namespace, config: dict | None = None, report=print) ->
 
     config = config or settings(args)
     strategy = distribute.make_strategy(config["strategy"])  # first: multi-worker set-up must precede other TF ops
+    distribute.check_jit_compile(strategy, config["jit"], name="--jit")
     toy = config["dataset"] == "toy"
     write_dir = distribute.worker_dir(config["run_dir"], strategy)
     seed_everything(config["seed"], deterministic=not config["jit"])

@@ -36,7 +36,7 @@ import tensorflow as tf
 
 from tf_lipschitz import losses as gan_losses
 from tf_lipschitz import penalties
-from tf_lipschitz.distribute import multi_worker_logs
+from tf_lipschitz.distribute import check_jit_compile, multi_worker_logs
 from tf_lipschitz.layers import advance_power_iteration, power_iteration_frozen
 from tf_lipschitz.models import gan_support
 from tf_lipschitz.models.gan_support import StepSeeds
@@ -324,7 +324,12 @@ class LipschitzGAN(keras.Model):
             run_eagerly: Run `train_step` eagerly (debugging).
             steps_per_execution: Steps per `tf.function` call.
             jit_compile: XLA-compile the training step (True/False/"auto").
+
+        Raises:
+            ValueError: for two identical optimizer objects, or `jit_compile=True` in multi-worker training
+                on CPUs (XLA has no CPU collectives; `distribute.check_jit_compile`).
         """
+        check_jit_compile(self.distribute_strategy, jit_compile)
         super().compile(
             optimizer=None, run_eagerly=run_eagerly, steps_per_execution=steps_per_execution, jit_compile=jit_compile
         )

@@ -17,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from tf_lipschitz import penalties
+from tf_lipschitz.distribute import check_jit_compile, first_batch_mean, is_multi_worker, multi_worker_logs
 from tf_lipschitz.layers.base import advance_power_iteration, power_iteration_frozen
 from tf_lipschitz.models.gan_support import check_finite, check_floating
 from tf_lipschitz.penalties import RelativeEpsilon
@@ -110,7 +111,18 @@ class LipschitzRegularizedModel(keras.Model):
         """
         advance_power_iteration(self.model)
         with power_iteration_frozen(self.model):
-            return super().train_step(data)
+            return multi_worker_logs(super().train_step(data))
+
+    def test_step(self, data):
+        """Keras' evaluation step (logs shaped for a multi-worker reduction, see `distribute.multi_worker_logs`)."""
+        return multi_worker_logs(super().test_step(data))
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras 3 builds the model from the first batch, reduced over replicas in one `strategy.reduce` call
+        # that a multi-worker strategy rejects for an (x, y) tuple; `first_batch_mean` reduces tensor by tensor.
+        if iterator is not None and is_multi_worker(self.distribute_strategy):
+            iterator, data_batch = None, first_batch_mean(self.distribute_strategy, iterator)
+        super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
     def fit(self, x=None, y=None, *args, **kwargs):
         """`keras.Model.fit`, after refusing inputs that ALP cannot use: integer dtypes and NaN/Inf values.
@@ -120,8 +132,10 @@ class LipschitzRegularizedModel(keras.Model):
 
         Raises:
             ValueError: for non-floating inputs (e.g. uint8 images) or inputs with NaN or Inf, naming what was
-                received.
+                received; for a model compiled with `jit_compile=True` in multi-worker training on CPUs (XLA
+                has no CPU collectives; `distribute.check_jit_compile`).
         """
+        check_jit_compile(self.distribute_strategy, self.jit_compile)
         if isinstance(x, (np.ndarray, tf.Tensor)):
             check_floating(x.dtype, "input array", _INPUTS)
             check_finite(x, "input array", "inputs")
