@@ -95,3 +95,37 @@ def test_study_trains_scores_resumes_and_writes_the_tables(tmp_path, capsys):
     again = study.main(argv, fid_classifier=_pooled)
     printed = capsys.readouterr().out
     assert "--- " not in printed and again == table
+
+
+def test_alp_sweep_changes_one_setting_per_variant_and_reads_the_study_rows(tmp_path):
+    import alp_sweep
+
+    from tf_lipschitz.penalties import RelativeEpsilon
+
+    data = tmp_path / "tiny.npz"
+    _tiny_npz(data)
+    out = tmp_path / "out"
+    common = ["--data-file", str(data), "--out-dir", str(out), "--steps", "2", "--checkpoint-every", "2", "--width", "4",
+              "--batch-size", "4", "--fid-samples", "40", "--classifier-epochs", "1", "--verbose", "0"]
+    args = alp_sweep.parse_args(common)
+    paper, _, _, paper_n_critic = alp_sweep.build(args, "xi-1", str(tmp_path / "b"))
+    assert paper_n_critic == 5 and paper.penalty_weight == 100.0
+    assert paper.resolved_penalty.kwargs["xi"] == 1.0 and paper.resolved_penalty.kwargs["epsilon"] == (0.1, 10.0)
+    changed = {}
+    for variant in ("relative-epsilon", "lambda-10", "clip", "n-critic-2", "lr-1e-4"):
+        gan, _, _, n_critic = alp_sweep.build(args, variant, str(tmp_path / variant))
+        changed[variant] = (gan, n_critic)
+    assert isinstance(changed["relative-epsilon"][0].resolved_penalty.kwargs["epsilon"], RelativeEpsilon)
+    assert changed["relative-epsilon"][0].resolved_penalty.kwargs["xi"] == 10.0
+    assert changed["lambda-10"][0].penalty_weight == 10.0
+    clip = changed["clip"][0].resolved_penalty.kwargs
+    assert clip["clip"] == (-1.0, 1.0) and clip["clip_probe"] is True
+    assert changed["n-critic-2"][1] == 2 and changed["n-critic-2"][0].n_critic == 2
+    assert np.isclose(float(changed["lr-1e-4"][0].critic_optimizer.learning_rate), 1e-4)
+    assert np.isclose(float(changed["clip"][0].critic_optimizer.learning_rate), 2e-4)
+
+    table = alp_sweep.main(common + ["--variants", "lambda-10"], fid_classifier=_pooled)
+    with open(out / "sweep" / "results.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["variant"] for r in rows] == ["lambda-10"] and rows[0]["steps"] == "2"
+    assert (out / "sweep" / "lambda-10-seed0" / "result.json").exists() and "lambda-10" in table

@@ -1,0 +1,160 @@
+"""Why WGAN-ALP trails WGAN-GP on MNIST-like data: one setting of the ALP changed at a time, scored like the study.
+
+Runs next to `equal_budget_study.py` (same `--out-dir`): every variant trains the study's WGAN-ALP (the main
+command's DCGAN 32×32 pair, Adam(2e-4, β = (0, 0.9)), critic batch 64, n_critic 5, λ = 100, ε ~ U[0.1, 10],
+ξ = 10, one power iteration, ALP on real and generated samples) with one change, for the study's steps and seed,
+and is scored with the study's scorer (the same FID test statistics and classifier, read from the out dir).
+Its rows are directly comparable with the study's `wgan-alp`/`wgan-gp` rows of the same seed.
+
+Variants (`--variants`, comma-separated):
+
+    relative-epsilon  ε ~ U[0.003, 0.2] × the batch's typical pairwise distance (`RelativeEpsilon`): the
+                      fractions that U[0.1, 10] gives on CIFAR-10, whatever the data's scale
+    small-epsilon     ε ~ U[0.01, 1]
+    xi-1              ξ = 1 (the probe step of the power iteration)
+    lambda-10         λ = 10
+    clip              the probe x + ξd and x̂ clipped to the data range [-1, 1], as the author's CIFAR-10 code
+    n-critic-2        two critic steps per generator step (ALP's cost per generator step drops)
+    lr-1e-4           Adam learning rate 1e-4
+
+    python examples/alp_sweep.py --dataset mnist --data-file ../shared/data/mnist/mnist.npz \\
+        --out-dir runs/equal_budget/mnist
+
+Each run lives in `<out-dir>/sweep/<variant>-seed<k>` (resumable, `result.json` when scored); the table goes to
+`<out-dir>/sweep/results.md` and `.csv`, with the study's rows of the same seed (when present) for reference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import equal_budget_study as study  # noqa: E402
+
+# variant → (ALP options, LipschitzGAN options, n_critic, learning rate); None: the study's value
+VARIANTS = {
+    "relative-epsilon": ({"epsilon": "relative"}, {}, None, None),
+    "small-epsilon": ({"epsilon": (0.01, 1.0)}, {}, None, None),
+    "xi-1": ({"xi": 1.0}, {}, None, None),
+    "lambda-10": ({}, {"penalty_weight": 10.0}, None, None),
+    "clip": ({"clip": (-1.0, 1.0), "clip_probe": True}, {}, None, None),
+    "n-critic-2": ({}, {}, 2, None),
+    "lr-1e-4": ({}, {}, None, 1e-4),
+}
+FIELDS = ("variant", "seed", "n_critic", "steps", "fid", "classifier_fd", "seconds", "seconds_per_step", "run_dir",
+          "grid")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", choices=study.DATASETS, default="mnist")
+    parser.add_argument("--data-file", required=True, help=".npz in the keras.datasets layout (with labels)")
+    parser.add_argument("--out-dir", required=True, help="the equal-budget study's folder (its scorer is reused)")
+    parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated subset of " + ",".join(VARIANTS))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--steps", type=int, default=2500, help="generator steps (the study's default)")
+    parser.add_argument("--checkpoint-every", type=int, default=250)
+    parser.add_argument("--width", type=int, default=16)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--fid-samples", type=int, default=5000)
+    parser.add_argument("--classifier-epochs", type=int, default=3)
+    parser.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2))
+    args = parser.parse_args(argv)
+    args.variants = study._subset("--variants", args.variants, VARIANTS)
+    return args
+
+
+def build(args: argparse.Namespace, variant: str, run_dir: str):
+    """The study's WGAN-ALP with the variant's change, compiled; returns (gan, dataset, callbacks, n_critic)."""
+    from tf_lipschitz.architectures import dcgan_critic, dcgan_generator
+    from tf_lipschitz.callbacks import SampleGrid
+    from tf_lipschitz.data import image_dataset, load_images
+    from tf_lipschitz.penalties import RelativeEpsilon
+    from tf_lipschitz.recipes import adam_optimizers, make_gan, seed_everything
+
+    alp, gan_kwargs, n_critic, lr = VARIANTS[variant]
+    alp = {k: RelativeEpsilon() if v == "relative" else v for k, v in alp.items()}
+    n_critic = n_critic or study.MODELS["wgan-alp"]
+    seed_everything(args.seed)
+    images = load_images(args.dataset, args.data_file, report=lambda line: None)
+    generator = dcgan_generator(32, 100, images.shape[-1], width=args.width)
+    critic = dcgan_critic(32, channels=images.shape[-1], width=args.width)
+    gan = make_gan("wgan-alp", generator, critic, latent_dim=100, n_critic=n_critic, seed=args.seed, alp_kwargs=alp,
+                   **gan_kwargs)
+    critic_optimizer, generator_optimizer = adam_optimizers(lr or 2e-4, beta_1=0.0, beta_2=0.9)
+    gan.compile(critic_optimizer=critic_optimizer, generator_optimizer=generator_optimizer, jit_compile=False)
+    dataset = image_dataset(images, args.batch_size * n_critic, resolution=32, seed=args.seed)
+    grid = SampleGrid(every_n_steps=args.checkpoint_every, path=os.path.join(run_dir, "samples", "step_{step:06d}.png"))
+    return gan, dataset, [grid], n_critic
+
+
+def run_variant(args: argparse.Namespace, variant: str, scorer) -> dict:
+    """Trains (or resumes) one variant and scores it; a scored run is read back from its `result.json`."""
+    from tf_lipschitz.reporting import load_result, save_result
+    from tf_lipschitz.training import train_run
+
+    run_dir = os.path.join(args.out_dir, "sweep", f"{variant}-seed{args.seed}")
+    done = load_result(run_dir)
+    if done and done["steps"] == args.steps and done["fid_samples"] == args.fid_samples:
+        return done
+    print(f"--- {variant}, seed {args.seed}: {args.steps} steps in {run_dir}", flush=True)
+    gan, dataset, callbacks, n_critic = build(args, variant, run_dir)
+    seconds = study._read_seconds(run_dir)
+    start = time.perf_counter()
+    history = train_run(gan, dataset, run_dir=run_dir, steps=args.steps, checkpoint_every=args.checkpoint_every,
+                        callbacks=callbacks, verbose=args.verbose)
+    if history["start_step"] < args.steps:
+        seconds += time.perf_counter() - start
+        study._write_seconds(run_dir, seconds)
+    fid, classifier_fd = scorer(gan.generate(args.fid_samples, seed=10_000 + args.seed))
+    result = {"variant": variant, "seed": args.seed, "n_critic": n_critic, "steps": args.steps, "fid": fid,
+              "classifier_fd": classifier_fd, "seconds": seconds, "seconds_per_step": seconds / args.steps,
+              "run_dir": run_dir, "grid": study.last_grid(run_dir), "fid_samples": args.fid_samples}
+    save_result(run_dir, result)
+    print(f"    FID {fid:.2f}, classifier FD {classifier_fd:.2f}, {seconds:.0f} s", flush=True)
+    return result
+
+
+def study_rows(args: argparse.Namespace) -> list[dict]:
+    """The study's steps-budget rows of this seed (WGAN-ALP with the paper's settings, WGAN-GP), if scored."""
+    from tf_lipschitz.reporting import load_result
+
+    rows = []
+    for model, name in (("wgan-alp", "paper (study)"), ("wgan-gp", "WGAN-GP (study)")):
+        result = load_result(os.path.join(args.out_dir, f"{model}-steps-seed{args.seed}"))
+        if result and result["steps"] == args.steps and result["fid_samples"] == args.fid_samples:
+            rows.append({**result, "variant": name})
+    return rows
+
+
+def main(argv=None, *, fid_classifier=None) -> str:
+    """Runs (or resumes) the sweep; returns the Markdown table (also in `<out-dir>/sweep/results.md`)."""
+    from tf_lipschitz.reporting import markdown_table, write_rows
+
+    args = parse_args(argv)
+    study_args = study.parse_args(["--dataset", args.dataset, "--data-file", args.data_file, "--out-dir", args.out_dir,
+                                   "--fid-samples", str(args.fid_samples), "--classifier-epochs",
+                                   str(args.classifier_epochs)])
+    scorer = study.Scorer(study_args, study.fid_network(study_args, fid_classifier))
+    rows = study_rows(args) + [run_variant(args, variant, scorer) for variant in args.variants]
+    keys = ["variant", "seed", "n_critic", "steps", "fid", "classifier_fd", "seconds", "seconds_per_step", "grid"]
+    headers = ["WGAN-ALP variant", "seed", "n_critic", "generator steps", "FID", "classifier FD", "wall-clock (s)",
+               "s/step", "last grid"]
+    table = markdown_table(headers, [[row[key] for key in keys] for row in rows],
+                           formats=[None] * 4 + [".2f", ".2f", ".0f", ".3f", None])
+    text = table + (f"\n\nFID: standard Inception, {args.fid_samples} generated vs {args.fid_samples} test images; "
+                    "one change from the paper's settings per row (see examples/alp_sweep.py).")
+    folder = os.path.join(args.out_dir, "sweep")
+    os.makedirs(folder, exist_ok=True)
+    write_rows(os.path.join(folder, "results.csv"), FIELDS, rows)
+    with open(os.path.join(folder, "results.md"), "w") as handle:
+        handle.write(text + "\n")
+    print(text)
+    return text
+
+
+if __name__ == "__main__":
+    main()
