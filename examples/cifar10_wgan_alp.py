@@ -1,7 +1,8 @@
 """WGAN-ALP on CIFAR-10 with the ALR paper's setup (section 5), scored by Inception Score and FID.
 
 The setup: the WGAN-GP ResNet generator and critic (width 128), WGAN loss with the Adversarial Lipschitz Penalty
-λ = 100, ξ = 10, ε ~ U[0.1, 10], one power iteration, on real and generated samples; n_critic = 5, critic batch
+λ = 100, ξ = 10, ε ~ U[0.1, 10], one power iteration, on real and generated samples, the probe x + ξd and x̂
+clipped to the data range [-1, 1] as the author's CIFAR-10 code does (`--no-clip` turns that off); n_critic = 5, critic batch
 64, generator batch 128; Adam(2e-4, β = (0, 0.9)) decaying linearly to 0 over the 100k generator steps (both
 optimizers reach 0 together). Every `--eval-every` steps the Inception Score and the FID of `--eval-samples`
 generated images are logged (`--eval-every 0` turns them off).
@@ -58,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--xi", type=float, default=10.0, help="ξ of the ALP power iteration")
     parser.add_argument("--epsilon", type=float, nargs=2, default=(0.1, 10.0), metavar=("LOW", "HIGH"),
                         help="ε ~ U[LOW, HIGH] of the ALP")
+    parser.add_argument("--no-clip", action="store_true",
+                        help="do not clip the probe x + ξd and x̂ to [-1, 1] (the author's code clips both)")
     parser.add_argument("--eval-every", type=int, default=5000, help="IS/FID interval in steps; 0 disables")
     parser.add_argument("--eval-samples", type=int, default=5000, help="generated images per IS/FID evaluation")
     parser.add_argument("--classifier", help="local SavedModel/.keras/TF-Hub folder; default TF-Hub Inception")
@@ -83,7 +86,8 @@ def build_gan(args: argparse.Namespace, channels: int = 3):
     critic = resnet_critic(args.width, channels)
     gan = make_gan("wgan-alp", generator, critic, latent_dim=args.latent_dim, n_critic=args.n_critic,
                    seed=args.seed, penalty_weight=args.penalty_weight,
-                   alp_kwargs={"xi": args.xi, "epsilon": tuple(args.epsilon)})
+                   alp_kwargs={"xi": args.xi, "epsilon": tuple(args.epsilon),
+                               **({} if args.no_clip else {"clip": (-1.0, 1.0), "clip_probe": True})})
     critic_opt, generator_opt = adam_optimizers(args.lr, 0.0, 0.9, decay_steps=args.decay_steps or args.steps,
                                                 n_critic=args.n_critic)
     gan.compile(critic_optimizer=critic_opt, generator_optimizer=generator_opt, jit_compile=args.jit)

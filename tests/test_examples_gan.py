@@ -163,3 +163,13 @@ def test_progressive_gan_alp_carries_the_generator_ema_to_the_next_level():
             np.testing.assert_array_equal(np.asarray(average), np.asarray(variable))
             fresh += 1
     assert carried and fresh
+
+
+def test_cifar10_wgan_alp_clips_like_the_authors_code_unless_told_not_to():
+    example = load_example("cifar10_wgan_alp")
+    parser = example.build_parser()
+    clipped = example.build_gan(parser.parse_args(["--width", "4", "--latent-dim", "8"])).resolved_penalty.kwargs
+    assert clipped["clip"] == (-1.0, 1.0) and clipped["clip_probe"] is True
+    assert clipped["xi"] == 10.0 and clipped["epsilon"] == (0.1, 10.0)
+    plain = example.build_gan(parser.parse_args(["--width", "4", "--latent-dim", "8", "--no-clip"])).resolved_penalty
+    assert plain.kwargs.get("clip") is None and not plain.kwargs.get("clip_probe")

@@ -153,3 +153,60 @@ def test_generate_with_ema_needs_the_option():
         gan.generate(2, ema=True)
     with pytest.raises(ValueError, match="generator_ema"):
         gan.fixed_noise_sampler(2, ema=True)
+
+
+def _ema_gan_trained(strategy, beta=0.75):
+    """A small GAN with a generator EMA trained 4 steps under `strategy`; returns it and the NumPy average."""
+    with strategy.scope():
+        gen = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3, "tanh"), keras.layers.Dense(2)])
+        critic = keras.Sequential([keras.Input((2,)), keras.layers.Dense(8, "relu"), keras.layers.Dense(1)])
+        gan = LipschitzGAN(gen, critic, latent_dim=2, n_critic=1, generator_ema=beta, seed=0)
+        gan.compile(critic_optimizer=keras.optimizers.SGD(0.1), generator_optimizer=keras.optimizers.SGD(0.1))
+    average = [np.asarray(v) for v in gen.trainable_variables]
+    recorder = RecordGenerator()
+    data = tf.data.Dataset.from_tensor_slices(np.random.default_rng(1).normal(size=(64, 2)).astype("float32"))
+    gan.fit(data.batch(16), epochs=1, verbose=0, callbacks=[recorder])
+    assert len(recorder.weights) == 4
+    for weights in recorder.weights:
+        average = [beta * a + (1 - beta) * w for a, w in zip(average, weights)]
+    return gan, average
+
+
+def test_generator_ema_under_mirrored_strategy_follows_the_numpy_recurrence():
+    """Two replicas: each assigns the same average (equal weights after each update); the stored one is it."""
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"], cross_device_ops=tf.distribute.ReductionToOneDevice())
+    gan, average = _ema_gan_trained(strategy)
+    for a, v in zip(average, gan.ema_variables):
+        for value in strategy.experimental_local_results(v):
+            np.testing.assert_allclose(np.asarray(value), a, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(average[0], np.asarray(gan.generator.trainable_variables[0]))
+
+
+def test_sample_grid_with_ema_draws_the_averaged_generator(tmp_path):
+    Image = pytest.importorskip("PIL.Image")
+    from tf_lipschitz.callbacks import SampleGrid
+    from tf_lipschitz.models.sampling import image_grid
+
+    gen = keras.Sequential([keras.Input((3,)), keras.layers.Dense(16, "tanh"), keras.layers.Reshape((4, 4, 1))])
+    critic = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Flatten(), keras.layers.Dense(1)])
+    gan = LipschitzGAN(gen, critic, latent_dim=3, n_critic=1, generator_ema=0.5, seed=0)
+    gan.compile(critic_optimizer=keras.optimizers.SGD(0.5), generator_optimizer=keras.optimizers.SGD(0.5))
+    x = np.random.default_rng(0).uniform(-1, 1, (12, 4, 4, 1)).astype("float32")
+    grids = {ema: SampleGrid(100, str(tmp_path / f"ema_{ema}.png"), n_samples=4, columns=2, ema=ema)
+             for ema in (False, True)}
+    gan.fit(x, batch_size=4, verbose=0, callbacks=list(grids.values()))  # 3 steps: one final grid each
+    averaged = keras.models.clone_model(gen)
+    averaged.set_weights([np.asarray(v) for v in gan.ema_variables])
+    noise = grids[True].noise
+    for ema, network in ((True, averaged), (False, gen)):
+        expected = np.round(image_grid(np.asarray(network(noise)), 2) * 255.0).astype(np.uint8)[..., 0]
+        with Image.open(grids[ema].paths[-1]) as image:
+            np.testing.assert_array_equal(np.asarray(image), expected, err_msg=f"ema={ema}")
+    assert not np.allclose(np.asarray(averaged(noise)), np.asarray(gen(noise)), atol=1e-3)  # the two differ
+
+    no_average = LipschitzGAN(gen, critic, latent_dim=3, n_critic=1)
+    no_average.compile(critic_optimizer=keras.optimizers.SGD(0.1), generator_optimizer=keras.optimizers.SGD(0.1))
+    with pytest.raises(ValueError, match=r"SampleGrid\(ema=True\) needs a model that keeps a generator moving average"):
+        no_average.fit(x, batch_size=4, verbose=0, callbacks=[SampleGrid(1, str(tmp_path / "a.png"), ema=True)])
+    with pytest.raises(ValueError, match="`ema` must be True or False. Received: ema=1"):
+        SampleGrid(1, "a.png", ema=1)

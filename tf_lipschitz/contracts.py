@@ -9,6 +9,8 @@ an interface by having its members, no base class needed. `tf_lipschitz.models.L
 - `GenerativeModel`: a `Sampler` with its networks and loss: `generator`, `critic` (Keras models), `latent_dim`,
   `latent_noise(n, seed)` and `gan_loss` (a `tf_lipschitz.losses.GANLoss`, its α included). Needed by
   `SampleGrid`, `DomainRangeLogger`, `ToyW1Monitor`; `LipschitzMonitor` watches the `critic` of one.
+- `AveragesGenerator`: `generator_ema` (β, or None when the model keeps no average) and `ema_weights()`, a
+  context in which `generator` holds the moving average of its weights. Needed by `SampleGrid(ema=True)`.
 - `CountsSteps`: `step_counter`, a scalar variable with the number of training steps done (restored on resume).
   Periodic callbacks number their outputs by it when the model has one.
 
@@ -27,7 +29,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers only
 
     from tf_lipschitz.losses import GANLoss
 
-__all__ = ["Sampler", "GenerativeModel", "CountsSteps", "members", "training_step"]
+__all__ = ["Sampler", "GenerativeModel", "AveragesGenerator", "CountsSteps", "members", "training_step"]
 
 
 @runtime_checkable
@@ -68,6 +70,26 @@ class GenerativeModel(Sampler, Protocol):
 
     def latent_noise(self, n: int, seed: int | None = None) -> np.ndarray:
         """n latent vectors z ~ N(0, I), shape (n, latent_dim); the same for the same `seed`."""
+        ...
+
+
+@runtime_checkable
+class AveragesGenerator(Protocol):
+    """A GAN that may keep an exponential moving average of its generator's weights.
+
+    Example:
+        >>> from tf_lipschitz.models import LipschitzGAN
+        >>> gen = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)])
+        >>> critic = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+        >>> gan = LipschitzGAN(gen, critic, latent_dim=2, generator_ema=0.999)
+        >>> isinstance(gan, AveragesGenerator), gan.generator_ema
+        (True, 0.999)
+    """
+
+    generator_ema: float | None
+
+    def ema_weights(self) -> Any:
+        """A context manager in which `generator` computes with the averaged weights (restored on exit)."""
         ...
 
 

@@ -21,7 +21,7 @@ from tf_lipschitz import ops as lip_ops
 from tf_lipschitz import penalties
 from tf_lipschitz._optional import require
 from tf_lipschitz.callbacks._periodic import PeriodicCallback
-from tf_lipschitz.contracts import GenerativeModel
+from tf_lipschitz.contracts import AveragesGenerator, GenerativeModel
 from tf_lipschitz.models.sampling import image_grid
 from tf_lipschitz.validation import check_float, check_int
 
@@ -125,7 +125,8 @@ class SampleGrid(PeriodicCallback):
 
     The noise of shape (n_samples, latent_dim) is drawn once, by the model's `latent_noise(n_samples, seed)`,
     at the first `on_train_begin`, so successive grids show the same latent points. Images are
-    `model.generator(z, training=False)` in [-1, 1]. Each grid is written to `path.format(step=...)`, numbered
+    `model.generator(z, training=False)` in [-1, 1]; with `ema=True` the generator holds the moving average of
+    its weights meanwhile (`LipschitzGAN(generator_ema=β)`), which is what the Progressive GAN reports. Each grid is written to `path.format(step=...)`, numbered
     by the model's training step (`step_counter`, so a resumed run never overwrites earlier grids); a path
     without `{step}` is overwritten. A final grid is written at the end of training. With `log_dir`, each grid
     is also written as the TensorBoard image "samples" under `<log_dir>/train` (pass the `log_dir` of your
@@ -142,10 +143,11 @@ class SampleGrid(PeriodicCallback):
         seed: Seed of the fixed noise.
         log_dir: TensorBoard log directory, or None for PNG files only.
         tensorboard: Deprecated spelling of `log_dir` (a log directory or a `keras.callbacks.TensorBoard`).
+        ema: Draw the grids with the generator's moving average (`contracts.AveragesGenerator`).
 
     Raises:
         ValueError: for bad arguments, and (at the start of training) a model that is not a
-            `GenerativeModel`.
+            `GenerativeModel`, or with `ema=True` one that keeps no generator average.
         ImportError: when Pillow is not installed.
 
     Example:
@@ -169,8 +171,12 @@ class SampleGrid(PeriodicCallback):
         seed: int = 0,
         log_dir: str | os.PathLike | None = None,
         tensorboard: Any = None,
+        ema: bool = False,
     ):
         super().__init__(every_n_steps)
+        if not isinstance(ema, bool):
+            raise ValueError(f"`ema` must be True or False. Received: ema={ema!r}")
+        self.ema = ema
         if not isinstance(path, str) or not path:
             raise ValueError(f"`path` must be a non-empty string. Received: path={path!r}")
         try:
@@ -195,6 +201,9 @@ class SampleGrid(PeriodicCallback):
 
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
+        if self.ema and not (isinstance(self.model, AveragesGenerator) and self.model.generator_ema is not None):
+            raise ValueError(f"SampleGrid(ema=True) needs a model that keeps a generator moving average; "
+                             f"{type(self.model).__name__} has none (build a LipschitzGAN with generator_ema=β).")
         if self.noise is None:
             self.noise = self.model.latent_noise(self.n_samples, seed=self.seed)
         if self.log_dir and self._writer is None:
@@ -205,7 +214,11 @@ class SampleGrid(PeriodicCallback):
 
     def write(self, step: int) -> str:
         """Generates the grid for the fixed noise and writes it (PNG, TensorBoard); returns the PNG path."""
-        images = keras.ops.convert_to_numpy(self.model.generator(self.noise, training=False))
+        if self.ema:
+            with self.model.ema_weights():
+                images = keras.ops.convert_to_numpy(self.model.generator(self.noise, training=False))
+        else:
+            images = keras.ops.convert_to_numpy(self.model.generator(self.noise, training=False))
         grid = np.round(image_grid(images, self.columns) * 255.0).astype(np.uint8)  # [-1, 1] → [0, 255]
         path = self.path.format(step=step)
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
