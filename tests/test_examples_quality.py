@@ -129,3 +129,27 @@ def test_alp_sweep_changes_one_setting_per_variant_and_reads_the_study_rows(tmp_
         rows = list(csv.DictReader(handle))
     assert [r["variant"] for r in rows] == ["lambda-10"] and rows[0]["steps"] == "2"
     assert (out / "sweep" / "lambda-10-seed0" / "result.json").exists() and "lambda-10" in table
+
+
+def test_critic_probe_measures_a_linear_critic_exactly():
+    """f(x) = w·x: the slope is ‖w‖ everywhere and both ALP quotients equal ‖w‖ (closed form)."""
+    import keras
+
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "scripts"))
+    import critic_probe
+
+    from tf_lipschitz.models import LipschitzGAN
+
+    generator = keras.Sequential([keras.Input((100,)), keras.layers.Dense(32 * 32), keras.layers.Reshape((32, 32, 1))])
+    dense = keras.layers.Dense(1, use_bias=True)
+    critic = keras.Sequential([keras.Input((32, 32, 1)), keras.layers.Flatten(), dense])
+    w = np.random.default_rng(0).normal(size=(1024, 1)).astype("float32") * 0.05
+    dense.set_weights([w, np.ones(1, "float32")])
+    gan = LipschitzGAN(generator, critic, latent_dim=100)
+    real = np.random.default_rng(1).uniform(-1, 1, (8, 32, 32, 1)).astype("float32")
+    values = critic_probe.probe(gan, real, 8)
+    norm = float(np.linalg.norm(w))
+    for key, value in values.items():
+        if "slope" in key or "local" in key:
+            assert np.isclose(value, norm, rtol=1e-3), (key, value, norm)
+    assert values["ALP quotient paper max"] <= norm * (1 + 1e-4)  # one iteration from random: at most ‖w‖
