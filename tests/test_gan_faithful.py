@@ -111,21 +111,11 @@ class RecordGenerator(keras.callbacks.Callback):
 
 
 def test_generator_ema_follows_the_numpy_recurrence_and_survives_a_keras_round_trip(tmp_path):
-    beta = 0.75
-    gen = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3, "tanh"), keras.layers.Dense(2)])
-    critic = keras.Sequential([keras.Input((2,)), keras.layers.Dense(8, "relu"), keras.layers.Dense(1)])
-    gan = LipschitzGAN(gen, critic, latent_dim=2, n_critic=1, generator_ema=beta, seed=0)
-    gan.compile(critic_optimizer=keras.optimizers.SGD(0.1), generator_optimizer=keras.optimizers.SGD(0.1))
-    average = [np.asarray(v) for v in gen.trainable_variables]
-    recorder = RecordGenerator()
-    data = tf.data.Dataset.from_tensor_slices(np.random.default_rng(1).normal(size=(64, 2)).astype("float32"))
-    gan.fit(data.batch(16), epochs=1, verbose=0, callbacks=[recorder])
-    assert len(recorder.weights) == 4
-    for weights in recorder.weights:
-        average = [beta * a + (1 - beta) * w for a, w in zip(average, weights)]
+    gan, average, live = _ema_gan_trained(tf.distribute.get_strategy())
+    gen = gan.generator
     for a, v in zip(average, gan.ema_variables):
         np.testing.assert_allclose(np.asarray(v), a, rtol=1e-5, atol=1e-6)
-    assert not np.allclose(average[0], recorder.weights[-1][0])  # the average lags the live weights
+    assert not np.allclose(average[0], live[0])  # the average lags the live weights
 
     # Sampling with the average equals a plain generator holding the averaged weights; the live ones come back.
     z = gan.latent_noise(5, seed=2)
@@ -134,13 +124,13 @@ def test_generator_ema_follows_the_numpy_recurrence_and_survives_a_keras_round_t
     np.testing.assert_allclose(gan.generate(5, z=z, ema=True), np.asarray(plain(z)), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(gan.fixed_noise_sampler(5, seed=2, ema=True)(), np.asarray(plain(z)),
                                rtol=1e-5, atol=1e-6)
-    for live, v in zip(recorder.weights[-1], gen.trainable_variables):
-        np.testing.assert_array_equal(live, np.asarray(v))
+    for live_value, v in zip(live, gen.trainable_variables):
+        np.testing.assert_array_equal(live_value, np.asarray(v))
 
     path = str(tmp_path / "gan.keras")
     gan.save(path)
     loaded = keras.saving.load_model(path)
-    assert loaded.generator_ema == beta
+    assert loaded.generator_ema == 0.75
     for a, v in zip(gan.ema_variables, loaded.ema_variables):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(v))
     np.testing.assert_allclose(loaded.generate(5, z=z, ema=True), gan.generate(5, z=z, ema=True), rtol=1e-6)
@@ -156,7 +146,7 @@ def test_generate_with_ema_needs_the_option():
 
 
 def _ema_gan_trained(strategy, beta=0.75):
-    """A small GAN with a generator EMA trained 4 steps under `strategy`; returns it and the NumPy average."""
+    """A small GAN with a generator EMA trained 4 steps under `strategy`: (gan, NumPy average, last live weights)."""
     with strategy.scope():
         gen = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3, "tanh"), keras.layers.Dense(2)])
         critic = keras.Sequential([keras.Input((2,)), keras.layers.Dense(8, "relu"), keras.layers.Dense(1)])
@@ -169,13 +159,13 @@ def _ema_gan_trained(strategy, beta=0.75):
     assert len(recorder.weights) == 4
     for weights in recorder.weights:
         average = [beta * a + (1 - beta) * w for a, w in zip(average, weights)]
-    return gan, average
+    return gan, average, recorder.weights[-1]
 
 
 def test_generator_ema_under_mirrored_strategy_follows_the_numpy_recurrence():
     """Two replicas: each assigns the same average (equal weights after each update); the stored one is it."""
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"], cross_device_ops=tf.distribute.ReductionToOneDevice())
-    gan, average = _ema_gan_trained(strategy)
+    gan, average, _ = _ema_gan_trained(strategy)
     for a, v in zip(average, gan.ema_variables):
         for value in strategy.experimental_local_results(v):
             np.testing.assert_allclose(np.asarray(value), a, rtol=1e-5, atol=1e-6)

@@ -24,6 +24,7 @@ if __name__ == "__main__":  # run as a worker: this repository first on the path
     sys.path.insert(0, REPO)
 
 from tf_lipschitz import distribute  # noqa: E402
+from workers import run_two_workers  # noqa: E402
 from tf_lipschitz.callbacks import SpectralGradientClamp  # noqa: E402
 from tf_lipschitz.layers import SpectralNormDense, lipschitz_layers  # noqa: E402
 from tf_lipschitz.models.gan import WGANALP  # noqa: E402
@@ -113,25 +114,9 @@ def _worker_main(out_dir: str) -> None:
     np.savez(os.path.join(out_dir, f"worker{strategy.cluster_resolver.task_id}.npz"), **result)
 
 
-def _run_two_workers(out_dir: str) -> list[dict[str, np.ndarray]]:
-    env = {**os.environ, "PYTHONPATH": REPO, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    procs = distribute.start_local_workers([os.path.abspath(__file__), out_dir], distribute.local_cluster(2), env=env)
-    try:
-        results = distribute.wait_workers(procs, timeout=TIMEOUT)
-    except distribute.WorkerTimeoutError as err:
-        pytest.fail(str(err))
-    for i, result in enumerate(results):
-        assert result.returncode == 0, f"worker {i} exited with {result.returncode}:\n{result.stderr[-3000:]}"
-    outputs = []
-    for i in range(2):
-        with np.load(os.path.join(out_dir, f"worker{i}.npz")) as npz:
-            outputs.append({key: npz[key] for key in npz.files})
-    return outputs
-
-
 @pytest.mark.slow
 def test_regularized_model_and_clamped_gan_train_across_two_workers(tmp_path):
-    worker0, worker1 = _run_two_workers(str(tmp_path))
+    worker0, worker1 = run_two_workers(__file__, str(tmp_path), TIMEOUT)
     mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"], cross_device_ops=tf.distribute.ReductionToOneDevice())
     reference = _train(mirrored)
 
