@@ -53,7 +53,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--dataset", choices=study.DATASETS, default="mnist")
     parser.add_argument("--data-file", required=True, help=".npz in the keras.datasets layout (with labels)")
     parser.add_argument("--out-dir", required=True, help="the equal-budget study's folder (its scorer is reused)")
-    parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated subset of " + ",".join(VARIANTS))
+    parser.add_argument("--variants", default=",".join(VARIANTS),
+                        help="comma-separated subset of " + ",".join(VARIANTS) + ", run in the order given")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--steps", type=int, default=2500, help="generator steps (the study's default)")
     parser.add_argument("--checkpoint-every", type=int, default=250)
@@ -63,7 +64,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--classifier-epochs", type=int, default=3)
     parser.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2))
     args = parser.parse_args(argv)
-    args.variants = study._subset("--variants", args.variants, VARIANTS)
+    chosen = study._subset("--variants", args.variants, VARIANTS)
+    args.variants = sorted(chosen, key=args.variants.split(",").index)  # in the order given
     return args
 
 
