@@ -83,7 +83,7 @@ def build(args: argparse.Namespace, variant: str, run_dir: str):
     seed_everything(args.seed)
     images = load_images(args.dataset, args.data_file, report=lambda line: None)
     generator = dcgan_generator(32, 100, images.shape[-1], width=args.width)
-    critic = dcgan_critic(32, channels=images.shape[-1], width=args.width)
+    critic = dcgan_critic(32, channels=images.shape[-1], spectral_norm=False, width=args.width)  # as the study's ALP
     gan = make_gan("wgan-alp", generator, critic, latent_dim=100, n_critic=n_critic, seed=args.seed, alp_kwargs=alp,
                    **gan_kwargs)
     critic_optimizer, generator_optimizer = adam_optimizers(lr or 2e-4, beta_1=0.0, beta_2=0.9)

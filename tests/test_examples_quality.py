@@ -110,6 +110,9 @@ def test_alp_sweep_changes_one_setting_per_variant_and_reads_the_study_rows(tmp_
     args = alp_sweep.parse_args(common)
     paper, _, _, paper_n_critic = alp_sweep.build(args, "xi-1", str(tmp_path / "b"))
     assert paper_n_critic == 5 and paper.penalty_weight == 100.0
+    from tf_lipschitz.layers import lipschitz_layers
+
+    assert lipschitz_layers(paper.critic) == []  # a plain critic, as the study's WGAN-ALP (not spectral-normalized)
     assert paper.resolved_penalty.kwargs["xi"] == 1.0 and paper.resolved_penalty.kwargs["epsilon"] == (0.1, 10.0)
     changed = {}
     for variant in ("relative-epsilon", "lambda-10", "clip", "n-critic-2", "lr-1e-4"):
