@@ -49,6 +49,7 @@ FIELDS = ("variant", "seed", "n_critic", "steps", "fid", "classifier_fd", "secon
 
 
 def parse_args(argv=None) -> argparse.Namespace:
+    """The sweep's arguments; `--variants` keeps the order given (the runs follow it)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", choices=study.DATASETS, default="mnist")
     parser.add_argument("--data-file", required=True, help=".npz in the keras.datasets layout (with labels)")
@@ -133,7 +134,18 @@ def study_rows(args: argparse.Namespace) -> list[dict]:
 
 
 def main(argv=None, *, fid_classifier=None) -> str:
-    """Runs (or resumes) the sweep; returns the Markdown table (also in `<out-dir>/sweep/results.md`)."""
+    """Runs (or resumes) the sweep.
+
+    Args:
+        argv: Command-line arguments.
+        fid_classifier: A stand-in for the Inception network (tests); None: the standard network.
+
+    Returns:
+        The Markdown table (also in `<out-dir>/sweep/results.md`, the rows in `results.csv`).
+
+    Raises:
+        SystemExit: for an unknown variant, or an Inception network that is not prepared.
+    """
     from tf_lipschitz.reporting import markdown_table, write_rows
 
     args = parse_args(argv)
