@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import equal_budget_study as study  # noqa: E402
@@ -106,12 +105,11 @@ def run_variant(args: argparse.Namespace, variant: str, scorer) -> dict:
     print(f"--- {variant}, seed {args.seed}: {args.steps} steps in {run_dir}", flush=True)
     gan, dataset, callbacks, n_critic = build(args, variant, run_dir)
     seconds = study._read_seconds(run_dir)
-    start = time.perf_counter()
+    clock = study.wall_clock(run_dir, seconds)
     history = train_run(gan, dataset, run_dir=run_dir, steps=args.steps, checkpoint_every=args.checkpoint_every,
-                        callbacks=callbacks, verbose=args.verbose)
+                        callbacks=[*callbacks, clock], verbose=args.verbose)
     if history["start_step"] < args.steps:
-        seconds += time.perf_counter() - start
-        study._write_seconds(run_dir, seconds)
+        seconds = clock.seconds
     fid, classifier_fd = scorer(gan.generate(args.fid_samples, seed=10_000 + args.seed))
     result = {"variant": variant, "seed": args.seed, "n_critic": n_critic, "steps": args.steps, "fid": fid,
               "classifier_fd": classifier_fd, "seconds": seconds, "seconds_per_step": seconds / args.steps,

@@ -259,13 +259,31 @@ def train(args: argparse.Namespace, run: Run):
         seconds = _read_seconds(run.source_dir)
         _write_seconds(run.run_dir, seconds)
     setup = build(parsed, config, report=lambda line: None)
-    start = time.perf_counter()
+    clock = wall_clock(run.run_dir, seconds)
     done = train_run(setup.gan, setup.dataset, run_dir=run.run_dir, steps=run.steps,
-                     checkpoint_every=args.checkpoint_every, callbacks=setup.callbacks, verbose=args.verbose)
+                     checkpoint_every=args.checkpoint_every, callbacks=[*setup.callbacks, clock], verbose=args.verbose)
     if done["start_step"] < run.steps:  # a finished run only restored: no training time to add
-        seconds += time.perf_counter() - start
-        _write_seconds(run.run_dir, seconds)
+        seconds = clock.seconds
     return setup.gan, seconds
+
+
+def wall_clock(directory: str, seconds_before: float, clock: Callable[[], float] = time.perf_counter):
+    """A Keras callback keeping `<directory>/wall_clock.json` = `seconds_before` + this fit's seconds, per epoch.
+
+    `train_run` checkpoints at every epoch end too, so a run killed and resumed keeps the time of the steps it
+    kept; the steps redone after the restart are timed when they are redone. `callback.seconds` is the total.
+    """
+    import keras
+
+    class WallClock(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.start = clock()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds = seconds_before + clock() - self.start
+            _write_seconds(directory, self.seconds)
+
+    return WallClock()
 
 
 def _write_seconds(directory: str, seconds: float) -> None:

@@ -156,3 +156,15 @@ def test_critic_probe_measures_a_linear_critic_exactly():
         if "slope" in key or "local" in key:
             assert np.isclose(value, norm, rtol=1e-3), (key, value, norm)
     assert values["ALP quotient paper max"] <= norm * (1 + 1e-4)  # one iteration from random: at most ‖w‖
+
+
+def test_wall_clock_records_each_epoch_so_a_killed_run_keeps_its_time(tmp_path):
+    """A fake clock: 3 s per epoch after 10 s from an earlier segment; the file holds the total after every epoch."""
+    ticks = iter([100.0, 103.0, 106.0])
+    callback = study.wall_clock(str(tmp_path), 10.0, clock=lambda: next(ticks))
+    callback.on_train_begin()
+    seen = []
+    for epoch in range(2):
+        callback.on_epoch_end(epoch)
+        seen.append(study._read_seconds(str(tmp_path)))
+    assert seen == [13.0, 16.0] and callback.seconds == 16.0
