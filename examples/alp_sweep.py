@@ -70,27 +70,21 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def build(args: argparse.Namespace, variant: str, run_dir: str):
-    """The study's WGAN-ALP with the variant's change, compiled; returns (gan, dataset, callbacks, n_critic)."""
-    from tf_lipschitz.architectures import dcgan_critic, dcgan_generator
-    from tf_lipschitz.callbacks import SampleGrid
-    from tf_lipschitz.data import image_dataset, load_images
+    """The study's WGAN-ALP (`tf-lipschitz train`'s set-up) with the variant's change, compiled.
+
+    Returns:
+        (gan, dataset, callbacks, n_critic).
+    """
     from tf_lipschitz.penalties import RelativeEpsilon
-    from tf_lipschitz.recipes import adam_optimizers, make_gan, seed_everything
+    from tf_lipschitz.train_command import build as build_setup
 
     alp, gan_kwargs, n_critic, lr = VARIANTS[variant]
     alp = {k: RelativeEpsilon() if v == "relative" else v for k, v in alp.items()}
     n_critic = n_critic or study.MODELS["wgan-alp"]
-    seed_everything(args.seed)
-    images = load_images(args.dataset, args.data_file, report=lambda line: None)
-    generator = dcgan_generator(32, 100, images.shape[-1], width=args.width)
-    critic = dcgan_critic(32, channels=images.shape[-1], spectral_norm=False, width=args.width)  # as the study's ALP
-    gan = make_gan("wgan-alp", generator, critic, latent_dim=100, n_critic=n_critic, seed=args.seed, alp_kwargs=alp,
-                   **gan_kwargs)
-    critic_optimizer, generator_optimizer = adam_optimizers(lr or 2e-4, beta_1=0.0, beta_2=0.9)
-    gan.compile(critic_optimizer=critic_optimizer, generator_optimizer=generator_optimizer, jit_compile=False)
-    dataset = image_dataset(images, args.batch_size * n_critic, resolution=32, seed=args.seed)
-    grid = SampleGrid(every_n_steps=args.checkpoint_every, path=os.path.join(run_dir, "samples", "step_{step:06d}.png"))
-    return gan, dataset, [grid], n_critic
+    parsed = study.train_args(args, "wgan-alp", args.seed, args.steps, run_dir, n_critic=n_critic,
+                              extra=("--lr", str(lr)) if lr else ())
+    setup = build_setup(parsed, report=lambda line: None, gan_options={"alp_kwargs": alp, **gan_kwargs})
+    return setup.gan, setup.dataset, setup.callbacks, n_critic
 
 
 def run_variant(args: argparse.Namespace, variant: str, scorer) -> dict:

@@ -167,14 +167,16 @@ def time_budget_steps(steps: int, seconds_per_step: dict, model: str) -> int:
     return max(steps, round(steps * seconds_per_step[REFERENCE] / seconds_per_step[model]))
 
 
-def train_args(args: argparse.Namespace, model: str, seed: int, steps: int, directory: str) -> argparse.Namespace:
-    """The `tf-lipschitz train` arguments of one run."""
+def train_args(args: argparse.Namespace, model: str, seed: int, steps: int, directory: str, *,
+               n_critic: int | None = None, extra: tuple[str, ...] = ()) -> argparse.Namespace:
+    """The `tf-lipschitz train` arguments of one run (n_critic: the model's, unless given; `extra`: more flags)."""
     from tf_lipschitz.cli import build_parser
 
     return build_parser().parse_args([
         "train", "--dataset", args.dataset, "--data-dir", args.data_file, "--model", model, "--steps", str(steps),
         "--checkpoint-every", str(args.checkpoint_every), "--width", str(args.width), "--n-critic",
-        str(MODELS[model]), "--batch-size", str(args.batch_size), "--run-dir", directory, "--seed", str(seed),
+        str(n_critic or MODELS[model]), "--batch-size", str(args.batch_size), "--run-dir", directory, "--seed",
+        str(seed), *extra,
     ])
 
 

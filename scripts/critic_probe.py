@@ -31,13 +31,11 @@ def restore(run_dir: str, channels: int, width: int):
     """The run's GAN (the study's nets) with its newest checkpoint's weights."""
     import tensorflow as tf
 
-    from tf_lipschitz.architectures import dcgan_critic, dcgan_generator
-    from tf_lipschitz.recipes import make_gan
+    from tf_lipschitz.recipes import image_networks, make_gan
 
     name = os.path.basename(os.path.normpath(run_dir))
     model = "sn" if name.startswith("sn-") else ("wgan-gp" if name.startswith("wgan-gp") else "wgan-alp")
-    generator = dcgan_generator(32, 100, channels, width=width)
-    critic = dcgan_critic(32, channels=channels, spectral_norm=model == "sn", width=width)
+    generator, critic = image_networks(model, channels, width=width)
     gan = make_gan(model, generator, critic, latent_dim=100)
     folder = os.path.join(run_dir, "checkpoints")
     step = max(int(re.sub(r"\D", "", s)) for s in os.listdir(folder) if s.startswith("step-"))

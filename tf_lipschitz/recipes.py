@@ -36,6 +36,7 @@ __all__ = [
     "PROGRESSIVE_ALP",
     "make_gan",
     "toy_networks",
+    "image_networks",
     "adam_optimizers",
     "progressive_wgan_alp",
     "progressive_schedule",
@@ -155,6 +156,36 @@ def toy_networks(width: int = 256, depth: int = 3, *, spectral_norm: bool = Fals
         [keras.Input((latent_dim,))] + [keras.layers.Dense(width, activation="relu") for _ in range(depth)]
         + [keras.layers.Dense(2)], name="toy_generator")
     critic = toy_mlp(2, (width,) * depth, 1, spectral_norm=spectral_norm, name="toy_critic")
+    return generator, critic
+
+
+def image_networks(model: str, channels: int, width: int = 16, *,
+                   latent_dim: int = 100) -> tuple[keras.Model, keras.Model]:
+    """The DCGAN 32×32 generator and critic of `tf-lipschitz train` for `model`: a plain critic for the penalized
+    GANs, a spectral-normalized one for "sn" (`dcgan_critic` normalizes by default).
+
+    Args:
+        model: One of `MODELS`.
+        channels: Image channels.
+        width: Base width of both networks (16 in `tf-lipschitz train`).
+        latent_dim: Latent size of the generator.
+
+    Returns:
+        (generator, critic): z (latent_dim) ↦ image (32, 32, channels); image ↦ score (1).
+
+    Raises:
+        ValueError: for an unknown `model`.
+
+    Example:
+        >>> gen, critic = image_networks("wgan-alp", 1, width=4)
+        >>> gen.output_shape, critic.output_shape
+        ((None, 32, 32, 1), (None, 1))
+    """
+    from tf_lipschitz.architectures import dcgan_critic, dcgan_generator
+
+    check_choice("model", model, MODELS)
+    generator = dcgan_generator(32, latent_dim, channels, width=width)
+    critic = dcgan_critic(32, channels=channels, spectral_norm=model == "sn", width=width)
     return generator, critic
 
 

@@ -20,7 +20,7 @@ import math
 import os
 import shutil
 import sys
-from typing import NamedTuple
+from typing import Any, Mapping, NamedTuple
 
 from tf_lipschitz.validation import check_float, check_int
 
@@ -237,13 +237,16 @@ class Setup(NamedTuple):
     write_dir: str  # run_dir on the chief; a temporary folder on the other workers (tf_lipschitz.distribute)
 
 
-def build(args: argparse.Namespace, config: dict | None = None, report=print) -> Setup:
+def build(args: argparse.Namespace, config: dict | None = None, report=print, *,
+          gan_options: Mapping[str, Any] | None = None) -> Setup:
     """Builds and compiles the GAN, dataset and callbacks that `tf-lipschitz train` would train.
 
     Args:
         args: Parsed `train` arguments (`build_parser().parse_args(["train", ...])`).
         config: `settings(args)`, computed when None.
         report: Called with the line that says what data was loaded.
+        gan_options: More `recipes.make_gan` arguments (e.g. `alp_kwargs`, `penalty_weight`), for studies that
+            change one setting of the command's GAN; an `alp_kwargs` here replaces the toy set-up's `TOY_ALP`.
 
     Returns:
         A `Setup`.
@@ -266,9 +269,9 @@ def build(args: argparse.Namespace, config: dict | None = None, report=print) ->
     seed_everything(config["seed"], deterministic=not config["jit"])
     with strategy.scope():
         if toy:
-            gan, dataset, callbacks = _toy_setup(config, write_dir)
+            gan, dataset, callbacks = _toy_setup(config, write_dir, dict(gan_options or {}))
         else:
-            gan, dataset, callbacks = _image_setup(config, write_dir, report)
+            gan, dataset, callbacks = _image_setup(config, write_dir, report, dict(gan_options or {}))
         critic_optimizer, generator_optimizer = adam_optimizers(config["lr"], beta_1=0.5 if toy else 0.0,
                                                                 beta_2=0.9)
         gan.compile(critic_optimizer=critic_optimizer, generator_optimizer=generator_optimizer,
@@ -387,13 +390,13 @@ def _notes(config: dict, setup: Setup) -> list[str]:
     return notes
 
 
-def _toy_setup(config: dict, write_dir: str):
+def _toy_setup(config: dict, write_dir: str, gan_options: dict):
     from tf_lipschitz.recipes import TOY_ALP, make_gan, toy_networks
     from tf_lipschitz.toy import ToyW1Monitor, toy_dataset
 
     generator, critic = toy_networks(256, 3, spectral_norm=config["model"] == "sn")
     gan = make_gan(config["model"], generator, critic, latent_dim=2, n_critic=config["n_critic"],
-                   seed=config["seed"], alp_kwargs=TOY_ALP)
+                   seed=config["seed"], **{"alp_kwargs": TOY_ALP, **gan_options})
     dataset = toy_dataset(config["toy"], config["batch_size"] * config["n_critic"], seed=config["seed"])
     monitor = ToyW1Monitor(config["toy"], every_n_steps=config["checkpoint_every"], n=config["eval_samples"],
                            plot_path=os.path.join(write_dir, "samples_and_critic.png"), seed=config["seed"],
@@ -401,18 +404,15 @@ def _toy_setup(config: dict, write_dir: str):
     return gan, dataset, [monitor]
 
 
-def _image_setup(config: dict, write_dir: str, report):
-    from tf_lipschitz.architectures import dcgan_critic, dcgan_generator
+def _image_setup(config: dict, write_dir: str, report, gan_options: dict):
     from tf_lipschitz.callbacks import SampleGrid
     from tf_lipschitz.data import image_dataset, load_images
-    from tf_lipschitz.recipes import make_gan
+    from tf_lipschitz.recipes import image_networks, make_gan
 
     images = load_images(config["dataset"], config["data_dir"], report=report)
-    channels = images.shape[-1]
-    generator = dcgan_generator(32, 100, channels, width=config["width"])
-    critic = dcgan_critic(32, channels=channels, spectral_norm=config["model"] == "sn", width=config["width"])
+    generator, critic = image_networks(config["model"], images.shape[-1], width=config["width"])
     gan = make_gan(config["model"], generator, critic, latent_dim=100, n_critic=config["n_critic"],
-                   seed=config["seed"])
+                   seed=config["seed"], **gan_options)
     dataset = image_dataset(images, config["batch_size"] * config["n_critic"], resolution=32, seed=config["seed"])
     grid = SampleGrid(every_n_steps=config["checkpoint_every"],
                       path=os.path.join(write_dir, "samples", "step_{step:06d}.png"))

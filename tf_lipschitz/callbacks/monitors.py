@@ -8,6 +8,7 @@ Reference:
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import warnings
@@ -214,10 +215,7 @@ class SampleGrid(PeriodicCallback):
 
     def write(self, step: int) -> str:
         """Generates the grid for the fixed noise and writes it (PNG, TensorBoard); returns the PNG path."""
-        if self.ema:
-            with self.model.ema_weights():
-                images = keras.ops.convert_to_numpy(self.model.generator(self.noise, training=False))
-        else:
+        with self.model.ema_weights() if self.ema else contextlib.nullcontext():
             images = keras.ops.convert_to_numpy(self.model.generator(self.noise, training=False))
         grid = np.round(image_grid(images, self.columns) * 255.0).astype(np.uint8)  # [-1, 1] → [0, 255]
         path = self.path.format(step=step)
