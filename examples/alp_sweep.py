@@ -17,6 +17,9 @@ Variants (`--variants`, comma-separated):
     n-critic-2        two critic steps per generator step (ALP's cost per generator step drops)
     lr-1e-4           Adam learning rate 1e-4
 
+Changes combine with "+" (`--variants xi-1+lambda-10` trains ξ = 1 and λ = 10 together; a later change of the same
+setting overrides an earlier one).
+
     python examples/alp_sweep.py --dataset mnist --data-file ../shared/data/mnist/mnist.npz \\
         --out-dir runs/equal_budget/mnist
 
@@ -54,7 +57,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--data-file", required=True, help=".npz in the keras.datasets layout (with labels)")
     parser.add_argument("--out-dir", required=True, help="the equal-budget study's folder (its scorer is reused)")
     parser.add_argument("--variants", default=",".join(VARIANTS),
-                        help="comma-separated subset of " + ",".join(VARIANTS) + ", run in the order given")
+                        help="comma-separated variants, each one of " + ",".join(VARIANTS)
+                        + " or several joined by '+' (changed together); run in the order given")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--steps", type=int, default=2500, help="generator steps (the study's default)")
     parser.add_argument("--checkpoint-every", type=int, default=250)
@@ -64,9 +68,30 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--classifier-epochs", type=int, default=3)
     parser.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2))
     args = parser.parse_args(argv)
-    chosen = study._subset("--variants", args.variants, VARIANTS)
-    args.variants = sorted(chosen, key=args.variants.split(",").index)  # in the order given
+    args.variants = [item for item in args.variants.split(",") if item]
+    unknown = [part for item in args.variants for part in item.split("+") if part not in VARIANTS]
+    if unknown or not args.variants:
+        parser.error(f"--variants: each variant must be one of {','.join(VARIANTS)} or several of them joined by '+'. "
+                     f"Received: --variants={','.join(args.variants)}")
     return args
+
+
+def variant_settings(variant: str) -> tuple[dict, dict, int | None, float | None]:
+    """The changes of a variant ("xi-1" or a "+"-joined combination such as "xi-1+lambda-10").
+
+    Returns:
+        (ALP options, LipschitzGAN options, n_critic, learning rate); None where the study's value stays.
+
+    Example:
+        >>> variant_settings("xi-1+lambda-10")
+        ({'xi': 1.0}, {'penalty_weight': 10.0}, None, None)
+    """
+    alp, gan_kwargs, n_critic, lr = {}, {}, None, None
+    for part in variant.split("+"):
+        part_alp, part_gan, part_n_critic, part_lr = VARIANTS[part]
+        alp, gan_kwargs = {**alp, **part_alp}, {**gan_kwargs, **part_gan}
+        n_critic, lr = part_n_critic or n_critic, part_lr or lr
+    return alp, gan_kwargs, n_critic, lr
 
 
 def build(args: argparse.Namespace, variant: str, run_dir: str):
@@ -78,7 +103,7 @@ def build(args: argparse.Namespace, variant: str, run_dir: str):
     from tf_lipschitz.penalties import RelativeEpsilon
     from tf_lipschitz.train_command import build as build_setup
 
-    alp, gan_kwargs, n_critic, lr = VARIANTS[variant]
+    alp, gan_kwargs, n_critic, lr = variant_settings(variant)
     alp = {k: RelativeEpsilon() if v == "relative" else v for k, v in alp.items()}
     n_critic = n_critic or study.MODELS["wgan-alp"]
     parsed = study.train_args(args, "wgan-alp", args.seed, args.steps, run_dir, n_critic=n_critic,

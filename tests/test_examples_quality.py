@@ -6,6 +6,7 @@ import os
 import sys
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "examples"))
@@ -97,7 +98,7 @@ def test_study_trains_scores_resumes_and_writes_the_tables(tmp_path, capsys):
     assert "--- " not in printed and again == table
 
 
-def test_alp_sweep_changes_one_setting_per_variant_and_reads_the_study_rows(tmp_path):
+def test_alp_sweep_changes_one_setting_per_variant_and_reads_the_study_rows(tmp_path, capsys):
     import alp_sweep
 
     from tf_lipschitz.penalties import RelativeEpsilon
@@ -126,6 +127,12 @@ def test_alp_sweep_changes_one_setting_per_variant_and_reads_the_study_rows(tmp_
     assert changed["n-critic-2"][1] == 2 and changed["n-critic-2"][0].n_critic == 2
     assert np.isclose(float(changed["lr-1e-4"][0].critic_optimizer.learning_rate), 1e-4)
     assert np.isclose(float(changed["clip"][0].critic_optimizer.learning_rate), 2e-4)
+    combined, _, _, combined_n_critic = alp_sweep.build(args, "xi-1+lambda-10+n-critic-2", str(tmp_path / "c"))
+    assert combined.resolved_penalty.kwargs["xi"] == 1.0 and combined.penalty_weight == 10.0
+    assert combined_n_critic == 2 and combined.resolved_penalty.kwargs["epsilon"] == (0.1, 10.0)
+    with pytest.raises(SystemExit):
+        alp_sweep.parse_args(common + ["--variants", "xi-1+xi-2"])
+    assert "--variants=xi-1+xi-2" in capsys.readouterr().err
 
     table = alp_sweep.main(common + ["--variants", "lambda-10"], fid_classifier=_pooled)
     with open(out / "sweep" / "results.csv") as handle:
