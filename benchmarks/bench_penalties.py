@@ -3,22 +3,25 @@
 Two critics (`--critics`): "bench", the DCGAN-style critic below at `--width` (32/64/128 channels by default), and
 "plain", the same three stride-2 4×4 convolutions with leaky ReLU at 64/128/256 channels (issue 15's plain
 critic). For each, the same batch (64 real + 64 fake, 32×32×3 in [-1, 1], WGAN loss, Adam) is trained with:
-no penalty; ALP on both batches (k = 1, one call on the concatenated batch, f(x) shared with the loss); ALP on the
-real batch only; ALP on both batches the straightforward way (two calls, f(x) recomputed); WGAN-GP; and LP —
-each as a `tf.function` graph and compiled with XLA. Steps are timed round-robin (one step of every variant per
-round) so that load from other processes hits all variants alike, and the minimum (or median) is kept.
+no penalty; ALP on both batches (k = 1, one call per batch, each sharing its f(x) with the loss, as
+`LipschitzGAN`); ALP on the real batch only; ALP on both batches the straightforward way (two calls, f(x)
+recomputed); the same two with ξ → 0 (`xi=0`: the direction ±∇f(x)/‖∇f(x)‖ from an input-only backward through
+the loss's forward pass); WGAN-GP; and LP — each as a `tf.function` graph and compiled with XLA. Reals and fakes
+go through the critic in separate passes, as in `LipschitzGAN`'s critic update. Steps are timed round-robin (one
+step of every variant per round) so that load from other processes hits all variants alike, and the minimum (or
+median) is kept.
 
 Where ALP's time goes (`--profile` adds two partial variants): "ALP direction only" runs the noise and the
 power-iteration pass (a forward at x + ξr and a backward to the input only, no weight gradients) and discards the
 direction; "ALP, random direction" skips the power iteration (noise, f(x̂) forward and backward). Their extra
 times over the unpenalized step add up to ALP's.
 
-What we measured (2 cores shared with other jobs, CPU-time medians of 10 rounds; F = one forward pass on 64
-samples, the unpenalized step being ≈ 6F): the noise is negligible, the direction pass costs ≈ 1.9F (a forward
-and an input-only backward: weight gradients are pruned) and the f(x̂) pass ≈ 2.6F, so ALP on one batch adds
-≈ 4.6F against GP's ≈ 5.3F. That is the pass-count floor of Eq. (20) with one power iteration (the direction
-needs f(x + ξr) and its input gradient, x̂ needs the direction): ALP(one batch)/GP ≈ (6 + 4.6)/(6 + 5.3) ≈ 0.94 on
-the plain critic, and ≈ 0.90 on the bench critic whose per-op overheads weigh more in GP's double backward.
+What we measured (README, "Penalties: critic step"; F = one forward pass on 64 samples, the unpenalized step
+being ≈ 6F): the noise is negligible, the direction pass costs ≈ 1.9F (a forward and an input-only backward:
+weight gradients are pruned) and the f(x̂) pass ≈ 2.9F, so ALP on one batch adds ≈ 4.8F against GP's ≈ 5.5F.
+That is the pass-count floor of Eq. (20) with ξ > 0 and one power iteration (the direction needs f(x + ξr) and
+its input gradient, x̂ needs the direction): ALP(one batch)/GP ≈ (6 + 4.8)/(6 + 5.5) ≈ 0.94. With ξ → 0 the
+direction needs no forward pass of its own (≈ 0.9F), hence ≈ (6 + 3.8)/(6 + 5.5) ≈ 0.85.
 
 Pass count per regularized sample (forward = 1, backward to weights = 2): ALP adds one forward with an input
 gradient (the power iteration, ≈ 2) and one forward-backward (≈ 3), so ALP on both batches costs ≈ (3 + 5)/3 ≈ 2.7×
@@ -63,23 +66,25 @@ def make_critic(width: int) -> keras.Model:
     return keras.Sequential(layers)
 
 
-def _penalty(variant: str, critic: keras.Model, x_real, x_fake, x, fx, seed):
-    n = tf.shape(x_real)[0]
+def _penalty(variant: str, critic: keras.Model, x_real, x_fake, f_real, f_fake, seed):
     if variant == "none":
         return 0.0
-    if variant == "alp_both":
-        return adversarial_lipschitz_penalty(critic, x, fx=fx, seed=seed, **ALP_KWARGS).penalty
-    if variant == "alp_one":
-        return adversarial_lipschitz_penalty(critic, x_real, fx=fx[:n], seed=seed, **ALP_KWARGS).penalty
+    if variant in ("alp_both", "alp_both_limit"):  # as LipschitzGAN: one call per batch, each sharing its f(x)
+        kwargs = {**ALP_KWARGS, "xi": 0.0} if variant == "alp_both_limit" else ALP_KWARGS
+        real = adversarial_lipschitz_penalty(critic, x_real, fx=f_real, seed=seed, **kwargs).penalty
+        return 0.5 * (real + adversarial_lipschitz_penalty(critic, x_fake, fx=f_fake, seed=seed, **kwargs).penalty)
+    if variant in ("alp_one", "alp_one_limit"):
+        kwargs = {**ALP_KWARGS, "xi": 0.0} if variant == "alp_one_limit" else ALP_KWARGS
+        return adversarial_lipschitz_penalty(critic, x_real, fx=f_real, seed=seed, **kwargs).penalty
     if variant == "alp_both_unshared":
         real = adversarial_lipschitz_penalty(critic, x_real, seed=seed, **ALP_KWARGS).penalty
         return 0.5 * (real + adversarial_lipschitz_penalty(critic, x_fake, seed=seed, **ALP_KWARGS).penalty)
     if variant == "alp_direction":  # the noise and the power-iteration pass only
-        r_adv = adversarial_perturbation(critic, x_real, fx=fx[:n], seed=seed, **DIRECTION_KWARGS)
+        r_adv = adversarial_perturbation(critic, x_real, fx=f_real, seed=seed, **DIRECTION_KWARGS)
         return 0.0 * tf.reduce_sum(r_adv)
     if variant == "alp_random":  # no power iteration: the noise, then f(x̂) forward and backward
         return adversarial_lipschitz_penalty(
-            critic, x_real, fx=fx[:n], seed=seed, **{**ALP_KWARGS, "power_iterations": 0}).penalty
+            critic, x_real, fx=f_real, seed=seed, **{**ALP_KWARGS, "power_iterations": 0}).penalty
     if variant == "gp":
         return gradient_penalty(critic, x_real, x_fake, seed=seed).penalty
     if variant == "lp":
@@ -89,12 +94,11 @@ def _penalty(variant: str, critic: keras.Model, x_real, x_fake, x, fx, seed):
 
 def make_step(variant: str, critic: keras.Model, optimizer, seed, jit_compile: bool):
     def step(x_real, x_fake):
-        x = tf.concat([x_real, x_fake], axis=0)
         with tf.GradientTape() as tape:
-            fx = critic(x, training=True)
-            n = tf.shape(x_real)[0]
-            loss = tf.reduce_mean(fx[n:]) - tf.reduce_mean(fx[:n])
-            loss += PENALTY_WEIGHT * _penalty(variant, critic, x_real, x_fake, x, fx, seed)
+            # Reals and fakes in separate passes, as LipschitzGAN's critic update.
+            f_real, f_fake = critic(x_real, training=True), critic(x_fake, training=True)
+            loss = tf.reduce_mean(f_fake) - tf.reduce_mean(f_real)
+            loss += PENALTY_WEIGHT * _penalty(variant, critic, x_real, x_fake, f_real, f_fake, seed)
         grads = tape.gradient(loss, critic.trainable_variables)
         optimizer.apply_gradients(zip(grads, critic.trainable_variables))
         return loss
@@ -102,11 +106,13 @@ def make_step(variant: str, critic: keras.Model, optimizer, seed, jit_compile: b
     return tf.function(step, jit_compile=jit_compile)
 
 
-VARIANTS = ("none", "alp_both", "alp_one", "alp_both_unshared", "gp", "lp")
+VARIANTS = ("none", "alp_both", "alp_one", "alp_both_unshared", "alp_both_limit", "alp_one_limit", "gp", "lp")
 PROFILE_VARIANTS = ("alp_direction", "alp_random")
 LABELS = {
     "none": "no penalty",
     "alp_both": "ALP, both batches (128 samples, f(x) shared)",
+    "alp_both_limit": "ALP ξ → 0, both batches (128 samples, f(x) shared)",
+    "alp_one_limit": "ALP ξ → 0, real batch only (64 samples)",
     "alp_one": "ALP, real batch only (64 samples)",
     "alp_both_unshared": "ALP, both batches, straightforward (2 calls, f(x) recomputed)",
     "gp": "GP (64 interpolates)",
@@ -188,6 +194,8 @@ def main(argv=None) -> None:
     for name, num, den, target in [
         ("ALP(both) / none", "alp_both", "none", "≤ 2.9"),
         ("ALP(one batch) / GP", "alp_one", "gp", "≤ 0.9"),
+        ("ALP ξ → 0 (one batch) / GP", "alp_one_limit", "gp", "≤ 0.9"),
+        ("ALP ξ → 0 (both) / none", "alp_both_limit", "none", ""),
         ("ALP(both) / GP", "alp_both", "gp", ""),
         ("ALP(both, straightforward) / none", "alp_both_unshared", "none", ""),
     ]:

@@ -12,6 +12,7 @@ Variants (`--variants`, comma-separated):
                       fractions that U[0.1, 10] gives on CIFAR-10, whatever the data's scale
     small-epsilon     ε ~ U[0.01, 1]
     xi-1              ξ = 1 (the probe step of the power iteration)
+    xi-0              ξ → 0 (`xi=0`): the direction ±∇f(x)/‖∇f(x)‖ at x itself, the limit of the iteration
     lambda-10         λ = 10
     clip              the probe x + ξd and x̂ clipped to the data range [-1, 1], as the author's CIFAR-10 code
     n-critic-2        two critic steps per generator step (ALP's cost per generator step drops)
@@ -41,6 +42,7 @@ VARIANTS = {
     "relative-epsilon": ({"epsilon": "relative"}, {}, None, None),
     "small-epsilon": ({"epsilon": (0.01, 1.0)}, {}, None, None),
     "xi-1": ({"xi": 1.0}, {}, None, None),
+    "xi-0": ({"xi": 0.0}, {}, None, None),
     "lambda-10": ({}, {"penalty_weight": 10.0}, None, None),
     "clip": ({"clip": (-1.0, 1.0), "clip_probe": True}, {}, None, None),
     "n-critic-2": ({}, {}, 2, None),

@@ -116,12 +116,13 @@ def test_alp_sweep_changes_one_setting_per_variant_and_reads_the_study_rows(tmp_
     assert lipschitz_layers(paper.critic) == []  # a plain critic, as the study's WGAN-ALP (not spectral-normalized)
     assert paper.resolved_penalty.kwargs["xi"] == 1.0 and paper.resolved_penalty.kwargs["epsilon"] == (0.1, 10.0)
     changed = {}
-    for variant in ("relative-epsilon", "lambda-10", "clip", "n-critic-2", "lr-1e-4"):
+    for variant in ("relative-epsilon", "lambda-10", "clip", "n-critic-2", "lr-1e-4", "xi-0"):
         gan, _, _, n_critic = alp_sweep.build(args, variant, str(tmp_path / variant))
         changed[variant] = (gan, n_critic)
     assert isinstance(changed["relative-epsilon"][0].resolved_penalty.kwargs["epsilon"], RelativeEpsilon)
     assert changed["relative-epsilon"][0].resolved_penalty.kwargs["xi"] == 10.0
     assert changed["lambda-10"][0].penalty_weight == 10.0
+    assert changed["xi-0"][0].resolved_penalty.kwargs["xi"] == 0.0
     clip = changed["clip"][0].resolved_penalty.kwargs
     assert clip["clip"] == (-1.0, 1.0) and clip["clip_probe"] is True
     assert changed["n-critic-2"][1] == 2 and changed["n-critic-2"][0].n_critic == 2

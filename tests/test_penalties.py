@@ -497,7 +497,7 @@ def test_invalid_arguments_raise_value_error():
         (dict(epsilon=(2.0, 1.0)), "`epsilon` must be"),
         (dict(epsilon=-1.0), "`epsilon` must be > 0"),
         (dict(power_iterations=-1), "`power_iterations` must be an integer >= 0"),
-        (dict(xi=0.0), "`xi` must be a finite number > 0"),
+        (dict(xi=-1.0), "`xi` must be a finite number >= 0"),
         (dict(K=-1.0), "`K` must be a finite number >= 0"),
         (dict(clip=(1, -1)), "`clip` must be"),
         (dict(seed="abc"), "`seed` must be"),

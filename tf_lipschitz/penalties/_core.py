@@ -38,9 +38,10 @@ class PenaltyResult(NamedTuple):
 
 # ----------------------------------------------------------------------------------------------- metrics
 def flat(t: Tensor) -> Tensor:
-    """(batch, ...) → float32 (batch, n)."""
+    """(batch, ...) → float32 (batch, n); n stays static when the non-batch shape is (a (batch,) tensor: n = 1)."""
     t = tf.cast(t, tf.float32)
-    return tf.reshape(t, (tf.shape(t)[0], -1))
+    n = t.shape[1:].num_elements() if t.shape.rank is not None else None
+    return tf.reshape(t, (tf.shape(t)[0], -1 if n is None else n))
 
 
 def flat_outputs(y: Any) -> Tensor:

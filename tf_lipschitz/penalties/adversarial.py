@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from tf_lipschitz.ops import check_power_iterations
 from tf_lipschitz.penalties._core import (
-    D_X, D_Y, REDUCTIONS, TINY, PenaltyResult, Tensor, as_float_input, check_clip, check_positive, checked,
+    D_X, D_Y, REDUCTIONS, TINY, PenaltyResult, Tensor, as_float_input, check_clip, check_positive, checked, flat,
     flat_outputs, lookup, penalty_result, per_sample, quotient_ratio, resolve_check,
 )
 from tf_lipschitz.penalties.epsilon import Epsilon, check_epsilon, sample_epsilon
@@ -60,6 +60,50 @@ def _power_step(
     return tf.where(per_sample(usable, v), grad, v), tf.where(usable, 1.0 / tf.where(usable, norm, 1.0), scale)
 
 
+# Output distances whose ξ → 0 limit of Eq. (23) is the input gradient (for one output per sample).
+LIMIT_D_Y = ("abs", "l2")
+
+
+def is_limit(xi) -> bool:
+    """True for ξ = 0 given as a Python number: the ξ → 0 limit of the power iteration (`adversarial_perturbation`)."""
+    return isinstance(xi, (int, float)) and not isinstance(xi, bool) and xi == 0
+
+
+def _check_limit(d_y: str, fx: Tensor) -> None:
+    if d_y not in LIMIT_D_Y:
+        raise ValueError(f"`xi=0` (the limit ξ → 0) needs `d_y` in {LIMIT_D_Y}: for other distances the limit is not "
+                         f"a gradient. Received: xi=0, d_y={d_y!r}")
+    if fx.shape[-1] not in (1, None):  # unknown until run time: checked there (`_limit_step`)
+        raise ValueError("`xi=0` (the limit ξ → 0) needs a model with one output per sample (a critic). "
+                         f"Received: xi=0 and outputs of shape {tuple(fx.shape)} per batch")
+
+
+def _limit_step(f: Callable, x: Tensor, fx: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+    """Eq. (23) as ξ → 0 for one output per sample: r₁ = sign(∇f(x)·r₀) ∇f(x) / ‖∇f(x)‖, as (v, scale).
+
+    In a graph, ∇f(x) is taken through the forward pass that computed `fx` (no second forward pass); eagerly, or
+    when `fx` was not computed from this `x`, by a forward pass under a tape. Samples whose gradient vanishes (or
+    is not finite) keep the random direction r₀.
+    """
+    tf.debugging.assert_equal(tf.shape(fx)[1], 1, message="`xi=0` needs a model with one output per sample")
+    grad = None
+    if not tf.executing_eagerly():
+        grad = tf.gradients(tf.reduce_sum(fx), x)[0]  # an input-only backward through fx's own forward pass
+    if grad is None:
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch(x)
+            total = tf.reduce_sum(flat_outputs(f(x)))
+        grad = tape.gradient(total, x, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+    grad = tf.cast(tf.stop_gradient(grad), tf.float32)
+    # sign(f(x + ξr₀) − f(x)) → sign(∇f(x)·r₀): the limit keeps the side the random start points to.
+    grad = per_sample(tf.where(tf.reduce_sum(flat(grad) * flat(v), axis=1) < 0.0, -1.0, 1.0), grad) * grad
+    norm = _row_norms(grad)
+    usable = tf.math.is_finite(norm) & (norm > TINY)
+    v_norm = _row_norms(v)
+    return (tf.where(per_sample(usable, v), grad, v),
+            tf.where(usable, 1.0 / tf.where(usable, norm, 1.0), 1.0 / tf.maximum(v_norm, TINY)))
+
+
 def adversarial_perturbation(
     f: Callable,
     x: Tensor,
@@ -85,10 +129,16 @@ def adversarial_perturbation(
     defaults a WGAN critic on two Gaussians over-estimates W1, see the module docstring), or
     `epsilon=RelativeEpsilon()`.
 
+    `xi=0` takes the limit ξ → 0, for a model with one output per sample and d_Y "abs" or "l2": the iteration
+    then converges in one step to r₁ = sign(∇f(x)·r₀) ∇f(x)/‖∇f(x)‖ (the Jacobian has rank one), the direction
+    of steepest change at x itself. Inside a graph (`tf.function`, `fit`) with `fx` given, ∇f(x) comes from an
+    input-only backward through the pass that computed `fx`, so the direction costs no forward pass (about half
+    of the ξ > 0 step); eagerly it takes a forward pass under a tape.
+
     Args:
         f: The model (any callable batch → outputs; nested outputs are concatenated).
         x: A float batch (n, ...).
-        xi: Finite-difference step ξ > 0.
+        xi: Finite-difference step ξ > 0, or 0 for the limit ξ → 0 (see above).
         epsilon: P_ε: a fixed float, a (low, high) uniform range, or a callable `sampler(x, seed) -> (n,)`
             such as `RelativeEpsilon` or `HalfNormalEpsilon` (seed is a (2,) int32 seed, usable with
             `tf.random.stateless_*`).
@@ -96,16 +146,19 @@ def adversarial_perturbation(
         d_y: Output distance: "abs", "l2", "kl" (from logits) or "mse_logits".
         seed: An int (the same noise on every call, also inside `tf.function`: for tests), a
             `keras.random.SeedGenerator` (fresh noise each step: for training), or None (Keras' global one).
-        fx: f(x) if already computed (it is not recomputed); treated as a constant.
+        fx: f(x) if already computed (it is not recomputed); treated as a constant. With `xi=0` in a graph,
+            pass the tensor the model computed from this very `x` (its backward pass gives ∇f(x)).
         check_numerics: Raise on NaN/Inf in `x` or `f(x)`; None means on in eager mode, off in graphs.
         clip: None or (low, high): evaluate f at the clipped probe clip(x + ξr), as the author's CIFAR-10
-            code does; the direction then has no component along coordinates the probe clipped.
+            code does; the direction then has no component along coordinates the probe clipped. With `xi=0`
+            the probe is x itself and `clip` has no effect.
 
     Returns:
         r_adv, a tensor with the shape and dtype of `x` and no gradient.
 
     Raises:
-        ValueError: for an unknown `d_y`, a bad `epsilon` or `clip`, negative `power_iterations` or ξ ≤ 0.
+        ValueError: for an unknown `d_y`, a bad `epsilon` or `clip`, negative `power_iterations`, ξ < 0, or
+            `xi=0` with a `d_y` other than "abs"/"l2" or more than one output per sample.
         tf.errors.InvalidArgumentError: with numerics checking on, naming `x` or `f(x)` if it has NaN or Inf.
 
     Example:
@@ -116,20 +169,25 @@ def adversarial_perturbation(
     """
     d_y_fn = lookup(D_Y, d_y, "d_y")
     check_power_iterations(power_iterations, minimum=0)
-    check_positive(xi, "xi")
+    check_positive(xi, "xi", allow_zero=True)
     check_epsilon(epsilon)
     clip = check_clip(clip)
     check = resolve_check(check_numerics)
     x = checked(as_float_input(x), "x", check)
     if fx is None:
         fx = f(x)
-    fx = checked(tf.stop_gradient(flat_outputs(fx)), "f(x)", check)
+    fx = checked(flat_outputs(fx), "f(x)", check)
+    if is_limit(xi):
+        _check_limit(d_y, fx)
     base = seed_tensor(seed)
     # Uniform in the cube rather than Gaussian: a generic start is all the power iteration needs, at a third of the cost.
     v = uniform(tf.shape(x), base, stream=1, low=-1.0, high=1.0)
     scale = 1.0 / tf.maximum(_row_norms(v), TINY)  # r = scale·v has unit rows
-    for _ in range(power_iterations):
-        v, scale = _power_step(f, tf.stop_gradient(x), fx, v, scale, xi, d_y_fn, clip)
+    if is_limit(xi) and power_iterations > 0:  # converged after one step: further steps give the same direction
+        v, scale = _limit_step(f, x, fx, v)
+    else:
+        for _ in range(power_iterations):
+            v, scale = _power_step(f, tf.stop_gradient(x), tf.stop_gradient(fx), v, scale, xi, d_y_fn, clip)
     eps = sample_epsilon(epsilon, x, tf.bitcast(random_bits((2,), base, stream=2), tf.int32))
     return tf.stop_gradient(tf.cast(per_sample(eps * scale, v) * v, x.dtype))
 
@@ -161,7 +219,9 @@ def adversarial_lipschitz_penalty(
     computed in float32 whatever f's compute dtype.
 
     Cost per regularized sample, with `fx` shared with the loss: one forward with an input gradient (k = 1) and
-    one forward-backward, versus the double backward of a gradient penalty.
+    one forward-backward, versus the double backward of a gradient penalty. With `xi=0` (the limit ξ → 0, the
+    direction ±∇f(x)/‖∇f(x)‖) inside a graph the direction needs only an input-only backward through the loss's
+    forward pass (benchmarks/bench_penalties.py).
 
     ξ and ε are in the units of the data: the defaults (ξ = 10, ε ~ U[0.1, 10], K = 1, λ = 100 in the paper) suit
     32×32×3 images in [-1, 1]; on 2-D data of unit scale they make a WGAN critic over-estimate W1 (by up to

@@ -50,7 +50,7 @@ def _check_bool(name: str, value, allow_none: bool = False):
 _VALIDATORS: dict[str, Callable[[Any], Any]] = {
     "K": lambda v: check_positive(v, "K", allow_zero=True),
     "target": lambda v: check_positive(v, "target", allow_zero=True),
-    "xi": lambda v: check_positive(v, "xi"),
+    "xi": lambda v: check_positive(v, "xi", allow_zero=True),  # 0: the limit ξ → 0 (adversarial_perturbation)
     "epsilon": check_epsilon,
     "power_iterations": lambda v: check_power_iterations(v, minimum=0),
     "d_x": lambda v: lookup(D_X, v, "d_x"),

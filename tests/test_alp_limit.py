@@ -1,0 +1,129 @@
+"""ALP's direction in the limit ξ → 0 (`xi=0`): the exact limit of the power iteration, taken from the loss's
+forward pass inside graphs."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tf_lipschitz.penalties import adversarial_lipschitz_penalty, adversarial_perturbation, virtual_adversarial_loss
+
+
+class _TanhNet:
+    """f(x) = tanh(x W1 + b1) w2 with its analytic input gradient (NumPy)."""
+
+    def __init__(self, d_in=6, hidden=16, seed=0):
+        rng = np.random.default_rng(seed)
+        self.w1 = rng.normal(size=(d_in, hidden)).astype("float32")
+        self.b1 = rng.normal(size=hidden).astype("float32")
+        self.w2 = rng.normal(size=(hidden, 1)).astype("float32")
+        self.calls = 0
+
+    def __call__(self, x):
+        self.calls += 1
+        return tf.tanh(x @ self.w1 + self.b1) @ self.w2
+
+    def np_grad(self, x):
+        return ((1.0 - np.tanh(x @ self.w1 + self.b1) ** 2) * self.w2[:, 0]) @ self.w1.T
+
+
+def _unit(v):
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def test_limit_direction_is_the_signed_input_gradient_and_the_limit_of_small_xi():
+    net = _TanhNet()
+    x = np.random.default_rng(1).normal(size=(32, 6)).astype("float32")
+    r0 = adversarial_perturbation(net, x, power_iterations=0, epsilon=1.0, seed=3).numpy()  # ε·r₀, ε = 1
+    r = adversarial_perturbation(net, x, xi=0, epsilon=0.5, seed=3).numpy()
+    g = net.np_grad(x)
+    expected = 0.5 * np.sign((g * r0).sum(1, keepdims=True)) * _unit(g)  # sign(∇f·r₀) ∇f/‖∇f‖, ε = 0.5
+    np.testing.assert_allclose(r, expected, atol=1e-5)
+    # ... which is where the ξ > 0 iteration goes as ξ shrinks (same r₀, same ε).
+    small = adversarial_perturbation(net, x, xi=1e-3, epsilon=0.5, seed=3).numpy()
+    np.testing.assert_allclose(small, r, atol=2e-3)
+
+
+def test_limit_in_a_graph_reuses_the_forward_pass_of_fx():
+    net = _TanhNet()
+    x = tf.constant(np.random.default_rng(2).normal(size=(16, 6)).astype("float32"))
+    eager = adversarial_lipschitz_penalty(net, x, xi=0, epsilon=(0.1, 1.0), seed=4, K=0.5)
+    for xi, forwards in ((0, 2), (10.0, 3)):  # f(x) for fx, f(x̂); ξ > 0 also f(x + ξr)
+        net.calls = 0
+
+        @tf.function
+        def penalty(x, xi=xi):
+            return adversarial_lipschitz_penalty(net, x, fx=net(x), xi=xi, epsilon=(0.1, 1.0), seed=4, K=0.5)
+
+        traced = penalty(x)
+        assert net.calls == forwards
+        if xi == 0:
+            np.testing.assert_allclose([traced.penalty, traced.ratio_mean], [eager.penalty, eager.ratio_mean],
+                                       rtol=1e-5)
+    # Eagerly (no graph to differentiate) and for an fx not computed from this x, a forward pass under a tape.
+    net.calls = 0
+    adversarial_perturbation(net, x, xi=0, fx=net(x), seed=4)
+    assert net.calls == 2
+
+    @tf.function
+    def unconnected(x):  # fx's pass has no gradient path back to this x
+        return adversarial_perturbation(net, x, xi=0, fx=net(tf.stop_gradient(x)), epsilon=0.5, seed=4)
+
+    net.calls = 0
+    traced = unconnected(x)
+    assert net.calls == 2
+    np.testing.assert_allclose(traced, adversarial_perturbation(net, x, xi=0, epsilon=0.5, seed=4), atol=1e-6)
+
+
+def test_limit_penalty_matches_numpy_and_trains_under_xla_like_eagerly():
+    critic = keras.Sequential([keras.Input((5,)), keras.layers.Dense(8, activation="tanh"), keras.layers.Dense(1)])
+    x = tf.constant(np.random.default_rng(5).normal(size=(12, 5)).astype("float32"))
+
+    def step(x):
+        with tf.GradientTape() as tape:
+            fx = critic(x)
+            result = adversarial_lipschitz_penalty(critic, x, fx=fx, xi=0, epsilon=(0.5, 2.0), seed=7, K=0.1)
+        return result.penalty, tape.gradient(result.penalty, critic.trainable_variables)
+
+    eager_penalty, eager_grads = step(x)
+    xla_penalty, xla_grads = tf.function(step, jit_compile=True)(x)
+    np.testing.assert_allclose(xla_penalty, eager_penalty, rtol=1e-4)
+    for a, b in zip(xla_grads, eager_grads):
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-6)
+    # NumPy re-derivation of the penalty from the direction and ε the function used.
+    r = adversarial_perturbation(critic, x, xi=0, epsilon=(0.5, 2.0), seed=7).numpy()
+    f = lambda v: critic(tf.constant(v)).numpy()[:, 0]  # noqa: E731
+    ratio = np.abs(f(x.numpy() + r) - f(x.numpy())) / np.linalg.norm(r, axis=1)
+    np.testing.assert_allclose(eager_penalty, np.mean(np.maximum(ratio - 0.1, 0.0) ** 2), rtol=1e-4)
+
+
+def test_limit_refuses_what_has_no_gradient_limit():
+    net = _TanhNet()
+    x = tf.ones((4, 6))
+    with pytest.raises(ValueError, match=r"`xi=0`.*needs `d_y` in \('abs', 'l2'\).*d_y='kl'"):
+        virtual_adversarial_loss(lambda t: tf.concat([net(t), -net(t)], axis=1), x, xi=0)
+    with pytest.raises(ValueError, match=r"`xi=0`.*one output per sample.*\(4, 2\)"):
+        adversarial_perturbation(lambda t: tf.concat([net(t), net(t)], axis=1), x, xi=0, d_y="l2")
+    with pytest.raises(ValueError, match="`xi` must be a finite number >= 0"):
+        adversarial_perturbation(net, x, xi=-0.5)
+
+
+def test_wgan_alp_with_the_limit_trains_alike_in_graphs_and_eagerly():
+    """In `fit` the direction comes from the critic-loss pass (graph); eagerly from a separate taped pass."""
+    from tf_lipschitz.models import WGANALP
+
+    def mlp(inputs, outputs):
+        return keras.Sequential([keras.Input((inputs,)), keras.layers.Dense(8, "tanh"), keras.layers.Dense(outputs)])
+
+    data = np.random.default_rng(0).normal(size=(64, 2)).astype("float32") * 3.0
+    logs = []
+    for eagerly in (False, True):
+        keras.utils.set_random_seed(1)
+        gan = WGANALP(mlp(2, 2), mlp(2, 1), latent_dim=2, n_critic=2, seed=0,
+                      penalty_kwargs={"xi": 0, "epsilon": (0.1, 1.0), "K": 0.2})
+        gan.compile(run_eagerly=eagerly)
+        logs.append(gan.fit(tf.data.Dataset.from_tensor_slices(data).batch(32), epochs=1, verbose=0).history)
+    assert logs[0]["penalty"][-1] > 0.01  # K = 0.2: the penalty is active
+    # (Weights are not compared: Adam's first steps turn float round-off in near-zero gradients into ±lr.)
+    for key in ("penalty", "ratio_mean", "ratio_max", "critic_loss"):
+        np.testing.assert_allclose(logs[0][key], logs[1][key], rtol=1e-5, err_msg=key)
