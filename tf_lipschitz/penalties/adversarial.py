@@ -85,7 +85,8 @@ def _limit_step(f: Callable, x: Tensor, fx: Tensor, v: Tensor) -> tuple[Tensor, 
     when `fx` was not computed from this `x`, by a forward pass under a tape. Samples whose gradient vanishes (or
     is not finite) keep the random direction r₀.
     """
-    tf.debugging.assert_equal(tf.shape(fx)[1], 1, message="`xi=0` needs a model with one output per sample")
+    if fx.shape[-1] is None:  # a static shape was checked by `_check_limit`
+        tf.debugging.assert_equal(tf.shape(fx)[1], 1, message="`xi=0` needs a model with one output per sample")
     grad = None
     if not tf.executing_eagerly():
         grad = tf.gradients(tf.reduce_sum(fx), x)[0]  # an input-only backward through fx's own forward pass
