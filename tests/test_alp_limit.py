@@ -127,3 +127,52 @@ def test_wgan_alp_with_the_limit_trains_alike_in_graphs_and_eagerly():
     # (Weights are not compared: Adam's first steps turn float round-off in near-zero gradients into ±lr.)
     for key in ("penalty", "ratio_mean", "ratio_max", "critic_loss"):
         np.testing.assert_allclose(logs[0][key], logs[1][key], rtol=1e-5, err_msg=key)
+
+
+def _conv_critic():
+    return keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(8, 3, strides=2, padding="same",
+                                                                         activation="tanh"),
+                             keras.layers.Flatten(), keras.layers.Dense(1)])
+
+
+def _unit_gradients(critic, x):
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        total = tf.reduce_sum(tf.cast(critic(x), tf.float32))
+    g = tape.gradient(total, x).numpy().reshape(len(x), -1)
+    return g / np.linalg.norm(g, axis=1, keepdims=True)
+
+
+def test_limit_under_mixed_precision_follows_the_float32_gradient():
+    reference = _conv_critic()
+    x = tf.random.normal((8, 8, 8, 3), seed=3)
+    expected = _unit_gradients(reference, x)
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    critic = _conv_critic()
+    critic.set_weights(reference.get_weights())
+    assert critic(x).dtype == tf.float16
+
+    @tf.function
+    def direction(x):
+        return adversarial_perturbation(critic, x, fx=critic(x), xi=0, epsilon=1.0, seed=2)
+
+    r = direction(x).numpy().reshape(len(x), -1)
+    np.testing.assert_allclose(np.abs((r * expected).sum(1)), 1.0, atol=5e-3)  # |cos| = 1 up to float16
+
+
+def test_limit_per_replica_under_mirrored_strategy():
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"],
+                                              cross_device_ops=tf.distribute.ReductionToOneDevice())
+    with strategy.scope():
+        critic = _conv_critic()
+    x = tf.random.normal((8, 8, 8, 3), seed=5)
+
+    @tf.function
+    def step(batch):
+        return strategy.run(lambda xb: adversarial_perturbation(critic, xb, fx=critic(xb), xi=0, epsilon=0.5,
+                                                                seed=1), args=(batch,))
+
+    dataset = strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensors(x).unbatch().batch(8))
+    r = np.concatenate(strategy.experimental_local_results(step(next(iter(dataset)))))
+    r = r.reshape(len(x), -1)
+    np.testing.assert_allclose(np.abs(r), 0.5 * np.abs(_unit_gradients(critic, x)), atol=1e-5)
