@@ -1,8 +1,10 @@
-"""Independent NumPy references shared by the tests: explicit Toeplitz matrices and SVD norms."""
+"""Independent NumPy references shared by the tests: explicit Toeplitz matrices, SVD norms, and a small net with
+its analytic input gradient."""
 
 import math
 
 import numpy as np
+import tensorflow as tf
 
 
 def toeplitz_matrix(kernel, height, width, strides=(1, 1), padding="same", dilation=(1, 1)):
@@ -69,3 +71,24 @@ def gradient_ascent_lipschitz(f, x0, steps=100, learning_rate=0.05):
         best = max(best, float(tf.reduce_max(norms)))
         optimizer.apply_gradients([(outer.gradient(loss, x), x)])
     return best
+
+
+class TanhNet:
+    """f(x) = tanh(x W1 + b1) w2, in TF (counting its calls) and in NumPy with its analytic input gradient."""
+
+    def __init__(self, d_in=4, hidden=8, seed=0):
+        rng = np.random.default_rng(seed)
+        self.w1 = rng.normal(size=(d_in, hidden)).astype("float32")
+        self.b1 = rng.normal(size=hidden).astype("float32")
+        self.w2 = rng.normal(size=(hidden, 1)).astype("float32")
+        self.calls = 0
+
+    def __call__(self, x):
+        self.calls += 1
+        return tf.tanh(x @ self.w1 + self.b1) @ self.w2
+
+    def np(self, x):
+        return np.tanh(x @ self.w1 + self.b1) @ self.w2
+
+    def np_grad(self, x):
+        return ((1.0 - np.tanh(x @ self.w1 + self.b1) ** 2) * self.w2[:, 0]) @ self.w1.T

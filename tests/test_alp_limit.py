@@ -6,25 +6,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from references import TanhNet
 from tf_lipschitz.penalties import adversarial_lipschitz_penalty, adversarial_perturbation, virtual_adversarial_loss
-
-
-class _TanhNet:
-    """f(x) = tanh(x W1 + b1) w2 with its analytic input gradient (NumPy)."""
-
-    def __init__(self, d_in=6, hidden=16, seed=0):
-        rng = np.random.default_rng(seed)
-        self.w1 = rng.normal(size=(d_in, hidden)).astype("float32")
-        self.b1 = rng.normal(size=hidden).astype("float32")
-        self.w2 = rng.normal(size=(hidden, 1)).astype("float32")
-        self.calls = 0
-
-    def __call__(self, x):
-        self.calls += 1
-        return tf.tanh(x @ self.w1 + self.b1) @ self.w2
-
-    def np_grad(self, x):
-        return ((1.0 - np.tanh(x @ self.w1 + self.b1) ** 2) * self.w2[:, 0]) @ self.w1.T
 
 
 def _unit(v):
@@ -32,7 +15,7 @@ def _unit(v):
 
 
 def test_limit_direction_is_the_signed_input_gradient_and_the_limit_of_small_xi():
-    net = _TanhNet()
+    net = TanhNet(d_in=6, hidden=16)
     x = np.random.default_rng(1).normal(size=(32, 6)).astype("float32")
     r0 = adversarial_perturbation(net, x, power_iterations=0, epsilon=1.0, seed=3).numpy()  # ε·r₀, ε = 1
     r = adversarial_perturbation(net, x, xi=0, epsilon=0.5, seed=3).numpy()
@@ -45,7 +28,7 @@ def test_limit_direction_is_the_signed_input_gradient_and_the_limit_of_small_xi(
 
 
 def test_limit_in_a_graph_reuses_the_forward_pass_of_fx():
-    net = _TanhNet()
+    net = TanhNet(d_in=6, hidden=16)
     x = tf.constant(np.random.default_rng(2).normal(size=(16, 6)).astype("float32"))
     eager = adversarial_lipschitz_penalty(net, x, xi=0, epsilon=(0.1, 1.0), seed=4, K=0.5)
     for xi, forwards in ((0, 2), (10.0, 3)):  # f(x) for fx, f(x̂); ξ > 0 also f(x + ξr)
@@ -98,7 +81,7 @@ def test_limit_penalty_matches_numpy_and_trains_under_xla_like_eagerly():
 
 
 def test_limit_refuses_what_has_no_gradient_limit():
-    net = _TanhNet()
+    net = TanhNet(d_in=6, hidden=16)
     x = tf.ones((4, 6))
     with pytest.raises(ValueError, match=r"`xi=0`.*needs `d_y` in \('abs', 'l2'\).*d_y='kl'"):
         virtual_adversarial_loss(lambda t: tf.concat([net(t), -net(t)], axis=1), x, xi=0)

@@ -11,6 +11,7 @@ import tensorflow as tf
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial.distance import cdist
 
+from references import TanhNet
 from tf_lipschitz.penalties import (
     HalfNormalEpsilon,
     PenaltyResult,
@@ -32,25 +33,6 @@ def _linear(norm=3.0, dim=5, seed=0):
     w = (norm * w / np.linalg.norm(w)).astype("float32")
     wt = tf.constant(w)
     return w, lambda x: tf.reduce_sum(tf.reshape(x, (-1, dim)) * wt, axis=1, keepdims=True)
-
-
-class _TanhNet:
-    """f(x) = tanh(x W1 + b1) w2, in TF and in NumPy with its analytic input gradient."""
-
-    def __init__(self, d_in=4, hidden=8, seed=0):
-        rng = np.random.default_rng(seed)
-        self.w1 = rng.normal(size=(d_in, hidden)).astype("float32")
-        self.b1 = rng.normal(size=hidden).astype("float32")
-        self.w2 = rng.normal(size=(hidden, 1)).astype("float32")
-
-    def __call__(self, x):
-        return tf.tanh(x @ self.w1 + self.b1) @ self.w2
-
-    def np(self, x):
-        return np.tanh(x @ self.w1 + self.b1) @ self.w2
-
-    def np_grad(self, x):
-        return ((1.0 - np.tanh(x @ self.w1 + self.b1) ** 2) * self.w2[:, 0]) @ self.w1.T
 
 
 def _np_norm(d, kind):
@@ -101,7 +83,7 @@ def test_l2_output_power_iteration_finds_top_singular_value():
 
 
 def test_perturbation_is_aligned_with_input_gradient():
-    net = _TanhNet(d_in=6, hidden=16)
+    net = TanhNet(d_in=6, hidden=16)
     x = np.random.default_rng(1).normal(size=(32, 6)).astype("float32")
     r = adversarial_perturbation(net, x, xi=1e-2, epsilon=(0.1, 1.0), power_iterations=1, seed=5).numpy()
     g = net.np_grad(x)
@@ -124,7 +106,7 @@ def test_int_seed_is_reproducible_and_seed_generator_is_fresh_inside_tf_function
 
 # ------------------------------------------------------------------------------------ NumPy re-derivation
 def test_alp_equals_numpy_rederivation():
-    net = _TanhNet()
+    net = TanhNet()
     x = np.random.default_rng(2).normal(size=(16, 4)).astype("float32")
     xi, epsilon, seed = 0.5, (0.1, 2.0), 11
     r0, eps = _r0_and_eps(net, x, seed, epsilon)
@@ -143,7 +125,7 @@ def test_alp_equals_numpy_rederivation():
 
 
 def test_clipping_changes_the_denominator():
-    net = _TanhNet()
+    net = TanhNet()
     rng = np.random.default_rng(3)
     x = (rng.uniform(0.6, 0.95, size=(32, 4)) * rng.choice([-1, 1], size=(32, 4))).astype("float32")
     epsilon, seed = (0.5, 1.5), 4
@@ -262,7 +244,7 @@ def test_gradient_penalty_gets_weight_gradients_through_double_backward():
 
 
 def test_lipschitz_quotient_penalty_matches_numpy():
-    net = _TanhNet()
+    net = TanhNet()
     rng = np.random.default_rng(7)
     x, y = rng.normal(size=(16, 4)).astype("float32"), rng.normal(size=(16, 4)).astype("float32")
     ratio = np.abs(net.np(x) - net.np(y))[:, 0] / np.linalg.norm(x - y, axis=1)
