@@ -26,6 +26,10 @@ setting overrides an earlier one).
 
 Each run lives in `<out-dir>/sweep/<variant>-seed<k>` (resumable, `result.json` when scored); the table goes to
 `<out-dir>/sweep/results.md` and `.csv`, with the study's rows of the same seed (when present) for reference.
+
+`--timing` then measures the cost per generator step of the paper's WGAN-ALP, WGAN-GP and the variants, trained in
+alternation like the study's timing pass (`--timing-rounds` rounds of `--timing-steps` steps, fastest round), into
+`<out-dir>/sweep/timing.md` and `.json`: the wall-clock columns of the runs depend on the load while they trained.
 """
 
 from __future__ import annotations
@@ -68,6 +72,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--fid-samples", type=int, default=5000)
     parser.add_argument("--classifier-epochs", type=int, default=3)
+    parser.add_argument("--timing", action="store_true",
+                        help="also time the paper's WGAN-ALP, WGAN-GP and the variants in alternation (see above)")
+    parser.add_argument("--timing-steps", type=int, default=20, help="generator steps per model and timing round")
+    parser.add_argument("--timing-rounds", type=int, default=5, help="timing rounds")
     parser.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2))
     args = parser.parse_args(argv)
     args.variants = [item for item in args.variants.split(",") if item]
@@ -140,6 +148,39 @@ def run_variant(args: argparse.Namespace, variant: str, scorer) -> dict:
     return result
 
 
+def timing(args: argparse.Namespace) -> str:
+    """Seconds per generator step of the paper's WGAN-ALP, WGAN-GP and each variant, timed in alternation.
+
+    Returns:
+        The Markdown table (also in `<out-dir>/sweep/timing.md`; the rounds in `timing.json`).
+    """
+    import json
+
+    from tf_lipschitz.reporting import markdown_table
+    from tf_lipschitz.train_command import build as build_setup
+
+    folder = os.path.join(args.out_dir, "sweep", "timing")
+    setups = {}
+    for model, name in (("wgan-alp", "paper"), ("wgan-gp", "WGAN-GP")):
+        setup = build_setup(study.train_args(args, model, args.seed, args.timing_steps, os.path.join(folder, model)),
+                            report=lambda line: None)
+        setups[name] = (setup.gan, setup.dataset)
+    for variant in args.variants:
+        gan, dataset, _, _ = build(args, variant, os.path.join(folder, variant))
+        setups[variant] = (gan, dataset)
+    pace, rounds = study.time_in_alternation(setups, args.timing_steps, args.timing_rounds)
+    table = markdown_table(["model", "s/step (fastest round)", "/ WGAN-GP", "/ paper WGAN-ALP"],
+                           [[name, pace[name], pace[name] / pace["WGAN-GP"], pace[name] / pace["paper"]]
+                            for name in pace], formats=[None, ".4f", ".2f", ".2f"])
+    text = table + (f"\n\n{args.dataset}, seconds per generator step, {args.timing_rounds} rounds of "
+                    f"{args.timing_steps} steps in alternation, fastest round.")
+    with open(os.path.join(args.out_dir, "sweep", "timing.json"), "w") as handle:
+        json.dump({"seconds_per_step": pace, "rounds": rounds, "timing_steps": args.timing_steps}, handle, indent=2)
+    with open(os.path.join(args.out_dir, "sweep", "timing.md"), "w") as handle:
+        handle.write(text + "\n")
+    return text
+
+
 def study_rows(args: argparse.Namespace) -> list[dict]:
     """The study's steps-budget rows of this seed (WGAN-ALP with the paper's settings, WGAN-GP), if scored."""
     from tf_lipschitz.reporting import load_result
@@ -160,7 +201,8 @@ def main(argv=None, *, fid_classifier=None) -> str:
         fid_classifier: A stand-in for the Inception network (tests); None: the standard network.
 
     Returns:
-        The Markdown table (also in `<out-dir>/sweep/results.md`, the rows in `results.csv`).
+        The Markdown table (also in `<out-dir>/sweep/results.md`, the rows in `results.csv`), followed by the
+        timing table with `--timing`.
 
     Raises:
         SystemExit: for an unknown variant, or an Inception network that is not prepared.
@@ -186,6 +228,10 @@ def main(argv=None, *, fid_classifier=None) -> str:
     with open(os.path.join(folder, "results.md"), "w") as handle:
         handle.write(text + "\n")
     print(text)
+    if args.timing:
+        timing_text = timing(args)
+        print("\n" + timing_text)
+        text += "\n\n" + timing_text
     return text
 
 

@@ -135,7 +135,13 @@ def test_alp_sweep_changes_one_setting_per_variant_and_reads_the_study_rows(tmp_
         alp_sweep.parse_args(common + ["--variants", "xi-1+xi-2"])
     assert "--variants=xi-1+xi-2" in capsys.readouterr().err
 
-    table = alp_sweep.main(common + ["--variants", "lambda-10"], fid_classifier=_pooled)
+    table = alp_sweep.main(common + ["--variants", "lambda-10", "--timing", "--timing-steps", "1", "--timing-rounds",
+                                     "2"], fid_classifier=_pooled)
+    with open(out / "sweep" / "timing.json") as handle:
+        timing = json.load(handle)
+    assert sorted(timing["rounds"]) == ["WGAN-GP", "lambda-10", "paper"]
+    assert all(len(r) == 2 and min(r) == timing["seconds_per_step"][name] for name, r in timing["rounds"].items())
+    assert "| lambda-10 |" in (out / "sweep" / "timing.md").read_text()
     with open(out / "sweep" / "results.csv") as handle:
         rows = list(csv.DictReader(handle))
     assert [r["variant"] for r in rows] == ["lambda-10"] and rows[0]["steps"] == "2"
