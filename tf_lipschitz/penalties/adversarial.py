@@ -61,17 +61,17 @@ def _power_step(
 
 
 # Output distances whose ξ → 0 limit of Eq. (23) is the input gradient (for one output per sample).
-LIMIT_D_Y = ("abs", "l2")
+_LIMIT_D_Y = ("abs", "l2")
 
 
-def is_limit(xi) -> bool:
+def _is_limit(xi) -> bool:
     """True for ξ = 0 given as a Python number: the ξ → 0 limit of the power iteration (`adversarial_perturbation`)."""
     return isinstance(xi, (int, float)) and not isinstance(xi, bool) and xi == 0
 
 
 def _check_limit(d_y: str, fx: Tensor) -> None:
-    if d_y not in LIMIT_D_Y:
-        raise ValueError(f"`xi=0` (the limit ξ → 0) needs `d_y` in {LIMIT_D_Y}: for other distances the limit is not "
+    if d_y not in _LIMIT_D_Y:
+        raise ValueError(f"`xi=0` (the limit ξ → 0) needs `d_y` in {_LIMIT_D_Y}: for other distances the limit is not "
                          f"a gradient. Received: xi=0, d_y={d_y!r}")
     if fx.shape[-1] not in (1, None):  # unknown until run time: checked there (`_limit_step`)
         raise ValueError("`xi=0` (the limit ξ → 0) needs a model with one output per sample (a critic). "
@@ -178,13 +178,13 @@ def adversarial_perturbation(
     if fx is None:
         fx = f(x)
     fx = checked(flat_outputs(fx), "f(x)", check)
-    if is_limit(xi):
+    if _is_limit(xi):
         _check_limit(d_y, fx)
     base = seed_tensor(seed)
     # Uniform in the cube rather than Gaussian: a generic start is all the power iteration needs, at a third of the cost.
     v = uniform(tf.shape(x), base, stream=1, low=-1.0, high=1.0)
     scale = 1.0 / tf.maximum(_row_norms(v), TINY)  # r = scale·v has unit rows
-    if is_limit(xi) and power_iterations > 0:  # converged after one step: further steps give the same direction
+    if _is_limit(xi) and power_iterations > 0:  # converged after one step: further steps give the same direction
         v, scale = _limit_step(f, x, fx, v)
     else:
         for _ in range(power_iterations):
