@@ -139,7 +139,7 @@ def adversarial_perturbation(
     Args:
         f: The model (any callable batch → outputs; nested outputs are concatenated).
         x: A float batch (n, ...).
-        xi: Finite-difference step ξ > 0, or 0 for the limit ξ → 0 (see above).
+        xi: Finite-difference step ξ > 0, or 0 (a Python number) for the limit ξ → 0 (see above).
         epsilon: P_ε: a fixed float, a (low, high) uniform range, or a callable `sampler(x, seed) -> (n,)`
             such as `RelativeEpsilon` or `HalfNormalEpsilon` (seed is a (2,) int32 seed, usable with
             `tf.random.stateless_*`).
