@@ -51,6 +51,7 @@ from tf_lipschitz.penalties import (  # noqa: E402
 
 PENALTY_WEIGHT = 10.0
 ALP_KWARGS = dict(K=1.0, xi=10.0, epsilon=(0.1, 10.0), power_iterations=1)  # the paper's CIFAR-10 setting
+LIMIT_KWARGS = {**ALP_KWARGS, "xi": 0.0}  # the limit ξ → 0 (variants "*_limit")
 DIRECTION_KWARGS = {k: v for k, v in ALP_KWARGS.items() if k != "K"}
 
 
@@ -69,12 +70,11 @@ def make_critic(width: int) -> keras.Model:
 def _penalty(variant: str, critic: keras.Model, x_real, x_fake, f_real, f_fake, seed):
     if variant == "none":
         return 0.0
+    kwargs = LIMIT_KWARGS if variant.endswith("_limit") else ALP_KWARGS
     if variant in ("alp_both", "alp_both_limit"):  # as LipschitzGAN: one call per batch, each sharing its f(x)
-        kwargs = {**ALP_KWARGS, "xi": 0.0} if variant == "alp_both_limit" else ALP_KWARGS
         real = adversarial_lipschitz_penalty(critic, x_real, fx=f_real, seed=seed, **kwargs).penalty
         return 0.5 * (real + adversarial_lipschitz_penalty(critic, x_fake, fx=f_fake, seed=seed, **kwargs).penalty)
     if variant in ("alp_one", "alp_one_limit"):
-        kwargs = {**ALP_KWARGS, "xi": 0.0} if variant == "alp_one_limit" else ALP_KWARGS
         return adversarial_lipschitz_penalty(critic, x_real, fx=f_real, seed=seed, **kwargs).penalty
     if variant == "alp_both_unshared":
         real = adversarial_lipschitz_penalty(critic, x_real, seed=seed, **ALP_KWARGS).penalty

@@ -154,8 +154,6 @@ def timing(args: argparse.Namespace) -> str:
     Returns:
         The Markdown table (also in `<out-dir>/sweep/timing.md`; the rounds in `timing.json`).
     """
-    import json
-
     from tf_lipschitz.reporting import markdown_table
     from tf_lipschitz.train_command import build as build_setup
 
@@ -168,14 +166,13 @@ def timing(args: argparse.Namespace) -> str:
     for variant in args.variants:
         gan, dataset, _, _ = build(args, variant, os.path.join(folder, variant))
         setups[variant] = (gan, dataset)
-    pace, rounds = study.time_in_alternation(setups, args.timing_steps, args.timing_rounds)
+    pace, _ = study.time_in_alternation(setups, args.timing_steps, args.timing_rounds,
+                                        os.path.join(args.out_dir, "sweep", "timing.json"))
     table = markdown_table(["model", "s/step (fastest round)", "/ WGAN-GP", "/ paper WGAN-ALP"],
                            [[name, pace[name], pace[name] / pace["WGAN-GP"], pace[name] / pace["paper"]]
                             for name in pace], formats=[None, ".4f", ".2f", ".2f"])
     text = table + (f"\n\n{args.dataset}, seconds per generator step, {args.timing_rounds} rounds of "
                     f"{args.timing_steps} steps in alternation, fastest round.")
-    with open(os.path.join(args.out_dir, "sweep", "timing.json"), "w") as handle:
-        json.dump({"seconds_per_step": pace, "rounds": rounds, "timing_steps": args.timing_steps}, handle, indent=2)
     with open(os.path.join(args.out_dir, "sweep", "timing.md"), "w") as handle:
         handle.write(text + "\n")
     return text

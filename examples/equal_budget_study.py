@@ -180,7 +180,7 @@ def train_args(args: argparse.Namespace, model: str, seed: int, steps: int, dire
     ])
 
 
-def time_in_alternation(setups: dict, steps: int, rounds: int) -> tuple[dict, dict]:
+def time_in_alternation(setups: dict, steps: int, rounds: int, path: str) -> tuple[dict, dict]:
     """Seconds per generator step of compiled GANs, trained in alternation: the fastest round of each.
 
     Args:
@@ -188,6 +188,7 @@ def time_in_alternation(setups: dict, steps: int, rounds: int) -> tuple[dict, di
         steps: Generator steps per round (after one tracing call of two steps each).
         rounds: Rounds; in each, every GAN trains `steps` steps in turn, so load from other processes (which only
             ever slows a round down) is spread over all of them.
+        path: JSON file written with the result (`seconds_per_step`, `rounds`, `timing_steps`).
 
     Returns:
         (name → seconds per step of the fastest round, name → every round's seconds per step).
@@ -200,7 +201,11 @@ def time_in_alternation(setups: dict, steps: int, rounds: int) -> tuple[dict, di
             start = time.perf_counter()
             gan.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0)
             times[name].append((time.perf_counter() - start) / steps)
-    return {name: min(values) for name, values in times.items()}, times
+    pace = {name: min(values) for name, values in times.items()}
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path, "w") as handle:
+        json.dump({"seconds_per_step": pace, "rounds": times, "timing_steps": steps}, handle, indent=2)
+    return pace, times
 
 
 def measure_seconds_per_step(args: argparse.Namespace) -> dict:
@@ -221,11 +226,8 @@ def measure_seconds_per_step(args: argparse.Namespace) -> dict:
 
     setups = {model: build(train_args(args, model, 0, args.timing_steps, os.path.join(args.out_dir, "timing")),
                            report=lambda line: None) for model in args.models}
-    pace, rounds = time_in_alternation({model: (setup.gan, setup.dataset) for model, setup in setups.items()},
-                                       args.timing_steps, args.timing_rounds)
-    os.makedirs(args.out_dir, exist_ok=True)
-    with open(path, "w") as handle:
-        json.dump({"seconds_per_step": pace, "rounds": rounds, "timing_steps": args.timing_steps}, handle, indent=2)
+    pace, _ = time_in_alternation({model: (setup.gan, setup.dataset) for model, setup in setups.items()},
+                                  args.timing_steps, args.timing_rounds, path)
     return pace
 
 

@@ -73,20 +73,20 @@ def _check_limit(d_y: str, fx: Tensor) -> None:
     if d_y not in _LIMIT_D_Y:
         raise ValueError(f"`xi=0` (the limit ξ → 0) needs `d_y` in {_LIMIT_D_Y}: for other distances the limit is not "
                          f"a gradient. Received: xi=0, d_y={d_y!r}")
-    if fx.shape[-1] not in (1, None):  # unknown until run time: checked there (`_limit_step`)
+    if fx.shape[-1] is None:  # unknown until run time
+        tf.debugging.assert_equal(tf.shape(fx)[1], 1, message="`xi=0` needs a model with one output per sample")
+    elif fx.shape[-1] != 1:
         raise ValueError("`xi=0` (the limit ξ → 0) needs a model with one output per sample (a critic). "
                          f"Received: xi=0 and outputs of shape {tuple(fx.shape)} per batch")
 
 
-def _limit_step(f: Callable, x: Tensor, fx: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+def _limit_step(f: Callable, x: Tensor, fx: Tensor, v: Tensor, scale: Tensor) -> tuple[Tensor, Tensor]:
     """Eq. (23) as ξ → 0 for one output per sample: r₁ = sign(∇f(x)·r₀) ∇f(x) / ‖∇f(x)‖, as (v, scale).
 
     In a graph, ∇f(x) is taken through the forward pass that computed `fx` (no second forward pass); eagerly, or
     when `fx` was not computed from this `x`, by a forward pass under a tape. Samples whose gradient vanishes (or
-    is not finite) keep the random direction r₀.
+    is not finite) keep the random direction r₀ = scale·v.
     """
-    if fx.shape[-1] is None:  # a static shape was checked by `_check_limit`
-        tf.debugging.assert_equal(tf.shape(fx)[1], 1, message="`xi=0` needs a model with one output per sample")
     grad = None
     if not tf.executing_eagerly():
         grad = tf.gradients(tf.reduce_sum(fx), x)[0]  # an input-only backward through fx's own forward pass
@@ -100,9 +100,7 @@ def _limit_step(f: Callable, x: Tensor, fx: Tensor, v: Tensor) -> tuple[Tensor, 
     grad = per_sample(tf.where(tf.reduce_sum(flat(grad) * flat(v), axis=1) < 0.0, -1.0, 1.0), grad) * grad
     norm = _row_norms(grad)
     usable = tf.math.is_finite(norm) & (norm > TINY)
-    v_norm = _row_norms(v)
-    return (tf.where(per_sample(usable, v), grad, v),
-            tf.where(usable, 1.0 / tf.where(usable, norm, 1.0), 1.0 / tf.maximum(v_norm, TINY)))
+    return tf.where(per_sample(usable, v), grad, v), tf.where(usable, 1.0 / tf.where(usable, norm, 1.0), scale)
 
 
 def adversarial_perturbation(
@@ -185,7 +183,7 @@ def adversarial_perturbation(
     v = uniform(tf.shape(x), base, stream=1, low=-1.0, high=1.0)
     scale = 1.0 / tf.maximum(_row_norms(v), TINY)  # r = scale·v has unit rows
     if _is_limit(xi) and power_iterations > 0:  # converged after one step: further steps give the same direction
-        v, scale = _limit_step(f, x, fx, v)
+        v, scale = _limit_step(f, x, fx, v, scale)
     else:
         for _ in range(power_iterations):
             v, scale = _power_step(f, tf.stop_gradient(x), tf.stop_gradient(fx), v, scale, xi, d_y_fn, clip)
