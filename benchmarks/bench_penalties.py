@@ -79,8 +79,9 @@ def _penalty(variant: str, critic: keras.Model, x_real, x_fake, f_real, f_fake, 
     if variant == "alp_both_unshared":
         real = adversarial_lipschitz_penalty(critic, x_real, seed=seed, **ALP_KWARGS).penalty
         return 0.5 * (real + adversarial_lipschitz_penalty(critic, x_fake, seed=seed, **ALP_KWARGS).penalty)
-    if variant == "alp_direction":  # the noise and the power-iteration pass only
-        r_adv = adversarial_perturbation(critic, x_real, fx=f_real, seed=seed, **DIRECTION_KWARGS)
+    if variant in ("alp_direction", "alp_direction_limit"):  # the noise and the power-iteration pass only
+        kwargs = {**DIRECTION_KWARGS, "xi": 0.0} if variant.endswith("_limit") else DIRECTION_KWARGS
+        r_adv = adversarial_perturbation(critic, x_real, fx=f_real, seed=seed, **kwargs)
         return 0.0 * tf.reduce_sum(r_adv)
     if variant == "alp_random":  # no power iteration: the noise, then f(x̂) forward and backward
         return adversarial_lipschitz_penalty(
@@ -107,7 +108,7 @@ def make_step(variant: str, critic: keras.Model, optimizer, seed, jit_compile: b
 
 
 VARIANTS = ("none", "alp_both", "alp_one", "alp_both_unshared", "alp_both_limit", "alp_one_limit", "gp", "lp")
-PROFILE_VARIANTS = ("alp_direction", "alp_random")
+PROFILE_VARIANTS = ("alp_direction", "alp_direction_limit", "alp_random")
 LABELS = {
     "none": "no penalty",
     "alp_both": "ALP, both batches (128 samples, f(x) shared)",
@@ -118,6 +119,7 @@ LABELS = {
     "gp": "GP (64 interpolates)",
     "lp": "LP, one-sided GP (64 interpolates)",
     "alp_direction": "ALP direction only (real batch; noise + power-iteration pass)",
+    "alp_direction_limit": "ALP ξ → 0 direction only (real batch; input-only backward through f(x)'s pass)",
     "alp_random": "ALP, random direction (real batch; noise + f(x̂) pass)",
 }
 
@@ -186,7 +188,7 @@ def main(argv=None) -> None:
         print("\nExtra time over the unpenalized step (ms)\n")
         print("| part | " + " | ".join(columns) + " |")
         print("|---|" + "---:|" * len(columns))
-        for variant in ("alp_direction", "alp_random", "alp_one", "gp"):
+        for variant in ("alp_direction", "alp_direction_limit", "alp_random", "alp_one", "alp_one_limit", "gp"):
             print(f"| {LABELS[variant]} | "
                   + " | ".join(f"{1e3 * (results[c][variant] - results[c]['none']):.1f}" for c in columns) + " |")
     print("\n| ratio | target | " + " | ".join(columns) + " |")

@@ -17,14 +17,45 @@ def _unit(v):
 def test_limit_direction_is_the_signed_input_gradient_and_the_limit_of_small_xi():
     net = TanhNet(d_in=6, hidden=16)
     x = np.random.default_rng(1).normal(size=(32, 6)).astype("float32")
-    r0 = adversarial_perturbation(net, x, power_iterations=0, epsilon=1.0, seed=3).numpy()  # ε·r₀, ε = 1
     r = adversarial_perturbation(net, x, xi=0, epsilon=0.5, seed=3).numpy()
-    g = net.np_grad(x)
-    expected = 0.5 * np.sign((g * r0).sum(1, keepdims=True)) * _unit(g)  # sign(∇f·r₀) ∇f/‖∇f‖, ε = 0.5
-    np.testing.assert_allclose(r, expected, atol=1e-5)
-    # ... which is where the ξ > 0 iteration goes as ξ shrinks (same r₀, same ε).
+    unit = _unit(net.np_grad(x))
+    side = np.sign((r * unit).sum(1, keepdims=True))
+    np.testing.assert_allclose(r, 0.5 * side * unit, atol=1e-5)  # ε·s·∇f/‖∇f‖ with s = ±1 per sample
+    assert 0 < (side > 0).sum() < len(x)  # both sides occur
+    # ... which is where the ξ > 0 iteration goes as ξ shrinks, up to the side (random in both).
     small = adversarial_perturbation(net, x, xi=1e-3, epsilon=0.5, seed=3).numpy()
-    np.testing.assert_allclose(small, r, atol=2e-3)
+    np.testing.assert_allclose(np.abs(small), np.abs(r), atol=2e-3)
+    np.testing.assert_allclose(np.abs((small * r).sum(1)), 0.25, atol=2e-3)
+
+
+def test_limit_side_is_a_fair_coin_per_sample_like_the_side_of_the_random_start():
+    """sign(∇f·r₀) of the iteration is a fair coin for the symmetric r₀; the limit draws the coin itself."""
+    w = tf.constant(np.random.default_rng(0).normal(size=(5, 1)).astype("float32"))
+    x = tf.zeros((4000, 5))  # a linear critic: the same gradient w for every sample
+    sides = [np.sign(adversarial_perturbation(lambda t: t @ w, x, xi=0, epsilon=1.0, seed=s).numpy() @ w.numpy())
+             for s in (0, 1)]
+    for side in sides:
+        assert abs((side > 0).mean() - 0.5) < 0.032  # 4 standard deviations of a fair coin over 4000 samples
+    assert abs((sides[0] == sides[1]).mean() - 0.5) < 0.032  # independent between seeds
+    # The iteration at small ξ (a random r₀ per sample) has the same law.
+    iterated = np.sign(adversarial_perturbation(lambda t: t @ w, x, xi=1e-3, epsilon=1.0, seed=0).numpy() @ w.numpy())
+    assert abs((iterated > 0).mean() - 0.5) < 0.032
+
+
+@pytest.mark.parametrize("mode", ["eager", "graph", "xla"])
+def test_limit_keeps_the_random_start_where_the_gradient_vanishes(mode):
+    """Samples on which f is flat keep ε·r₀, as the ξ > 0 iteration does; the others follow ±∇f."""
+    w = np.array([[1.0], [-2.0], [0.5]], "float32")
+    f = lambda t: tf.nn.relu(t @ w)  # noqa: E731  (zero gradient where x·w < 0)
+    x = np.random.default_rng(3).normal(size=(16, 3)).astype("float32")
+    flat_rows = (x @ w)[:, 0] < 0
+    assert 0 < flat_rows.sum() < len(x)
+    run = {"eager": lambda fn: fn, "graph": tf.function, "xla": lambda fn: tf.function(fn, jit_compile=True)}[mode]
+    r = run(lambda t: adversarial_perturbation(f, t, xi=0, epsilon=(0.5, 2.0), seed=9))(tf.constant(x)).numpy()
+    start = adversarial_perturbation(f, x, power_iterations=0, epsilon=(0.5, 2.0), seed=9).numpy()  # ε·r₀
+    np.testing.assert_allclose(r[flat_rows], start[flat_rows], atol=1e-6)
+    eps = np.linalg.norm(start, axis=1)
+    np.testing.assert_allclose(np.abs(r[~flat_rows]), eps[~flat_rows, None] * np.abs(_unit(w.T)), atol=1e-5)
 
 
 def test_limit_in_a_graph_reuses_the_forward_pass_of_fx():

@@ -80,12 +80,11 @@ def _check_limit(d_y: str, fx: Tensor) -> None:
                          f"Received: xi=0 and outputs of shape {tuple(fx.shape)} per batch")
 
 
-def _limit_step(f: Callable, x: Tensor, fx: Tensor, v: Tensor, scale: Tensor) -> tuple[Tensor, Tensor]:
-    """Eq. (23) as ξ → 0 for one output per sample: r₁ = sign(∇f(x)·r₀) ∇f(x) / ‖∇f(x)‖, as (v, scale).
+def _input_gradient(f: Callable, x: Tensor, fx: Tensor) -> Tensor:
+    """∇f(x) per sample as a float32 constant, for a model with one output per sample.
 
-    In a graph, ∇f(x) is taken through the forward pass that computed `fx` (no second forward pass); eagerly, or
-    when `fx` was not computed from this `x`, by a forward pass under a tape. Samples whose gradient vanishes (or
-    is not finite) keep the random direction r₀ = scale·v.
+    In a graph, taken through the forward pass that computed `fx` (an input-only backward, no second forward
+    pass); eagerly, or when `fx` was not computed from this `x`, by a forward pass under a tape.
     """
     grad = None
     if not tf.executing_eagerly():
@@ -95,12 +94,38 @@ def _limit_step(f: Callable, x: Tensor, fx: Tensor, v: Tensor, scale: Tensor) ->
             tape.watch(x)
             total = tf.reduce_sum(flat_outputs(f(x)))
         grad = tape.gradient(total, x, unconnected_gradients=tf.UnconnectedGradients.ZERO)
-    grad = tf.cast(tf.stop_gradient(grad), tf.float32)
-    # sign(f(x + ξr₀) − f(x)) → sign(∇f(x)·r₀): the limit keeps the side the random start points to.
-    grad = per_sample(tf.where(tf.reduce_sum(flat(grad) * flat(v), axis=1) < 0.0, -1.0, 1.0), grad) * grad
+    return tf.cast(tf.stop_gradient(grad), tf.float32)
+
+
+def _limit_perturbation(f: Callable, x: Tensor, fx: Tensor, eps: Tensor, base: Tensor) -> Tensor:
+    """Eq. (23) as ξ → 0 for one output per sample, times ε: r_adv = ε·s·∇f(x)/‖∇f(x)‖ with a random side s = ±1.
+
+    The limit of the iteration started at r₀ is sign(∇f(x)·r₀)·∇f(x)/‖∇f(x)‖. For the symmetric start
+    (uniform in the cube) sign(∇f(x)·r₀) is a fair coin per sample, independent of ∇f(x) and of the other samples,
+    so the coin is drawn instead of r₀ (one random number per sample rather than one per input coordinate). Samples
+    whose gradient vanishes (or is not finite) take the random start r₀ itself, as the ξ > 0 iteration keeps it;
+    r₀ is drawn only when such a sample exists.
+    """
+    grad = _input_gradient(f, x, fx)
     norm = _row_norms(grad)
     usable = tf.math.is_finite(norm) & (norm > TINY)
-    return tf.where(per_sample(usable, v), grad, v), tf.where(usable, 1.0 / tf.where(usable, norm, 1.0), scale)
+    side = tf.where(random_bits(tf.shape(x)[:1], base, stream=4) < 2**31, 1.0, -1.0)
+    coefficient = tf.where(usable, eps * side / tf.where(usable, norm, 1.0), 0.0)
+
+    def along_the_gradient() -> Tensor:
+        return per_sample(coefficient, grad) * grad
+
+    def random_start_where_flat() -> Tensor:
+        v = _random_start(x, base)
+        start = per_sample(eps / tf.maximum(_row_norms(v), TINY), v) * v
+        return tf.where(per_sample(usable, v), along_the_gradient(), start)
+
+    return tf.cond(tf.reduce_all(usable), along_the_gradient, random_start_where_flat)
+
+
+def _random_start(x: Tensor, base: Tensor) -> Tensor:
+    # Uniform in the cube rather than Gaussian: a generic start is all the power iteration needs, at a third of the cost.
+    return uniform(tf.shape(x), base, stream=1, low=-1.0, high=1.0)
 
 
 def adversarial_perturbation(
@@ -130,9 +155,11 @@ def adversarial_perturbation(
 
     `xi=0` takes the limit ξ → 0, for a model with one output per sample and d_Y "abs" or "l2": the iteration
     then converges in one step to r₁ = sign(∇f(x)·r₀) ∇f(x)/‖∇f(x)‖ (the Jacobian has rank one), the direction
-    of steepest change at x itself. Inside a graph (`tf.function`, `fit`) with `fx` given, ∇f(x) comes from an
-    input-only backward through the pass that computed `fx`, so the direction costs no forward pass (about half
-    of the ξ > 0 step); eagerly it takes a forward pass under a tape.
+    of steepest change at x itself. The side sign(∇f(x)·r₀) is a fair coin per sample for the symmetric r₀, so
+    the coin is drawn instead of r₀; samples where ∇f(x) vanishes keep r₀, as for ξ > 0. Inside a graph
+    (`tf.function`, `fit`) with `fx` given, ∇f(x) comes from an input-only backward through the pass that
+    computed `fx`, so the direction costs no forward pass (about half of the ξ > 0 step); eagerly it takes a
+    forward pass under a tape.
 
     Args:
         f: The model (any callable batch → outputs; nested outputs are concatenated).
@@ -179,15 +206,13 @@ def adversarial_perturbation(
     if _is_limit(xi):
         _check_limit(d_y, fx)
     base = seed_tensor(seed)
-    # Uniform in the cube rather than Gaussian: a generic start is all the power iteration needs, at a third of the cost.
-    v = uniform(tf.shape(x), base, stream=1, low=-1.0, high=1.0)
-    scale = 1.0 / tf.maximum(_row_norms(v), TINY)  # r = scale·v has unit rows
-    if _is_limit(xi) and power_iterations > 0:  # converged after one step: further steps give the same direction
-        v, scale = _limit_step(f, x, fx, v, scale)
-    else:
-        for _ in range(power_iterations):
-            v, scale = _power_step(f, tf.stop_gradient(x), tf.stop_gradient(fx), v, scale, xi, d_y_fn, clip)
     eps = sample_epsilon(epsilon, x, tf.bitcast(random_bits((2,), base, stream=2), tf.int32))
+    if _is_limit(xi) and power_iterations > 0:  # converged after one step: further steps give the same direction
+        return tf.stop_gradient(tf.cast(_limit_perturbation(f, x, fx, eps, base), x.dtype))
+    v = _random_start(x, base)
+    scale = 1.0 / tf.maximum(_row_norms(v), TINY)  # r = scale·v has unit rows
+    for _ in range(power_iterations):
+        v, scale = _power_step(f, tf.stop_gradient(x), tf.stop_gradient(fx), v, scale, xi, d_y_fn, clip)
     return tf.stop_gradient(tf.cast(per_sample(eps * scale, v) * v, x.dtype))
 
 
