@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from tf_lipschitz.ops import check_power_iterations
 from tf_lipschitz.penalties._core import (
-    D_X, D_Y, REDUCTIONS, TINY, PenaltyResult, Tensor, as_float_input, check_clip, check_positive, checked, flat,
+    D_X, D_Y, REDUCTIONS, TINY, PenaltyResult, Tensor, as_float_input, check_clip, check_positive, checked,
     flat_outputs, lookup, penalty_result, per_sample, quotient_ratio, resolve_check,
 )
 from tf_lipschitz.penalties.epsilon import Epsilon, check_epsilon, sample_epsilon
@@ -80,6 +80,11 @@ def _check_limit(d_y: str, fx: Tensor) -> None:
                          f"Received: xi=0 and outputs of shape {tuple(fx.shape)} per batch")
 
 
+def _random_start(x: Tensor, base: Tensor) -> Tensor:
+    # Uniform in the cube rather than Gaussian: a generic start is all the power iteration needs, at a third of the cost.
+    return uniform(tf.shape(x), base, stream=1, low=-1.0, high=1.0)
+
+
 def _input_gradient(f: Callable, x: Tensor, fx: Tensor) -> Tensor:
     """∇f(x) per sample as a float32 constant, for a model with one output per sample.
 
@@ -121,11 +126,6 @@ def _limit_perturbation(f: Callable, x: Tensor, fx: Tensor, eps: Tensor, base: T
         return tf.where(per_sample(usable, v), along_the_gradient(), start)
 
     return tf.cond(tf.reduce_all(usable), along_the_gradient, random_start_where_flat)
-
-
-def _random_start(x: Tensor, base: Tensor) -> Tensor:
-    # Uniform in the cube rather than Gaussian: a generic start is all the power iteration needs, at a third of the cost.
-    return uniform(tf.shape(x), base, stream=1, low=-1.0, high=1.0)
 
 
 def adversarial_perturbation(
