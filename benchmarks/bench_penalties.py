@@ -11,17 +11,19 @@ go through the critic in separate passes, as in `LipschitzGAN`'s critic update. 
 step of every variant per round) so that load from other processes hits all variants alike, and the minimum (or
 median) is kept.
 
-Where ALP's time goes (`--profile` adds two partial variants): "ALP direction only" runs the noise and the
+Where ALP's time goes (`--profile` adds three partial variants): "ALP direction only" runs the noise and the
 power-iteration pass (a forward at x + ξr and a backward to the input only, no weight gradients) and discards the
-direction; "ALP, random direction" skips the power iteration (noise, f(x̂) forward and backward). Their extra
-times over the unpenalized step add up to ALP's.
+direction; "ALP ξ → 0 direction only" the same for `xi=0` (an input-only backward through the loss's f(x) pass);
+"ALP, random direction" skips the power iteration (noise, f(x̂) forward and backward). The extra times of a
+direction and of the random-direction variant over the unpenalized step add up to ALP's.
 
 What we measured (README, "Penalties: critic step"; F = one forward pass on 64 samples, the unpenalized step
 being ≈ 6F): the noise is negligible, the direction pass costs ≈ 1.9F (a forward and an input-only backward:
 weight gradients are pruned) and the f(x̂) pass ≈ 2.9F, so ALP on one batch adds ≈ 4.8F against GP's ≈ 5.5F.
 That is the pass-count floor of Eq. (20) with ξ > 0 and one power iteration (the direction needs f(x + ξr) and
 its input gradient, x̂ needs the direction): ALP(one batch)/GP ≈ (6 + 4.8)/(6 + 5.5) ≈ 0.94. With ξ → 0 the
-direction needs no forward pass of its own (≈ 0.9F), hence ≈ (6 + 3.8)/(6 + 5.5) ≈ 0.85.
+direction needs no forward pass of its own (≈ 1F) and its random side is one coin per sample, hence
+≈ (6 + 3.8)/(6 + 5.5) ≈ 0.85 (0.74–0.89 over four runs, README).
 
 Pass count per regularized sample (forward = 1, backward to weights = 2): ALP adds one forward with an input
 gradient (the power iteration, ≈ 2) and one forward-backward (≈ 3), so ALP on both batches costs ≈ (3 + 5)/3 ≈ 2.7×
