@@ -80,9 +80,11 @@ def _check_limit(d_y: str, fx: Tensor) -> None:
                          f"Received: xi=0 and outputs of shape {tuple(fx.shape)} per batch")
 
 
-def _random_start(x: Tensor, base: Tensor) -> Tensor:
+def _random_start(x: Tensor, base: Tensor) -> tuple[Tensor, Tensor]:
+    """The random start r₀ = scale·v with unit rows, as (v, per-sample scale)."""
     # Uniform in the cube rather than Gaussian: a generic start is all the power iteration needs, at a third of the cost.
-    return uniform(tf.shape(x), base, stream=1, low=-1.0, high=1.0)
+    v = uniform(tf.shape(x), base, stream=1, low=-1.0, high=1.0)
+    return v, 1.0 / tf.maximum(_row_norms(v), TINY)
 
 
 def _input_gradient(f: Callable, x: Tensor, fx: Tensor) -> Tensor:
@@ -121,8 +123,8 @@ def _limit_perturbation(f: Callable, x: Tensor, fx: Tensor, eps: Tensor, base: T
         return per_sample(coefficient, grad) * grad
 
     def random_start_where_flat() -> Tensor:
-        v = _random_start(x, base)
-        start = per_sample(eps / tf.maximum(_row_norms(v), TINY), v) * v
+        v, scale = _random_start(x, base)
+        start = per_sample(eps * scale, v) * v
         return tf.where(per_sample(usable, v), along_the_gradient(), start)
 
     return tf.cond(tf.reduce_all(usable), along_the_gradient, random_start_where_flat)
@@ -209,8 +211,7 @@ def adversarial_perturbation(
     eps = sample_epsilon(epsilon, x, tf.bitcast(random_bits((2,), base, stream=2), tf.int32))
     if _is_limit(xi) and power_iterations > 0:  # converged after one step: further steps give the same direction
         return tf.stop_gradient(tf.cast(_limit_perturbation(f, x, fx, eps, base), x.dtype))
-    v = _random_start(x, base)
-    scale = 1.0 / tf.maximum(_row_norms(v), TINY)  # r = scale·v has unit rows
+    v, scale = _random_start(x, base)
     for _ in range(power_iterations):
         v, scale = _power_step(f, tf.stop_gradient(x), tf.stop_gradient(fx), v, scale, xi, d_y_fn, clip)
     return tf.stop_gradient(tf.cast(per_sample(eps * scale, v) * v, x.dtype))
