@@ -292,8 +292,8 @@ def lipsdp_bound(network: SlopeRestrictedNetwork, *, solver: str = "CLARABEL") -
     With z = (x_0, x_1, …, x_L) stacking the input and the post-activations, A z the pre-activations
     (W_0 x_0, …, W_{L-1} x_{L-1}) and B z = (x_1, …, x_L), slope restriction gives for each neuron and two
     inputs the quadratic constraint (Δx − α Δp)(β Δp − Δx) ≥ 0 (Δp: change of its pre-activation, Δx: of its
-    output). Summed with weights t ≥ 0 it gives [A; B]ᵀ [[−2αβT, (α+β)T], [(α+β)T, −2T]] [A; B], and
-        M(ρ, T) = that + diag(−ρ I, 0, …, 0, W_Lᵀ W_L) ⪯ 0  ⇒  ‖W_L x_L − W_L x_L'‖² ≤ ρ ‖x_0 − x_0'‖².
+    output). Summed with weights t ≥ 0 it gives `[A; B]ᵀ [[−2αβT, (α+β)T], [(α+β)T, −2T]] [A; B]`, and
+        `M(ρ, T) = that + diag(−ρ I, 0, …, 0, W_Lᵀ W_L) ⪯ 0  ⇒  ‖W_L x_L − W_L x_L'‖² ≤ ρ ‖x_0 − x_0'‖²`.
 
     Args:
         network: The network in LipSDP's form (`slope_restricted_network`).
