@@ -116,7 +116,7 @@ def public_objects(package: griffe.Module | None = None) -> dict[str, str]:
             member = module.members.get(name)
             if member is None:
                 continue
-            found[f"{module.path}.{name}"] = _canonical(member)
+            found[f"{module.path}.{name}"] = canonical(member)
         for sub in module.members.values():
             if not sub.is_alias and sub.is_module and not _is_private(sub):
                 visit(sub)
@@ -125,7 +125,7 @@ def public_objects(package: griffe.Module | None = None) -> dict[str, str]:
     return found
 
 
-def _canonical(obj: griffe.Object | griffe.Alias) -> str:
+def canonical(obj: griffe.Object | griffe.Alias) -> str:
     seen = 0
     while obj.is_alias and seen < 20:
         try:
@@ -138,8 +138,12 @@ def _canonical(obj: griffe.Object | griffe.Alias) -> str:
 
 # MkDocs hooks ---------------------------------------------------------------------------------------------------
 
+_PAGES: list[ReferencePage] | None = None
+
+
 def on_config(config, **kwargs):
-    pages = reference_pages()
+    global _PAGES
+    _PAGES = pages = reference_pages()  # read once per build, used again by on_files
     nav = [entry for entry in (config.nav or []) if not (isinstance(entry, dict) and NAV_TITLE in entry)]
     nav.append({NAV_TITLE: [{page.name: page.path} for page in pages]})
     config.nav = nav
@@ -149,6 +153,6 @@ def on_config(config, **kwargs):
 def on_files(files, config, **kwargs):
     from mkdocs.structure.files import File
 
-    for page in reference_pages():
+    for page in _PAGES or reference_pages():
         files.append(File.generated(config, page.path, content=page.markdown()))
     return files
