@@ -87,6 +87,16 @@ def test_readme_is_short():
     assert lines <= 200, f"README.md has {lines} lines; move the details into docs/"
 
 
+def test_readme_links_point_to_files_that_exist():
+    # mkdocs checks the links of docs/; the README lives outside it, so its relative links are checked here.
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    targets = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text) + re.findall(r'src="([^"]+)"', text)
+    local = [t for t in targets if "://" not in t]
+    assert local, "the README links into docs/"
+    missing = [t for t in local if not (ROOT / t).exists()]
+    assert not missing, f"README.md links to missing files: {missing}"
+
+
 def _readme_test_command() -> str:
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     section = text.split("Run the tests", 1)[1]
