@@ -288,7 +288,7 @@ def fetch_inception(
     tensors = {name: np.asarray(value, np.float32) for name, value in archive.tensors.items()}
     write_atomically(weights_path, lambda handle: np.savez(handle, **tensors, sha1=np.array(INCEPTION_SHA1)))
     write_atomically(weights_hash_path(cache_dir), _sha256_of_file(weights_path) + "\n")
-    load_fid_inception(cache_dir)  # verifies the written file: its hash, every tensor present and shaped for its layer
+    load_fid_inception(cache_dir)  # verifies the written file: hash, every tensor present and shaped for its layer
     return weights_path
 
 
