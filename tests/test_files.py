@@ -70,3 +70,15 @@ def test_train_replaces_links_planted_at_final_weights_and_summary(tmp_path, cap
     assert "W1" in (run_dir / "summary.md").read_text()  # the run's own summary
     with np.load(run_dir / "final.weights.npz") as data:
         assert len(data.files) > 0
+
+
+def test_statistics_files_do_not_follow_links(tmp_path):
+    from tf_lipschitz.evaluation import statistics
+
+    outside = tmp_path / "outside.txt"
+    (tmp_path / "cache").mkdir()
+    plant_link(tmp_path / "cache", "stats.npz", outside)
+    stats = statistics.FeatureStatistics(np.zeros(2), np.eye(2), 5)
+    statistics.save_statistics(str(tmp_path / "cache" / "stats.npz"), stats, classifier="c")
+    assert outside.read_text() == "outside, must stay\n"
+    assert statistics.load_statistics_file(str(tmp_path / "cache" / "stats.npz"))[1] == "c"

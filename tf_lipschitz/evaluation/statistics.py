@@ -22,9 +22,11 @@ import dataclasses
 import hashlib
 import os
 import re
-from typing import Callable
+from typing import BinaryIO, Callable
 
 import numpy as np
+
+from tf_lipschitz.files import write_atomically
 
 __all__ = [
     "FeatureStatistics",
@@ -70,8 +72,8 @@ class FeatureStatistics:
         covariance = np.atleast_2d(np.cov(features, rowvar=False, ddof=1))
         return cls(features.mean(axis=0), covariance, len(features))
 
-    def save(self, path: str | os.PathLike, **metadata: str) -> None:
-        """Writes `mean`, `covariance`, `count` and string `metadata` to an `.npz` file."""
+    def save(self, path: str | os.PathLike | BinaryIO, **metadata: str) -> None:
+        """Writes `mean`, `covariance`, `count` and string `metadata` to an `.npz` file (a path or binary handle)."""
         np.savez(path, mean=self.mean, covariance=self.covariance, count=self.count, **metadata)
 
     @classmethod
@@ -271,9 +273,7 @@ def statistics_cache_path(
 def save_statistics(path: str, stats: FeatureStatistics, **metadata: str) -> None:
     """Writes `stats` to `path` (creating its folder) atomically: a killed run leaves no half-written cache."""
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    temporary = path + ".tmp.npz"
-    stats.save(temporary, **metadata)
-    os.replace(temporary, path)
+    write_atomically(path, lambda handle: stats.save(handle, **metadata))  # a link planted at `path` is replaced
 
 
 def load_or_compute(path: str, compute: Callable[[], FeatureStatistics], **metadata: str) -> FeatureStatistics:
