@@ -95,11 +95,18 @@ def _sub_packages(package: griffe.Module, pages: list[ReferencePage]) -> None:
     for name, sub in sorted(package.members.items()):
         if sub.is_alias or not sub.is_init_module or name.startswith("_"):
             continue
-        page = ReferencePage(sub.path, exported_names(sub) or [])
+        exports = exported_names(sub) or []
+        # A name exported lazily (PEP 562 `__getattr__`) is not a member griffe can follow from the package:
+        # it is rendered under the module that defines it, like the public names the package does not export.
+        page = ReferencePage(sub.path, [n for n in exports if n in sub.members])
+        lazy = [n for n in exports if n not in sub.members]
         for module_name, module in sorted(sub.members.items()):
-            if module.is_alias or not module.is_module or module.is_init_module or module_name.startswith("_"):
+            if module.is_alias or not module.is_module or module.is_init_module:
                 continue
-            missing = [n for n in exported_names(module) or [] if n not in page.members]
+            names = exported_names(module) or []
+            if module_name.startswith("_"):  # a private module contributes only what the package exports lazily
+                names = [n for n in names if n in lazy]
+            missing = [n for n in names if n not in page.members]
             if missing:
                 page.modules[module.path] = missing
         pages.append(page)
