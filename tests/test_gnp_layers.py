@@ -113,7 +113,8 @@ def test_gradient_flows_through_the_iterations_to_the_kernel():
     for i in np.ndindex(grad.shape):
         e = np.zeros_like(grad)
         e[i] = h
-        f = lambda d: float(tf.reduce_sum(bjorck_orthonormalize(w.numpy() + d, iterations=40, tolerance=1e-12) * c))  # noqa: E731,E501
+        f = lambda d: float(tf.reduce_sum(  # noqa: E731
+            bjorck_orthonormalize(w.numpy() + d, iterations=40, tolerance=1e-12) * c))
         numeric[i] = (f(e) - f(-e)) / (2 * h)
     np.testing.assert_allclose(grad, numeric, atol=1e-5)
 

@@ -145,8 +145,8 @@ def _two_slope_gan(alpha=2.0, **kwargs):
     fakes (x = −5, a constant generator); nothing trains (zero learning rates)."""
     from tf_lipschitz.models import LipschitzGAN
 
-    generator = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, kernel_initializer="zeros",
-                                                                          bias_initializer=keras.initializers.Constant(-5.0))])
+    constant = keras.layers.Dense(1, kernel_initializer="zeros", bias_initializer=keras.initializers.Constant(-5.0))
+    generator = keras.Sequential([keras.Input((1,)), constant])
     critic = keras.Sequential([
         keras.Input((1,)),
         keras.layers.Dense(2, activation="relu", kernel_initializer=keras.initializers.Constant([[1.0, -1.0]])),
@@ -157,8 +157,8 @@ def _two_slope_gan(alpha=2.0, **kwargs):
 
 
 def test_lipschitz_gan_both_prices_the_max_lipschitz_estimate_over_both_halves(alpha=2.0):
-    # Closed form (the slides' price of ‖f‖_L): L = max(L_real, L_fake) = 3, price = (α − 1)·α^{α/(1−α)}·3^{α/(α−1)}
-    # (2.25 for α = 2). Before the fix each half was priced and the prices averaged: (3² + 1²)/4/2 = 1.25.
+    # Closed form (the slides' price of ‖f‖_L): L = max(L_real, L_fake) = 3,
+    # price = (α − 1)·α^{α/(1−α)}·3^{α/(α−1)} (2.25 for α = 2). Before the fix each half was priced and the prices averaged: (3² + 1²)/4/2 = 1.25.
     gan = _two_slope_gan(alpha)
     gan.compile(critic_optimizer=keras.optimizers.SGD(0.0), generator_optimizer=keras.optimizers.SGD(0.0),
                 jit_compile=False)
