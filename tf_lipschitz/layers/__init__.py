@@ -1,5 +1,7 @@
-"""Lipschitz layers: spectral-normalized Dense/Conv2D and Toeplitz-normalized convolutions of every kind."""
+"""Lipschitz layers: spectral-normalized Dense/Conv2D, Toeplitz-normalized convolutions of every kind, and the
+1-Lipschitz layers for classifiers (AOL, SLL, L2-norm pooling, invertible down-sampling)."""
 
+from tf_lipschitz.layers.aol import AOLConv2D, AOLDense
 from tf_lipschitz.layers.base import (
     LipschitzLayer,
     NormalizedKernelMixin,
@@ -32,6 +34,7 @@ __all__ = [
     "ToeplitzNormSeparableConv2D",
     "ToeplitzNormConv2DTranspose",
     "PlainExportMixin",
+    "AOLDense", "AOLConv2D",
     "GroupSort", "group_sort", "OrthonormalDense", "bjorck_orthonormalize",
     "advance_power_iteration",
     "lipschitz_layers",
