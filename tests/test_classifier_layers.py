@@ -11,7 +11,14 @@ import tensorflow as tf
 
 from references import jacobian_matrix, top_singular_value, toeplitz_matrix
 from tf_lipschitz import bounds, convert
-from tf_lipschitz.layers import AOLConv2D, AOLDense, LipschitzLayer
+from tf_lipschitz.layers import (
+    AOLConv2D,
+    AOLDense,
+    GlobalL2NormPooling2D,
+    InvertibleDownSampling,
+    L2NormPooling2D,
+    LipschitzLayer,
+)
 from tf_lipschitz.layers.aol import aol_conv_scale, aol_dense_scale, conv_gram
 
 TOL = 1e-5
@@ -163,9 +170,148 @@ def test_aol_trains_in_fit_and_runs_under_xla():
     model = keras.Sequential([keras.Input((6, 6, 2)), AOLConv2D(4, 3, padding="same", activation="relu"),
                               keras.layers.Flatten(), AOLDense(2)])
     model.compile("adam", "mse", jit_compile=False)
-    history = model.fit(x, y, epochs=3, batch_size=8, verbose=0)
+    history = model.fit(x, y, epochs=2, batch_size=8, verbose=0)
     assert history.history["loss"][-1] < history.history["loss"][0]
     xla = tf.function(lambda t: model(t), jit_compile=True)
     np.testing.assert_allclose(xla(x).numpy(), model(x).numpy(), atol=1e-5)
     assert all(isinstance(layer, LipschitzLayer) and layer.lipschitz_bound() <= 1 + TOL
                for layer in (model.layers[0], model.layers[2]))
+
+
+# ---------------------------------------------------------------- pooling
+
+
+def _numpy_l2_pool(x, pool, strides, padding):
+    """L2-norm pooling with plain loops and TF's 'same' padding rule, times 1/√(⌈ph/sh⌉·⌈pw/sw⌉)."""
+    (ph, pw), (sh, sw) = pool, strides
+    n, h, w, c = x.shape
+    if padding == "same":
+        oh, ow = -(-h // sh), -(-w // sw)
+        th, tw = max((oh - 1) * sh + ph - h, 0), max((ow - 1) * sw + pw - w, 0)
+        x = np.pad(x, ((0, 0), (th // 2, th - th // 2), (tw // 2, tw - tw // 2), (0, 0)))
+    else:
+        oh, ow = (h - ph) // sh + 1, (w - pw) // sw + 1
+    out = np.zeros((n, oh, ow, c))
+    for i in range(oh):
+        for j in range(ow):
+            window = x[:, i * sh:i * sh + ph, j * sw:j * sw + pw]
+            out[:, i, j] = np.sqrt(np.sum(window ** 2, axis=(1, 2)))
+    return out / np.sqrt(np.ceil(ph / sh) * np.ceil(pw / sw))
+
+
+@pytest.mark.parametrize("pool,strides,padding", [((2, 2), (2, 2), "valid"), ((3, 3), (2, 2), "same"),
+                                                  ((3, 2), (1, 2), "valid"), ((2, 3), (3, 1), "same")])
+def test_l2_norm_pooling_matches_numpy_and_is_one_lipschitz(pool, strides, padding):
+    x = rng(11).normal(size=(2, 7, 6, 2)).astype("float32")
+    layer = L2NormPooling2D(pool, strides, padding)
+    y = np.asarray(layer(x))
+    np.testing.assert_allclose(y, _numpy_l2_pool(x, pool, strides, padding), rtol=1e-5, atol=1e-5)
+    assert y.shape[1:] == layer.compute_output_shape((None, 7, 6, 2))[1:]
+    assert top_singular_value(jacobian_matrix(layer, (7, 6, 2), x[0])) <= 1 + TOL
+
+
+def test_l2_norm_pooling_scale_is_tight_for_overlapping_windows():
+    # A spike on a pixel inside ⌈3/2⌉² = 4 windows moves each of them by its size: the ratio is exactly 1.
+    layer = L2NormPooling2D(3, 2, "valid")
+    spike = np.zeros((1, 7, 7, 1), "float32")
+    spike[0, 2, 2, 0] = 1.0
+    moved = np.linalg.norm(np.asarray(layer(spike)) - np.asarray(layer(np.zeros_like(spike))))
+    assert moved == pytest.approx(1.0, abs=1e-5)
+    assert layer.lipschitz_bound() == 1.0
+
+
+def test_global_l2_norm_pooling_matches_numpy_and_has_gradient_zero_at_zero():
+    x = rng(12).normal(size=(3, 4, 5, 2)).astype("float32")
+    layer = GlobalL2NormPooling2D()
+    np.testing.assert_allclose(np.asarray(layer(x)), np.sqrt(np.sum(x ** 2, axis=(1, 2))), rtol=1e-5)
+    assert GlobalL2NormPooling2D(keepdims=True)(x).shape == (3, 1, 1, 2)
+    zero = tf.zeros((1, 4, 5, 2))
+    with tf.GradientTape() as tape:
+        tape.watch(zero)
+        y = tf.reduce_sum(layer(zero))
+    assert np.array_equal(tape.gradient(y, zero).numpy(), np.zeros((1, 4, 5, 2)))
+
+
+@pytest.mark.parametrize("make", [lambda: L2NormPooling2D(3, 2, "same", dtype="float64"),
+                                  lambda: GlobalL2NormPooling2D(dtype="float64")])
+def test_norm_pooling_input_gradient_matches_finite_differences(make):
+    layer = make()
+    x = rng(13).normal(size=(1, 5, 5, 2))
+    weights = rng(14).normal(size=layer.compute_output_shape(x.shape))
+    xt = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        loss = tf.reduce_sum(layer(xt) * weights)
+    grad = tape.gradient(loss, xt).numpy()
+    np.testing.assert_allclose(grad, numeric_gradient(lambda v: float(tf.reduce_sum(layer(v) * weights)), x),
+                               rtol=1e-5, atol=1e-8)
+
+
+@pytest.mark.parametrize("pool", [2, (2, 3)])
+def test_invertible_down_sampling_is_tf_space_to_depth_and_an_isometry(pool):
+    x = rng(15).normal(size=(2, 6, 6, 3)).astype("float32")
+    layer = InvertibleDownSampling(pool)
+    y = np.asarray(layer(x))
+    if pool == 2:
+        np.testing.assert_array_equal(y, tf.nn.space_to_depth(x, 2).numpy())
+    np.testing.assert_allclose(np.linalg.norm(y.reshape(2, -1), axis=1), np.linalg.norm(x.reshape(2, -1), axis=1),
+                               rtol=1e-6)
+    assert np.array_equal(np.sort(y.ravel()), np.sort(x.ravel()))  # a permutation of the entries
+    plain = layer.export_plain()
+    assert {type(sub).__name__ for sub in plain.layers} == {"Reshape", "Permute"}
+    np.testing.assert_array_equal(np.asarray(plain(x)), y)
+
+
+def test_pooling_layers_reject_bad_arguments():
+    with pytest.raises(ValueError, match="pool_size"):
+        L2NormPooling2D(0)
+    with pytest.raises(ValueError, match="padding"):
+        L2NormPooling2D(2, padding="full")
+    with pytest.raises(ValueError, match="data_format"):
+        GlobalL2NormPooling2D(data_format="channels_first")
+    with pytest.raises(ValueError, match="multiples of pool_size"):
+        InvertibleDownSampling(2)(np.zeros((1, 5, 4, 1), "float32"))
+
+
+# ---------------------------------------------------------------- models of them
+
+
+def _classifier(size=8):
+    return keras.Sequential([
+        keras.Input((size, size, 2)),
+        AOLConv2D(4, 3, padding="same", activation="relu"),
+        L2NormPooling2D(3, 2, "same"),
+        InvertibleDownSampling(2),
+        AOLConv2D(6, 3, padding="same"),
+        GlobalL2NormPooling2D(),
+        AOLDense(3),
+    ])
+
+
+def test_graph_bound_of_a_classifier_is_the_product_of_its_layers_and_bounds_its_jacobian():
+    model = _classifier()
+    expected = 1.0
+    for layer in model.layers:
+        expected *= layer.lipschitz_bound()
+    dense = model.layers[-1]
+    d = np.sum(np.abs(dense.kernel.numpy() @ dense.kernel.numpy().T), axis=1) ** -0.5
+    assert dense.lipschitz_bound() == pytest.approx(top_singular_value(d[:, None] * dense.kernel.numpy()), rel=1e-5)
+    assert bounds.model_bound(model) == pytest.approx(expected, rel=1e-12)
+    assert expected <= 1 + TOL
+    x = rng(16).normal(size=(2, 8, 8, 2)).astype("float32")
+    for sample in x:
+        assert top_singular_value(jacobian_matrix(model, (8, 8, 2), sample)) <= bounds.model_bound(model) + TOL
+
+
+def test_classifier_exports_and_round_trips(tmp_path):
+    model = _classifier()
+    x = rng(17).normal(size=(3, 8, 8, 2)).astype("float32")
+    expected = model.predict(x, verbose=0)
+    plain = convert.export_plain(model)
+    np.testing.assert_allclose(plain.predict(x, verbose=0), expected, atol=1e-5)
+    assert bounds.model_bound(plain) <= bounds.model_bound(model) * (1 + 1e-6)
+    path = os.path.join(tmp_path, "classifier.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert [type(a) for a in loaded.layers] == [type(b) for b in model.layers]
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), expected, atol=1e-6)

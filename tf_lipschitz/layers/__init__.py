@@ -18,6 +18,7 @@ from tf_lipschitz.layers.operator_norm import (
     ToeplitzNormSeparableConv2D,
 )
 from tf_lipschitz.layers.groupsort import GroupSort, group_sort
+from tf_lipschitz.layers.pooling import GlobalL2NormPooling2D, InvertibleDownSampling, L2NormPooling2D
 from tf_lipschitz.layers.orthonormal import OrthonormalDense, bjorck_orthonormalize
 from tf_lipschitz.layers.spectral_norm import SpectralNormConv2D, SpectralNormDense
 from tf_lipschitz.layers.toeplitz_norm import ToeplitzNormConv2D
@@ -35,6 +36,7 @@ __all__ = [
     "ToeplitzNormConv2DTranspose",
     "PlainExportMixin",
     "AOLDense", "AOLConv2D",
+    "L2NormPooling2D", "GlobalL2NormPooling2D", "InvertibleDownSampling",
     "GroupSort", "group_sort", "OrthonormalDense", "bjorck_orthonormalize",
     "advance_power_iteration",
     "lipschitz_layers",
