@@ -18,8 +18,11 @@ from tf_lipschitz.layers import (
     InvertibleDownSampling,
     L2NormPooling2D,
     LipschitzLayer,
+    SLLConv2D,
+    SLLDense,
 )
 from tf_lipschitz.layers.aol import aol_conv_scale, aol_dense_scale, conv_gram
+from tf_lipschitz.layers.sll import sll_conv_t, sll_dense_t
 
 TOL = 1e-5
 
@@ -273,6 +276,125 @@ def test_pooling_layers_reject_bad_arguments():
         InvertibleDownSampling(2)(np.zeros((1, 5, 4, 1), "float32"))
 
 
+# ---------------------------------------------------------------- SLL
+
+
+def _randomize(layer, seed):
+    """Random bias and log q, so the tests exercise T's weights and ReLU's kinks away from the initial values."""
+    layer.bias.assign(rng(seed).normal(size=layer.bias.shape) * 0.5)
+    layer.log_q.assign(rng(seed + 1).normal(size=layer.log_q.shape))
+    return layer
+
+
+def test_sll_dense_t_matches_numpy_and_dominates_the_gram_matrix():
+    w, q = rng(20).normal(size=(5, 4)), np.exp(rng(21).normal(size=4))
+    gram = w.T @ w
+    expected = np.abs(gram) @ q / q
+    t = np.asarray(sll_dense_t(w, q))
+    np.testing.assert_allclose(t, expected, rtol=1e-9)
+    assert np.linalg.eigvalsh(np.diag(t) - gram).min() >= -1e-9
+
+
+@pytest.mark.parametrize("kernel_shape", [(3, 3, 2, 3), (2, 3, 3, 2)])
+def test_sll_conv_t_matches_the_explicit_toeplitz_matrix(kernel_shape):
+    # Interior rows of |C Cᵀ| (hidden space) weighted by q, from the explicit 'valid' convolution matrix.
+    kernel, q = rng(22).normal(size=kernel_shape), np.exp(rng(23).normal(size=kernel_shape[-1]))
+    size, hidden = 14, kernel_shape[-1]
+    c = toeplitz_matrix(kernel, size, size, (1, 1), "valid")
+    out = size - max(kernel_shape[:2]) + 1
+    weights = np.tile(q, c.shape[0] // hidden)
+    sums = (np.abs(c @ c.T) @ weights / weights).reshape(-1, hidden)
+    rows = np.arange(c.shape[0] // hidden).reshape(size - kernel_shape[0] + 1, size - kernel_shape[1] + 1)
+    interior = rows[4:-4, 4:-4].ravel() if out > 8 else rows.ravel()
+    np.testing.assert_allclose(np.asarray(sll_conv_t(kernel, q)), sums[interior].max(axis=0), rtol=1e-8)
+
+
+@pytest.mark.parametrize("make,shape", [
+    (lambda: SLLDense(6), (5,)),
+    (lambda: SLLDense(3), (5,)),
+    (lambda: SLLConv2D(3, 3), (6, 6, 2)),
+    (lambda: SLLConv2D(4, (2, 3)), (6, 6, 2)),
+])
+def test_sll_jacobian_is_symmetric_with_norm_at_most_one(make, shape):
+    layer = make()
+    layer.build((None,) + shape)
+    _randomize(layer, 24)
+    for seed in (25, 26):
+        jac = jacobian_matrix(layer, shape, rng(seed).normal(size=shape))
+        np.testing.assert_allclose(jac, jac.T, atol=1e-5)  # the 'up' map is the exact adjoint of the 'down' map
+        assert top_singular_value(jac) <= 1 + TOL
+        assert top_singular_value(jac - np.eye(len(jac))) > 0.1  # the residual branch is active
+
+
+def test_sll_can_reach_norm_one_and_is_not_the_identity():
+    # W = one unit column: T = 1 and the Jacobian is the reflection I − 2 w wᵀ where the unit is active.
+    layer = SLLDense(1)
+    layer.build((None, 3))
+    w = np.array([[0.6], [0.8], [0.0]])
+    layer.kernel.assign(w)
+    layer.bias.assign([10.0])
+    jac = jacobian_matrix(layer, (3,), np.zeros(3))
+    np.testing.assert_allclose(jac, np.eye(3) - 2 * w @ w.T, atol=1e-5)
+    assert top_singular_value(jac) == pytest.approx(1.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("make,shape", [(lambda: SLLDense(3, dtype="float64"), (2, 4)),
+                                        (lambda: SLLConv2D(2, 3, dtype="float64"), (1, 4, 4, 2))])
+def test_sll_weight_gradients_match_finite_differences(make, shape):
+    layer = make()
+    layer.build(shape)
+    _randomize(layer, 27)
+    x = rng(28).normal(size=shape)
+    weights = rng(29).normal(size=shape)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(layer(x) * weights)
+    grads = tape.gradient(loss, [layer.kernel, layer.bias, layer.log_q])
+    for variable, grad in zip([layer.kernel, layer.bias, layer.log_q], grads):
+        value = variable.numpy().copy()
+
+        def loss_at(v, variable=variable):
+            variable.assign(v)
+            return float(tf.reduce_sum(layer(x) * weights))
+
+        numeric = numeric_gradient(loss_at, value)
+        variable.assign(value)
+        np.testing.assert_allclose(grad.numpy(), numeric, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("make,shape", [(lambda: SLLDense(6), (5,)), (lambda: SLLConv2D(3, 3), (6, 6, 2))])
+def test_sll_exports_a_plain_block_and_round_trips(make, shape, tmp_path):
+    model = keras.Sequential([keras.Input(shape), make()])
+    _randomize(model.layers[0], 30)
+    x = rng(31).normal(size=(3,) + shape).astype("float32")
+    expected = model.predict(x, verbose=0)
+    block = model.layers[0].export_plain()
+    assert {type(layer).__name__ for layer in block.layers} <= {"InputLayer", "Dense", "Conv2D", "Conv2DTranspose",
+                                                                 "Add"}
+    np.testing.assert_allclose(np.asarray(block(x)), expected, atol=1e-5)
+    np.testing.assert_allclose(convert.export_plain(model).predict(x, verbose=0), expected, atol=1e-5)
+    if len(shape) == 1:  # the export's graph bound is the documented triangle inequality, above the layer's 1
+        w = model.layers[0].kernel.numpy()
+        t = np.asarray(sll_dense_t(w, np.exp(model.layers[0].log_q.numpy())))
+        expected_bound = 1 + top_singular_value(w) * top_singular_value(2 * w / t)
+        assert bounds.model_bound(block) == pytest.approx(expected_bound, rel=1e-5)
+    path = os.path.join(tmp_path, "sll.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert loaded.layers[0].get_config() == model.layers[0].get_config()
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), expected, atol=1e-6)
+
+
+def test_sll_layers_reject_bad_arguments():
+    with pytest.raises(ValueError, match="hidden_units"):
+        SLLDense(0)
+    with pytest.raises(ValueError, match="hidden_filters"):
+        SLLConv2D(-2)
+    with pytest.raises(ValueError, match="kernel_size"):
+        SLLConv2D(4, 0)
+    with pytest.raises(ValueError, match="features"):
+        SLLDense(4)(np.zeros((1, 3, 3), "float32"))
+
+
 # ---------------------------------------------------------------- models of them
 
 
@@ -280,10 +402,12 @@ def _classifier(size=8):
     return keras.Sequential([
         keras.Input((size, size, 2)),
         AOLConv2D(4, 3, padding="same", activation="relu"),
+        SLLConv2D(6, 3),
         L2NormPooling2D(3, 2, "same"),
         InvertibleDownSampling(2),
         AOLConv2D(6, 3, padding="same"),
         GlobalL2NormPooling2D(),
+        SLLDense(8),
         AOLDense(3),
     ])
 
@@ -309,9 +433,22 @@ def test_classifier_exports_and_round_trips(tmp_path):
     expected = model.predict(x, verbose=0)
     plain = convert.export_plain(model)
     np.testing.assert_allclose(plain.predict(x, verbose=0), expected, atol=1e-5)
-    assert bounds.model_bound(plain) <= bounds.model_bound(model) * (1 + 1e-6)
     path = os.path.join(tmp_path, "classifier.keras")
     model.save(path)
     loaded = keras.models.load_model(path)
     assert [type(a) for a in loaded.layers] == [type(b) for b in model.layers]
     np.testing.assert_allclose(loaded.predict(x, verbose=0), expected, atol=1e-6)
+
+
+def test_classifier_runs_under_mixed_precision_with_float32_weights():
+    keras.utils.set_random_seed(0)
+    reference = _classifier()
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    keras.utils.set_random_seed(0)
+    model = _classifier()
+    model.set_weights(reference.get_weights())
+    assert all(w.dtype == "float32" for w in model.weights)
+    x = rng(32).normal(size=(2, 8, 8, 2)).astype("float32")
+    y = model(x)
+    assert y.dtype == "float16"
+    np.testing.assert_allclose(np.asarray(y, np.float32), np.asarray(reference(x)), atol=2e-3)

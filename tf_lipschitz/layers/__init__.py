@@ -20,6 +20,7 @@ from tf_lipschitz.layers.operator_norm import (
 from tf_lipschitz.layers.groupsort import GroupSort, group_sort
 from tf_lipschitz.layers.pooling import GlobalL2NormPooling2D, InvertibleDownSampling, L2NormPooling2D
 from tf_lipschitz.layers.orthonormal import OrthonormalDense, bjorck_orthonormalize
+from tf_lipschitz.layers.sll import SLLConv2D, SLLDense
 from tf_lipschitz.layers.spectral_norm import SpectralNormConv2D, SpectralNormDense
 from tf_lipschitz.layers.toeplitz_norm import ToeplitzNormConv2D
 
@@ -35,7 +36,7 @@ __all__ = [
     "ToeplitzNormSeparableConv2D",
     "ToeplitzNormConv2DTranspose",
     "PlainExportMixin",
-    "AOLDense", "AOLConv2D",
+    "AOLDense", "AOLConv2D", "SLLDense", "SLLConv2D",
     "L2NormPooling2D", "GlobalL2NormPooling2D", "InvertibleDownSampling",
     "GroupSort", "group_sort", "OrthonormalDense", "bjorck_orthonormalize",
     "advance_power_iteration",
