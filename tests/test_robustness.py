@@ -217,3 +217,14 @@ def test_soundness_of_a_trained_lipschitz_classifier():
     assert report.violations == 0
     assert report.flipped_above >= 0.5 * report.certified
     assert certified_accuracy(model, x[400:], y[400:], 0.0) > 0.8  # a real classifier, not a constant one
+
+
+@pytest.mark.parametrize("pool, strides, expected", [(2, 2, 1.0), (3, 1, math.sqrt(3)), (3, 2, math.sqrt(2))])
+def test_max_pooling_bound_counts_the_windows_a_pixel_can_win(pool, strides, expected):
+    """√(windows per pixel): 1 for non-overlapping windows, and attained by a spike when windows overlap."""
+    model = keras.Sequential([keras.Input((9, 1)), keras.layers.MaxPooling1D(pool, strides)])
+    assert model_lipschitz(model) == pytest.approx(expected)
+    spike = np.zeros((1, 9, 1), np.float32)
+    spike[0, 4] = 1.0  # pixel 4 lies in ⌈pool/strides⌉ windows when they overlap around it
+    gain = np.linalg.norm(np.asarray(model(spike)) - np.asarray(model(np.zeros_like(spike))))
+    assert gain == pytest.approx(expected)
