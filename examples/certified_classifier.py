@@ -13,7 +13,7 @@ images that have a certified radius with L2 PGD (`tf_lipschitz.robustness.soundn
 change within the radius, and the same attack at a multiple of the radius shows that it does find changes.
 
 Outputs in `--run-dir`: checkpoints/, log.csv (one row per epoch), state.json (epochs and time), results.md and
-results.json (the final table), soundness.json.
+results.json (the final table), soundness-<start>.json.
 
 Example:
     python examples/certified_classifier.py --dataset mnist --data-file ../shared/data/mnist/mnist.npz
@@ -97,6 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--test-limit", type=int, default=None, help="evaluate on at most this many test images")
     parser.add_argument("--soundness", type=int, default=0, metavar="N",
                         help="after training, PGD-attack N certified test images at their radius (default: skip)")
+    parser.add_argument("--soundness-start", type=int, default=0, metavar="K",
+                        help="attack the certified test images from the K-th on, so that the check can be split "
+                             "across processes (default %(default)s)")
     parser.add_argument("--pgd-steps", type=int, default=50, help="PGD steps per restart (default %(default)s)")
     parser.add_argument("--pgd-restarts", type=int, default=5, help="PGD starts per image (default %(default)s)")
     parser.add_argument("--seed", type=int, default=0)
@@ -115,8 +118,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
             parser.error(f"--{flag.replace('_', '-')} must be > 0, got {getattr(args, flag)}")
     if args.width % 2 or args.dense % 2:
         parser.error("--width and --dense must be even (GroupSort sorts pairs of channels)")
-    if args.soundness < 0:
-        parser.error(f"--soundness must be >= 0, got {args.soundness}")
+    if args.soundness < 0 or args.soundness_start < 0:
+        parser.error(f"--soundness and --soundness-start must be >= 0, got {args.soundness}, {args.soundness_start}")
     if not os.path.exists(args.data_file):
         parser.error(f"--data-file {args.data_file!r} does not exist")
     args.run_dir = args.run_dir or os.path.join("runs", f"certified_{args.dataset}")
@@ -218,7 +221,7 @@ def _read_state(run_dir: str) -> dict:
 
 
 def _write_json(path: str, value) -> None:
-    tmp = path + ".tmp"
+    tmp = f"{path}.{os.getpid()}.tmp"  # processes splitting a soundness check write beside each other
     with open(tmp, "w", encoding="utf-8") as handle:
         json.dump(value, handle, indent=2)
     os.replace(tmp, path)
@@ -311,13 +314,14 @@ def main(argv: Sequence[str] | None = None) -> dict:
         from tf_lipschitz.robustness import certified_radius, soundness_check
 
         radius = certified_radius(model, data["x_test"], lipschitz=final["lipschitz"], batch_size=500)
-        chosen = np.nonzero(radius > 0)[0][: args.soundness]
+        chosen = np.nonzero(radius > 0)[0][args.soundness_start:args.soundness_start + args.soundness]
         started = time.perf_counter()
         check = soundness_check(model, data["x_test"][chosen], lipschitz=final["lipschitz"], steps=args.pgd_steps,
                                 restarts=args.pgd_restarts, seed=args.seed, batch_size=250)
         result["soundness"] = {**vars(check), "seconds": time.perf_counter() - started, "steps": args.pgd_steps,
-                               "restarts": args.pgd_restarts}
-        _write_json(os.path.join(args.run_dir, "soundness.json"), result["soundness"])
+                               "restarts": args.pgd_restarts, "start": args.soundness_start,
+                               "test_indices": [int(chosen[0]), int(chosen[-1])] if len(chosen) else []}
+        _write_json(os.path.join(args.run_dir, f"soundness-{args.soundness_start}.json"), result["soundness"])
         print(f"PGD soundness check ({args.pgd_steps} steps, {args.pgd_restarts} restarts): {check}", flush=True)
     _write_json(os.path.join(args.run_dir, "results.json"), result)
     with open(os.path.join(args.run_dir, "results.md"), "w", encoding="utf-8") as handle:
