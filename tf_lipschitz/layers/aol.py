@@ -266,7 +266,8 @@ class AOLConv2D(_AOLMixin, keras.layers.Conv2D):
     The scale d_c = (maxᵩ Σ_{Δ, c'} |Gᵩ[Δ, c, c']|)^(-1/2) comes from the kernel's self-correlation restricted to
     each stride phase φ (`conv_gram`); the proof that the layer's operator norm is ≤ 1 on every input size with
     'valid' or 'same' zero padding is in the module docstring. The rescaling is recomputed in every call, with
-    gradients through it; no input shape is needed, so the layer accepts any spatial size.
+    gradients through it; no input shape is needed, so the layer accepts any spatial size. For deployment,
+    `export_plain()` (or `tf_lipschitz.convert.export_plain(model)`) bakes the rescaled kernel into a plain Conv2D.
 
     Args:
         filters: Number of output channels.
