@@ -138,8 +138,8 @@ def conv_gram(kernel, strides=(1, 1)):
 def aol_conv_scale(kernel, strides=(1, 1), dilation_rate=(1, 1)):
     """AOL's per-input-channel scale for a Conv2D kernel: d_c = (maxᵩ Σ_{Δ, c'} |Gᵩ[Δ, c, c']|)^(-1/2).
 
-    With strides > 1 the stride-1 scale is used instead when its product over channels is larger (both are valid,
-    see the module docstring). The rescaled kernel `kernel * d[:, None]` gives a convolution of operator norm ≤ 1 with these strides and
+    With strides > 1 the stride-1 scale is used instead when its product over channels is larger (both are valid).
+    The rescaled kernel `kernel * d[:, None]` gives a convolution of operator norm ≤ 1 with these strides and
     dilation, for 'valid' and 'same' padding on every input size (see the module docstring).
 
     Args:
