@@ -221,10 +221,9 @@ def _read_state(run_dir: str) -> dict:
 
 
 def _write_json(path: str, value) -> None:
-    tmp = f"{path}.{os.getpid()}.tmp"  # processes splitting a soundness check write beside each other
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(value, handle, indent=2)
-    os.replace(tmp, path)
+    from tf_lipschitz.files import write_atomically
+
+    write_atomically(path, json.dumps(value, indent=2))
 
 
 def train(args: argparse.Namespace, model, data: dict) -> dict:
@@ -324,8 +323,9 @@ def main(argv: Sequence[str] | None = None) -> dict:
         _write_json(os.path.join(args.run_dir, f"soundness-{args.soundness_start}.json"), result["soundness"])
         print(f"PGD soundness check ({args.pgd_steps} steps, {args.pgd_restarts} restarts): {check}", flush=True)
     _write_json(os.path.join(args.run_dir, "results.json"), result)
-    with open(os.path.join(args.run_dir, "results.md"), "w", encoding="utf-8") as handle:
-        handle.write(table + "\n\n" + PUBLISHED + "\n")
+    from tf_lipschitz.files import write_atomically
+
+    write_atomically(os.path.join(args.run_dir, "results.md"), table + "\n\n" + PUBLISHED + "\n")
     print(table)
     print(PUBLISHED)
     return result

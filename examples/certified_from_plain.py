@@ -140,6 +140,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
 
     from tf_lipschitz.convert import lipschitz_clone
     from tf_lipschitz.data import load_images
+    from tf_lipschitz.files import write_atomically
     from tf_lipschitz.robustness import MulticlassHinge, TauCategoricalCrossentropy
 
     keras.utils.set_random_seed(args.seed)
@@ -174,10 +175,10 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
     text = table(rows, EPSILONS)
     note = (f"{args.dataset}, plain training {args.epochs} epochs, fine-tuning {args.finetune_epochs} epochs; "
             f"{seconds / 60:.1f} min wall, {cpu_seconds / 60:.1f} min CPU")
-    with open(os.path.join(args.run_dir, "results.md"), "w", encoding="utf-8") as handle:
-        handle.write(text + "\n\n" + note + "\n")
-    with open(os.path.join(args.run_dir, "results.json"), "w", encoding="utf-8") as handle:
-        json.dump({"args": vars(args), "rows": rows, "seconds": seconds, "cpu_seconds": cpu_seconds}, handle, indent=2)
+    write_atomically(os.path.join(args.run_dir, "results.md"), text + "\n\n" + note + "\n")
+    write_atomically(os.path.join(args.run_dir, "results.json"),
+                     json.dumps({"args": vars(args), "rows": rows, "seconds": seconds, "cpu_seconds": cpu_seconds},
+                                indent=2))
     print(text)
     print(note)
     return rows
