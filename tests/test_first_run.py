@@ -86,3 +86,19 @@ def test_an_untrained_critic_bound_says_its_power_iteration_has_not_converged_un
     assert after < before
     dense = critic.layers[-1]
     assert dense.lipschitz_bound() == pytest.approx(1.0, rel=1e-3)  # exactly k_sn once converged
+
+
+def test_the_train_command_turns_onednn_on_only_where_the_user_has_not_chosen(monkeypatch, tmp_path, capsys):
+    from tf_lipschitz.run_lock import RunDirLock
+
+    command = ["train", "--steps", "2", "--run-dir", str(tmp_path)]
+    with RunDirLock(str(tmp_path)):  # refused right after the choice: no training needed to see it
+        monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")
+        main(command)
+        assert os.environ["TF_ENABLE_ONEDNN_OPTS"] == "0" and "oneDNN" not in capsys.readouterr().out
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS")
+    (tmp_path / "args.json").write_text("[]")  # refused after the lock and the choice, before TensorFlow
+    assert main(command) == 2
+    out = capsys.readouterr().out
+    assert os.environ["TF_ENABLE_ONEDNN_OPTS"] == "1" and out.count("oneDNN kernels are on") == 1
+    assert "floating-point round-off" in out and "TF_ENABLE_ONEDNN_OPTS=0" in out

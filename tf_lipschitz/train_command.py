@@ -22,7 +22,7 @@ import shutil
 import signal
 import sys
 import threading
-from typing import Any, Mapping, NamedTuple
+from typing import Any, Mapping, MutableMapping, NamedTuple
 
 from tf_lipschitz.run_lock import RunDirLock, RunDirLockedError
 from tf_lipschitz.validation import check_float, check_int
@@ -346,6 +346,10 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if lock.stale_pid:
         print(f"{lock.path} named PID {lock.stale_pid}, which no longer runs: taking the run directory over.")
+    if default_onednn():
+        print("tf-lipschitz train: TensorFlow's oneDNN kernels are on (TF_ENABLE_ONEDNN_OPTS=1, faster on the CPUs "
+              "measured); results may differ slightly from runs without them because of floating-point round-off "
+              "from different computation orders. Set TF_ENABLE_ONEDNN_OPTS=0 to turn them off.")
     previous = signal.getsignal(signal.SIGTERM)
     if threading.current_thread() is threading.main_thread():  # SIGTERM before training starts: like Ctrl-C
         signal.signal(signal.SIGTERM, _terminated)
@@ -359,6 +363,33 @@ def run(args: argparse.Namespace) -> int:
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, previous)
         lock.release()
+
+
+def default_onednn(environ: MutableMapping[str, str] | None = None) -> bool:
+    """Turns TensorFlow's oneDNN CPU kernels on where the user has not chosen; call it before TensorFlow loads.
+
+    TensorFlow enables them by default only on CPUs with some instruction sets; on an AMD EPYC where it
+    leaves them off, the toy job ran 1.5x faster with them (README, "Speed"). Where they are on already,
+    this changes nothing.
+
+    Args:
+        environ: The environment to change (default `os.environ`).
+
+    Returns:
+        Whether it set `TF_ENABLE_ONEDNN_OPTS=1` (False when the variable was set already).
+
+    Example:
+        >>> env = {}
+        >>> default_onednn(env), env
+        (True, {'TF_ENABLE_ONEDNN_OPTS': '1'})
+        >>> default_onednn({"TF_ENABLE_ONEDNN_OPTS": "0"})
+        False
+    """
+    environ = os.environ if environ is None else environ
+    if "TF_ENABLE_ONEDNN_OPTS" in environ:
+        return False
+    environ["TF_ENABLE_ONEDNN_OPTS"] = "1"
+    return True
 
 
 class _Terminated(Exception):
