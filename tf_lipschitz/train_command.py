@@ -24,6 +24,7 @@ import sys
 import threading
 from typing import Any, Mapping, MutableMapping, NamedTuple
 
+from tf_lipschitz.files import write_atomically
 from tf_lipschitz.run_lock import RunDirLock, RunDirLockedError
 from tf_lipschitz.validation import check_float, check_int
 
@@ -457,8 +458,7 @@ def _run_locked(args: argparse.Namespace, config: dict) -> int:
         print(f"done: the chief wrote {run_dir}")
         return 0
     text = summary(config, _notes(config, setup))
-    with open(os.path.join(run_dir, "summary.md"), "w") as handle:
-        handle.write(text + "\n")
+    write_atomically(os.path.join(run_dir, "summary.md"), text + "\n")
     print(f"\n{text}")
     return 0
 

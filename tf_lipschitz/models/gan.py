@@ -175,7 +175,8 @@ class LipschitzGAN(keras.Model):
             mean over the joined real + generated batch, λ·(P_real + P_fake)/2, as in the author's CIFAR-10
             WGAN-ALP code; "sum" is λ·(P_real + P_fake), the ALR paper's Eq. (32) and its Progressive GAN
             code, twice the strength of "mean" at the same λ. P_real, P_fake are the penalty's batch means.
-            "sum" requires regularize="both".
+            "sum" requires regularize="both". "unconstrained" is priced once on both halves (the price of
+            the max L over them, `penalties.unconstrained_wgan_penalty`) and refuses "sum".
         n_critic: Critic updates per step, ≥ 1.
         generator_batch_multiplier: Generator batch / critic batch, integer ≥ 1.
         drift: ε_drift ≥ 0 of Progressive GAN: adds ε_drift·E[f(x)²] to the critic loss.
@@ -248,6 +249,11 @@ class LipschitzGAN(keras.Model):
         if self.both_reduction == "sum" and self.regularize != "both":
             raise ValueError(
                 f"`both_reduction='sum'` needs regularize='both'. Received: regularize={regularize!r}"
+            )
+        if self.both_reduction == "sum" and self.resolved_penalty and self.resolved_penalty.spec.joins_halves:
+            raise ValueError(
+                f"`both_reduction='sum'` does not apply to penalty {self.penalty!r}: it prices one Lipschitz "
+                "estimate of both halves (their max L), not a mean per sample. Received: both_reduction='sum'"
             )
         self.generator_ema = None if generator_ema is None else check_float(
             "generator_ema", generator_ema, 0.0, inclusive=True, maximum=1.0)
@@ -434,6 +440,9 @@ class LipschitzGAN(keras.Model):
         if self.regularize != "both":
             return self._penalty_on(self.regularize, real, fake, f_real, f_fake, seeds)
         # Reals and fakes in separate passes: f(x̂) sees the batch composition f(x) was computed in.
+        if self.resolved_penalty.spec.joins_halves:  # one statistic of both halves (max L), priced once
+            return self.resolved_penalty(self._critic_fn, (real, fake), fx=(f_real, f_fake), seed=seeds,
+                                         check_numerics=False)
         halves = [self._penalty_on(sample, real, fake, f_real, f_fake, seeds) for sample in ("real", "fake")]
         return join_halves(*halves, reduction=self.both_reduction)
 

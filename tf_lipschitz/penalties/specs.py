@@ -78,6 +78,10 @@ class PenaltySpec:
         synonyms: Option names accepted for others ({"K": "target"} for the gradient penalties).
         paper_defaults: Names of the options whose function defaults are the paper's setup; `defaults`
             reads their values from the function's signature.
+        joins_halves: True for a penalty of one statistic of the whole batch rather than a batch mean of
+            per-sample terms (the unconstrained WGAN prices max L once): it takes a real and a generated
+            half together as `x=(x_real, x_fake)`, `fx=(f_real, f_fake)` and joins them itself, so the mean or
+            sum of the halves' penalties (`LipschitzGAN`'s `both_reduction`) does not apply.
     """
 
     name: str
@@ -87,6 +91,7 @@ class PenaltySpec:
     aliases: tuple = ()
     synonyms: Mapping[str, str] = field(default_factory=dict)
     paper_defaults: tuple = ()
+    joins_halves: bool = False
 
     @property
     def options(self) -> tuple:
@@ -128,7 +133,8 @@ _SPECS = {
         PenaltySpec("gp", gradient_penalty, 10.0, aliases=("wgan-gp", "wgangp"), synonyms={"K": "target"}),
         PenaltySpec("lp", gradient_penalty, 10.0, fixed={"one_sided": True}, synonyms={"K": "target"}),
         PenaltySpec("r1", gradient_penalty, 5.0, fixed={"target": 0.0}),
-        PenaltySpec("unconstrained", unconstrained_wgan_penalty, 1.0, aliases=("unconstrained-wgan",)),
+        PenaltySpec("unconstrained", unconstrained_wgan_penalty, 1.0, aliases=("unconstrained-wgan",),
+                    joins_halves=True),
     )
 }
 _ALIASES = {alias: spec.name for spec in _SPECS.values() for alias in (spec.name, *spec.aliases)}
