@@ -6,8 +6,10 @@ from tf_lipschitz.layers.base import (
     LipschitzLayer,
     NormalizedKernelMixin,
     advance_power_iteration,
+    converge_power_iteration,
     lipschitz_layers,
     power_iteration_frozen,
+    power_iteration_gap,
 )
 from tf_lipschitz.layers.export import PlainExportMixin
 from tf_lipschitz.layers.operator_norm import (
@@ -40,6 +42,8 @@ __all__ = [
     "L2NormPooling2D", "GlobalL2NormPooling2D", "InvertibleDownSampling",
     "GroupSort", "group_sort", "OrthonormalDense", "bjorck_orthonormalize",
     "advance_power_iteration",
+    "converge_power_iteration",
+    "power_iteration_gap",
     "lipschitz_layers",
     "power_iteration_frozen",
 ]
