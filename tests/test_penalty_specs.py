@@ -68,10 +68,10 @@ def test_each_option_is_checked_once_per_call_path():
 def test_the_declaration_says_how_a_loop_calls_each_penalty():
     for name in ("gp", "lp", "r1"):
         call = penalties.get(name).call
-        assert (call.points, call.reuses_fx, call.own_forward) == ("pair", False, True)
+        assert (call.points, call.reuses_fx, call.own_forward, call.compares_calls) == ("pair", False, True, False)
     for name in ("alp", "unconstrained"):
         call = penalties.get(name).call
-        assert (call.points, call.reuses_fx, call.own_forward) == ("batch", True, False)
+        assert (call.points, call.reuses_fx, call.own_forward, call.compares_calls) == ("batch", True, False, True)
         assert call.combine is penalties.join_halves
 
 

@@ -40,20 +40,6 @@ from tf_lipschitz.validation import check_choice, check_float, check_int
 __all__ = ["LipschitzGAN", "WGANALP", "WGANGP", "REGULARIZE", "BOTH_REDUCTIONS"]
 
 REGULARIZE = ("real", "fake", "both", "interpolate")
-# Penalties that follow the adversarial direction: a critic drawing noise in training mode misleads them.
-_ADVERSARIAL = ("alp", "unconstrained")
-
-
-def _resolve_penalty(penalty, penalty_kwargs) -> penalties.Penalty | None:
-    """The configured `Penalty` of a name, alias, config or `Penalty`, with its checked options; None for none."""
-    if penalty is None or (isinstance(penalty, str) and penalty.strip().lower() == "none"):
-        if penalty_kwargs:
-            raise ValueError(f"`penalty_kwargs` given without a penalty. Received: penalty_kwargs={penalty_kwargs!r}")
-        return None
-    if isinstance(penalty, penalties.Penalty) and penalty_kwargs:
-        raise ValueError(f"`penalty_kwargs` given with a configured penalty, which carries its own options: pass "
-                         f"them to `penalties.get`. Received: penalty={penalty!r}, penalty_kwargs={penalty_kwargs!r}")
-    return penalties.get(penalty, **dict(penalty_kwargs or {}))
 
 
 def _default_optimizer():
@@ -175,7 +161,7 @@ class LipschitzGAN(GeneratorSampling, keras.Model):
         super().__init__(name=name, **kwargs)
         self.latent_dim = check_int("latent_dim", latent_dim)
         self.gan_loss = gan_losses.get(loss, alpha, include_constant=include_constant)
-        self.resolved_penalty = _resolve_penalty(penalty, penalty_kwargs)
+        self.resolved_penalty = penalties.resolve(penalty, penalty_kwargs)
         self.penalty = self.resolved_penalty.name if self.resolved_penalty else None
         self.penalty_kwargs = self.resolved_penalty.kwargs if self.resolved_penalty else {}
         if penalty_weight is None:
@@ -286,17 +272,19 @@ class LipschitzGAN(GeneratorSampling, keras.Model):
         size must be a multiple of `n_critic` (the element spec and the first batch are checked). A dataset
         batched without `drop_remainder=True` may end an epoch with a partial batch, whose critic batches
         are ⌊size / n_critic⌋ samples. Labels (`y`, or the second item of dataset elements) are ignored with
-        a warning; a critic with dropout-like layers under "alp" or "unconstrained" gets one too (class
-        docstring, "Stochastic critics"). A `NonFiniteGuard` is put first among the callbacks: a NaN or Inf
-        raises `FloatingPointError` naming the term it started in.
+        a warning; a critic with dropout-like layers under a penalty that compares separate calls of it
+        (`PenaltyCall.compares_calls`: "alp", "unconstrained") gets one too (class docstring, "Stochastic
+        critics"). A `NonFiniteGuard` is put first among the callbacks: a NaN or Inf raises
+        `FloatingPointError` naming the term it started in.
 
         Raises:
             ValueError: for data of the wrong shape or dtype, NaN/Inf or out-of-range values, an empty
                 array, an array with fewer rows than one step, a dataset batch size that is not a multiple
                 of `n_critic`, or `sample_weight`/`class_weight` (a GAN has no per-sample weights).
         """
-        adversarial = self.penalty if self.penalty in _ADVERSARIAL else None
-        x, batch_size, kwargs = self.intake.prepare(x, y, batch_size, kwargs, adversarial, self.critic)
+        compares = self.resolved_penalty is not None and self.resolved_penalty.call.compares_calls
+        x, batch_size, kwargs = self.intake.prepare(x, y, batch_size, kwargs, self.penalty if compares else None,
+                                                    self.critic)
         callbacks = list(callbacks or [])
         if not any(isinstance(cb, NonFiniteGuard) for cb in callbacks):
             callbacks.insert(0, NonFiniteGuard())
@@ -370,7 +358,7 @@ class WGANALP(LipschitzGAN):
         # The paper's options fill in the unset ones; they are declared once, in `penalties.get`.
         if isinstance(penalty, penalties.Penalty):
             penalty = penalty if penalty_kwargs else penalty.with_defaults(penalty.spec.defaults)
-        elif _resolve_penalty(penalty, None) is not None:
+        elif penalties.resolve(penalty) is not None:
             penalty_kwargs = {**penalties.get(penalty).spec.defaults, **(penalty_kwargs or {})}
         super().__init__(
             generator, critic, latent_dim=latent_dim, loss=loss, penalty=penalty, penalty_weight=penalty_weight,

@@ -255,20 +255,20 @@ class GANIntake:
         self.data_range, self.seed = data_range, seed
 
     # ------------------------------------------------------------------------------------- at `fit`
-    def prepare(self, x, y, batch_size, kwargs: dict, adversarial_penalty: str | None, critic) -> tuple:
+    def prepare(self, x, y, batch_size, kwargs: dict, comparing_penalty: str | None, critic) -> tuple:
         """Checks what `fit` received and returns `(x, batch_size, kwargs)` to pass on to `keras.Model.fit`.
 
         Arrays become a dataset of steps (`array_dataset`); a dataset is checked by its element spec and its
-        first batch. Labels are ignored with a warning; a critic that draws noise under an adversarial
-        penalty (`adversarial_penalty`, its name, or None) gets a warning.
+        first batch. Labels are ignored with a warning; a critic that draws noise under a penalty that compares
+        separate calls of it (`comparing_penalty`, its name, or None) gets a warning.
         """
         kwargs = dict(kwargs)
         for key in ("sample_weight", "class_weight"):
             if kwargs.get(key) is not None:
                 raise ValueError(f"`LipschitzGAN.fit` does not take `{key}`. Received: {key}={kwargs[key]!r}")
         self._warn_if_labels(x, y)
-        if adversarial_penalty is not None:
-            self._warn_if_stochastic(critic, adversarial_penalty)
+        if comparing_penalty is not None:
+            self._warn_if_stochastic(critic, comparing_penalty)
         if isinstance(x, (np.ndarray, tf.Tensor)):
             x, kwargs = self._array_dataset(x, batch_size, kwargs)
         elif isinstance(x, tf.data.Dataset):

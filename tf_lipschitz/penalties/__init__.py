@@ -48,7 +48,7 @@ from tf_lipschitz.penalties.epsilon import (
 )
 from tf_lipschitz.penalties.gradient import gradient_penalty
 from tf_lipschitz.penalties.noise import Seed  # type alias of the `seed` arguments
-from tf_lipschitz.penalties.specs import Penalty, PenaltyCall, PenaltySpec, available, get, join_halves
+from tf_lipschitz.penalties.specs import Penalty, PenaltyCall, PenaltySpec, available, get, join_halves, resolve
 from tf_lipschitz.penalties.unconstrained import unconstrained_wgan_penalty
 
 __all__ = [
@@ -70,5 +70,6 @@ __all__ = [
     "PenaltySpec",
     "join_halves",
     "get",
+    "resolve",
     "available",
 ]

@@ -37,7 +37,7 @@ from tf_lipschitz.penalties.unconstrained import unconstrained_wgan_penalty
 from tf_lipschitz.validation import check_choice
 
 __all__ = [
-    "PenaltyCall", "PenaltySpec", "Penalty", "get", "available", "deserialize_kwargs", "join_halves",
+    "PenaltyCall", "PenaltySpec", "Penalty", "get", "resolve", "available", "deserialize_kwargs", "join_halves",
     "MODEL_OWNED", "BOTH_REDUCTIONS",
 ]
 
@@ -85,12 +85,15 @@ class PenaltyCall:
             or interpolated samples); "pair": it takes `(x_real, x_fake)` and a `sample=` and draws its points
             itself (the gradient penalties).
         reuses_fx: It accepts `fx=f(x)` from the loss's forward pass, so that pass is not repeated.
+        compares_calls: It compares outputs of separate calls of f (f(x) and f(x + r)): a model that draws
+            noise in every call (dropout in training mode) then misleads it.
         combine: How the penalties on the real and on the generated half join (`regularize="both"`):
             `combine(real, fake, reduction=...)` → `PenaltyResult`.
     """
 
     points: str = "batch"
     reuses_fx: bool = True
+    compares_calls: bool = True
     combine: Callable[..., PenaltyResult] = join_halves
 
     @property
@@ -105,7 +108,8 @@ class PenaltySpec:
 
     Attributes:
         name: Canonical name ("alp", "gp", "lp", "r1", "unconstrained").
-        function: The penalty function of `tf_lipschitz.penalties`.
+        function: The penalty function of `tf_lipschitz.penalties`, or one of your own decorated with
+            `penalties.options.validated` (a configured `Penalty` calls its `.unchecked` core).
         penalty_weight: The usual λ.
         call: How a training loop calls it (`PenaltyCall`).
         fixed: Keyword arguments this penalty always passes (e.g. `one_sided=True` for LP).
@@ -166,7 +170,7 @@ class PenaltySpec:
 
 
 # The gradient penalties differentiate f at points they choose (`sample=`), in a forward pass of their own.
-_SAMPLES_ITSELF = PenaltyCall(points="pair", reuses_fx=False)
+_SAMPLES_ITSELF = PenaltyCall(points="pair", reuses_fx=False, compares_calls=False)
 _SPECS = {
     spec.name: spec
     for spec in (
@@ -337,3 +341,31 @@ def get(identifier: str | Penalty | Mapping[str, Any], **kwargs: Any) -> Penalty
         )
     spec = _SPECS[_ALIASES[key]]
     return Penalty(spec, spec.validate(kwargs))
+
+
+def resolve(penalty: str | Penalty | Mapping[str, Any] | None, penalty_kwargs: Mapping[str, Any] | None = None
+            ) -> Penalty | None:
+    """A model's `penalty=` and `penalty_kwargs=` arguments as one configured `Penalty`, or None for no penalty.
+
+    Args:
+        penalty: None (or "none"), a name or alias, a configured `Penalty`, or its config.
+        penalty_kwargs: The options for a name; a configured penalty carries its own.
+
+    Returns:
+        `get(penalty, **penalty_kwargs)`, or None.
+
+    Raises:
+        ValueError: as `get`, and for `penalty_kwargs` without a penalty or with a configured one.
+
+    Example:
+        >>> resolve("gp", {"K": 2.0}), resolve(None)
+        (Penalty('gp', target=2.0), None)
+    """
+    if penalty is None or (isinstance(penalty, str) and penalty.strip().lower() == "none"):
+        if penalty_kwargs:
+            raise ValueError(f"`penalty_kwargs` given without a penalty. Received: penalty_kwargs={penalty_kwargs!r}")
+        return None
+    if isinstance(penalty, Penalty) and penalty_kwargs:
+        raise ValueError(f"`penalty_kwargs` given with a configured penalty, which carries its own options: pass "
+                         f"them to `penalties.get`. Received: penalty={penalty!r}, penalty_kwargs={penalty_kwargs!r}")
+    return get(penalty, **dict(penalty_kwargs or {}))
