@@ -134,6 +134,11 @@ def test_invalid_options_raise():
         LipschitzRegularizedModel(_linear_model(), d_y="hinge")
     with pytest.raises(ValueError, match="`penalty_weight` must be a finite number >= 0"):
         LipschitzRegularizedModel(_linear_model(), penalty_weight=-1.0)
+    # Combinations are refused at construction, not at the first trace.
+    with pytest.raises(ValueError, match=r"`clip_probe=True` needs a `clip` range"):
+        LipschitzRegularizedModel(_linear_model(), clip_probe=True)
+    with pytest.raises(ValueError, match=r"`xi=0`.*Received: xi=0, d_y='kl'"):
+        LipschitzRegularizedModel(_linear_model(), xi=0, d_y="kl")
 
 
 def test_fit_refuses_nan_and_integer_inputs_before_training():

@@ -207,7 +207,6 @@ def adversarial_perturbation(
     return tf.stop_gradient(tf.cast(per_sample(eps * scale, v) * v, x.dtype))
 
 
-
 @validated
 def adversarial_lipschitz_penalty(
     f: Callable,
@@ -334,6 +333,7 @@ def lipschitz_quotient_penalty(
     fx = checked(flat_outputs(f(x) if fx is None else fx), "f(x)", check)
     fy = checked(flat_outputs(f(y) if fy is None else fy), "f(y)", check)
     return penalty_result(quotient_ratio(fx, fy, x, y, D_X[d_x], D_Y[d_y]), K, reduction)
+
 
 # --------------------------------------------------------------------------------------------------- VAT
 @validated
