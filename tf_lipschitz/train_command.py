@@ -22,6 +22,7 @@ import shutil
 import sys
 from typing import Any, Mapping, NamedTuple
 
+from tf_lipschitz.files import write_atomically
 from tf_lipschitz.validation import check_float, check_int
 
 # This module imports no TensorFlow until a run starts, so that `--help` and argument errors answer at once.
@@ -330,8 +331,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"done: the chief wrote {run_dir}")
         return 0
     text = summary(config, _notes(config, setup))
-    with open(os.path.join(run_dir, "summary.md"), "w") as handle:
-        handle.write(text + "\n")
+    write_atomically(os.path.join(run_dir, "summary.md"), text + "\n")
     print(f"\n{text}")
     return 0
 
