@@ -72,7 +72,13 @@ def test_the_declaration_says_how_a_loop_calls_each_penalty():
     for name in ("alp", "unconstrained"):
         call = penalties.get(name).call
         assert (call.points, call.reuses_fx, call.own_forward, call.compares_calls) == ("batch", True, False, True)
-        assert call.combine is penalties.join_halves
+    for name in ("alp", "gp", "lp", "r1"):  # batch means of per-sample terms: priced per half, then joined
+        call = penalties.get(name).call
+        assert (call.halves, call.combine, call.reductions) == ("apart", penalties.join_halves, ("mean", "sum"))
+    call = penalties.get("unconstrained").call  # one price of the max L over both halves (issue 25 §6)
+    assert (call.halves, call.combine, call.reductions) == ("together", None, ("mean",))
+    with pytest.raises(ValueError, match="halves='together'"):
+        penalties.PenaltyCall(points="pair", halves="together", combine=None)
 
 
 def test_join_halves_matches_one_pass_over_the_joined_batch():

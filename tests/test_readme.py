@@ -58,7 +58,7 @@ def placeholders() -> dict:
         "classifier": keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Flatten(), keras.layers.Dense(10)]),
         # ALR wrapper
         "my_classifier": keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Flatten(),
-                                           keras.layers.Dense(10, activation="softmax")]),
+                                           keras.layers.Dense(10)]),  # logits, as the README says
         "y": rng.integers(0, 10, 16),
         # GANs
         "images": tf.data.Dataset.from_tensor_slices(uniform(10, 32, 32, 3)),  # 5 critic batches of 2

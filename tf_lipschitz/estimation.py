@@ -130,7 +130,8 @@ def lipschitz_lower_bound(
         A float ≤ ‖f‖_L.
 
     Raises:
-        ValueError: for an empty batch or invalid counts.
+        ValueError: for an empty batch, NaN or Inf in `x` (with the count of bad samples, as
+            `ops.empirical_lipschitz`), a non-finite Jacobian norm (NaN weights), or invalid counts.
 
     Example:
         >>> m = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, use_bias=False)])
@@ -145,6 +146,12 @@ def lipschitz_lower_bound(
     x = np.asarray(x, np.float32)
     if x.ndim < 2 or len(x) == 0:
         raise ValueError(f"`x` must be a non-empty batch of inputs. Received shape {x.shape}")
+    finite = np.isfinite(x.reshape(len(x), -1)).all(axis=1)
+    if not finite.all():
+        raise ValueError(
+            f"`x` contains NaN or Inf values in {int(np.sum(~finite))} of its {len(x)} samples; the Lipschitz lower "
+            "bound is only defined on finite inputs"
+        )
     dim = int(np.prod(x.shape[1:]))
     if step_size is None:
         spread = float(np.mean(np.std(x.reshape(len(x), -1), axis=0))) if len(x) > 1 else 0.0
@@ -180,7 +187,13 @@ def lipschitz_lower_bound(
         directions = directions.astype(np.float32)
         points, v, sigma = ascend(points, v, sigma, tf.constant(step_size * decay**step, tf.float32), directions)
     final, _ = measure(points, v, final_power_iterations)
-    return float(tf.reduce_max(tf.maximum(final, sigma)))
+    bound = float(tf.reduce_max(tf.maximum(final, sigma)))
+    if not math.isfinite(bound):
+        raise ValueError(
+            f"The model's Jacobian norm is {bound} at the search points: its outputs or weights are not finite "
+            "(a model with NaN or Inf weights has no Lipschitz bound)"
+        )
+    return bound
 
 
 # ----------------------------------------------------------------------------------------------------- LipSDP

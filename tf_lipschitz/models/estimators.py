@@ -15,20 +15,26 @@ A critic made of normalized layers whose bounds multiply to λ (e.g. `SpectralNo
 iteration of such layers advances once per update, as in `LipschitzGAN`.
 
 `fit` takes the two batches as (x, y) of a dataset or of arrays and logs the running (epoch-mean) estimate;
-`estimate(...)` evaluates the trained critic on large samples at once. Under a distribution strategy each
+`estimate(...)` evaluates the trained critic on large samples at once. Nothing non-finite passes silently:
+`fit` refuses arrays with NaN or Inf and stops with a `FloatingPointError` naming the step where a logged
+value first becomes NaN or Inf (a NaN batch from a dataset, a diverging critic); `estimate` raises instead
+of returning NaN. Under a distribution strategy each
 replica computes the objective on its share of the batch (the log-mean-exp is not additive, so this is the
 average of per-replica estimates, not the estimate of the global batch) and the gradients are averaged.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from tf_lipschitz import divergences, penalties
 from tf_lipschitz.layers import advance_power_iteration, power_iteration_frozen
+from tf_lipschitz.models.diagnostics import nonfinite_logs
 from tf_lipschitz.penalties import RelativeEpsilon
 from tf_lipschitz.penalties import unconstrained as unconstrained_wgan
 from tf_lipschitz.penalties.specs import deserialize_kwargs
@@ -71,6 +77,20 @@ class _TwoSampleCritic(keras.Model):
     @property
     def metrics(self) -> list:
         return list(self.trackers.values())
+
+    def fit(self, x=None, y=None, *args, **kwargs):
+        """`keras.Model.fit`, refusing arrays with NaN or Inf first and stopping at the first non-finite step.
+
+        Raises:
+            ValueError: for a NumPy array or tensor `x` or `y` with NaN or Inf values (with their count).
+            FloatingPointError: when a logged value (the loss, the estimate, ALP's diagnostics) becomes NaN
+                or Inf, naming the epoch, the batch and the non-finite logs; training stops there.
+        """
+        for name, value in (("x", x), ("y", y)):
+            _check_finite_array(name, value)
+        callbacks = list(kwargs.pop("callbacks", None) or [])
+        callbacks.insert(0, _StopOnNonFinite(type(self).__name__))
+        return super().fit(x, y, *args, callbacks=callbacks, **kwargs)
 
     def _batches(self, data) -> tuple:
         """The two critic batches (µ's, ν's) of one `fit` element."""
@@ -214,8 +234,20 @@ class DivergenceEstimator(_TwoSampleCritic):
 
         Returns:
             E_µ f − log E_ν e^f as a float.
+
+        Raises:
+            ValueError: for samples with NaN or Inf, or a non-finite value (the critic's outputs are not
+                finite, e.g. NaN weights after a diverged `fit`).
         """
-        return float(divergences.donsker_varadhan(self.critic(x_mu), self.critic(x_nu)))
+        _check_finite_array("x_mu", x_mu)
+        _check_finite_array("x_nu", x_nu)
+        value = float(divergences.donsker_varadhan(self.critic(x_mu), self.critic(x_nu)))
+        if not math.isfinite(value):
+            raise ValueError(
+                f"{type(self).__name__}.estimate is {value}: the critic's outputs on the given samples are not "
+                "finite (are its weights NaN after a diverged fit?)"
+            )
+        return value
 
     def get_config(self) -> dict:
         return {**super().get_config(), "lam": self.lam, "penalty_weight": self.penalty_weight,
@@ -255,9 +287,32 @@ class MutualInformationEstimator(DivergenceEstimator):
 
     estimate_name = "mutual_information"
 
+    def fit(self, x=None, y=None, *args, **kwargs):
+        """`DivergenceEstimator.fit`, refusing batches of fewer than 2 pairs first (see `_check_pairs`).
+
+        Raises:
+            ValueError: for arrays whose `batch_size` or last batch holds fewer than 2 pairs; a dataset batch
+                of 1 pair stops `fit` with `tf.errors.InvalidArgumentError` carrying the same message.
+        """
+        if isinstance(x, (np.ndarray, tf.Tensor)):
+            batch_size = kwargs.get("batch_size", args[0] if args else None) or 32
+            n = int(x.shape[0])
+            _check_pairs(min(n, batch_size), "batch_size")
+            if n % batch_size == 1:
+                raise ValueError(
+                    f"The last batch of {n} pairs in batches of {batch_size} would hold 1 pair; "
+                    f"{_ONE_PAIR} Pass another `batch_size`. Received: batch_size={batch_size}"
+                )
+        return super().fit(x, y, *args, **kwargs)
+
     def _batches(self, data) -> tuple:
         x, y = super()._batches(data)
         n = tf.shape(x)[0]
+        if x.shape[0] is not None:
+            _check_pairs(int(x.shape[0]), "batch")
+        else:
+            with tf.control_dependencies([tf.debugging.assert_greater_equal(n, 2, message=_ONE_PAIR)]):
+                n = tf.identity(n)
         shift = keras.random.randint((), 1, tf.maximum(n, 2), seed=self.seed_generator)
         return self._pairs(x, y, shift)
 
@@ -276,8 +331,13 @@ class MutualInformationEstimator(DivergenceEstimator):
 
         Returns:
             The estimate of I(X; Y) in nats, a float.
+
+        Raises:
+            ValueError: for fewer than 2 pairs, or as `DivergenceEstimator.estimate`.
         """
-        return super().estimate(*self._pairs(tf.convert_to_tensor(x), tf.convert_to_tensor(y), 1))
+        x, y = tf.convert_to_tensor(x), tf.convert_to_tensor(y)
+        _check_pairs(int(x.shape[0]), "x")
+        return super().estimate(*self._pairs(x, y, 1))
 
 
 @keras.saving.register_keras_serializable(package="tf_lipschitz")
@@ -341,3 +401,50 @@ class UnconstrainedWassersteinCritic(_TwoSampleCritic):
 
     def get_config(self) -> dict:
         return {**super().get_config(), **self.resolved_penalty.serialized_kwargs()}
+
+
+_ONE_PAIR = ("MINE needs at least 2 pairs per batch: with 1, the product of marginals pairs the sample with "
+             "itself, so the joint and the product are the same batch and the estimate is exactly 0.")
+
+
+def _check_pairs(n: int, name: str) -> None:
+    if n < 2:
+        raise ValueError(f"{_ONE_PAIR} Received: {name} of {n} pair(s)")
+
+
+def _check_finite_array(name: str, value) -> None:
+    """Raises a ValueError counting the NaN/Inf values of a floating NumPy array or tensor (other inputs pass)."""
+    if isinstance(value, tf.Tensor):
+        floating = value.dtype.is_floating
+    elif isinstance(value, np.ndarray):
+        floating = np.issubdtype(value.dtype, np.floating)
+    else:
+        return
+    bad = int(np.size(value) - np.count_nonzero(np.isfinite(np.asarray(value)))) if floating else 0
+    if bad:
+        raise ValueError(f"`{name}` contains {bad} NaN or Inf values; the estimate is only defined on finite samples")
+
+
+class _StopOnNonFinite(keras.callbacks.Callback):
+    """Raises a FloatingPointError naming the step where a logged value of an estimator first is NaN or Inf.
+
+    The estimators' counterpart of the GAN's `diagnostics.NonFiniteGuard`, reading the logs the same way
+    (`diagnostics.nonfinite_logs`); an estimator's step has few terms, so the logs name the culprit.
+    """
+
+    def __init__(self, owner: str):
+        super().__init__()
+        self.owner = owner
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        bad = nonfinite_logs(logs)
+        if bad:
+            self.model.stop_training = True
+            raise FloatingPointError(
+                f"{self.owner} training stopped: {sorted(bad)} became NaN or Inf at epoch {self.epoch + 1}, "
+                f"batch {batch + 1} (logs: {bad}). Check that batch for NaN/Inf values, or lower the learning rate."
+            )

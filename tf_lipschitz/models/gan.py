@@ -115,7 +115,9 @@ class LipschitzGAN(GeneratorSampling, keras.Model):
             mean over the joined real + generated batch, λ·(P_real + P_fake)/2, as in the author's CIFAR-10
             WGAN-ALP code; "sum" is λ·(P_real + P_fake), the ALR paper's Eq. (32) and its Progressive GAN
             code, twice the strength of "mean" at the same λ. P_real, P_fake are the penalty's batch means.
-            "sum" requires regularize="both".
+            "sum" requires regularize="both". "unconstrained" is priced once on both halves (the price of
+            the max L over them, `penalties.unconstrained_wgan_penalty`; its declaration is
+            `PenaltyCall(halves="together")`) and refuses "sum".
         n_critic: Critic updates per step, ≥ 1.
         generator_batch_multiplier: Generator batch / critic batch, integer ≥ 1.
         drift: ε_drift ≥ 0 of Progressive GAN: adds ε_drift·E[f(x)²] to the critic loss.
@@ -171,6 +173,13 @@ class LipschitzGAN(GeneratorSampling, keras.Model):
         self.both_reduction = check_choice("both_reduction", both_reduction, BOTH_REDUCTIONS)
         if self.both_reduction == "sum" and self.regularize != "both":
             raise ValueError(f"`both_reduction='sum'` needs regularize='both'. Received: regularize={regularize!r}")
+        if self.resolved_penalty and self.both_reduction not in self.resolved_penalty.call.reductions:
+            raise ValueError(
+                f"`both_reduction={self.both_reduction!r}` does not apply to penalty {self.penalty!r}: it prices one "
+                "statistic of both halves together (the unconstrained WGAN's max L), not a mean per sample "
+                f"(`PenaltyCall.halves={self.resolved_penalty.call.halves!r}`). "
+                f"Allowed: {self.resolved_penalty.call.reductions}. Received: both_reduction={self.both_reduction!r}"
+            )
         self.n_critic = check_int("n_critic", n_critic)
         self.generator_batch_multiplier = check_int("generator_batch_multiplier", generator_batch_multiplier)
         self.drift = check_float("drift", drift, inclusive=True)

@@ -4,8 +4,9 @@ One `train_step` takes a dataset element, splits it into `n_critic` critic batch
 critic update per batch, then one generator update on `generator_batch_multiplier` × the critic batch. Where the
 penalty is applied follows `regularize`, and how it is called follows its declaration (`penalties.PenaltyCall`):
 a penalty on "pair" points draws them itself from (real, fake); a "batch" penalty gets the chosen batch and, when
-it `reuses_fx`, the critic outputs the loss computed; with `regularize="both"` the two halves are joined by the
-declaration's `combine`.
+it `reuses_fx`, the critic outputs the loss computed; with `regularize="both"` the two halves are penalized
+apart and joined by the declaration's `combine`, or, for `halves="together"` (the unconstrained WGAN's price of
+the max L over both halves), passed together to one call that joins them before its statistic.
 
 Each update returns its logs and its named terms; the step records the terms' finiteness (`TermChecks`), so
 that `NonFiniteGuard` can name the first that became NaN or Inf.
@@ -66,6 +67,9 @@ def _penalty(gan, real, fake, f_real, f_fake, seeds) -> penalties.PenaltyResult:
     if gan.regularize != "both":
         return penalty_at(penalty, f, gan.regularize, real, fake, f_real, f_fake, seeds)
     # Reals and fakes in separate passes: f(x̂) sees the batch composition f(x) was computed in.
+    if penalty.call.halves == "together":  # one statistic of both halves (the unconstrained max L), priced once
+        options = {"fx": (f_real, f_fake)} if penalty.call.reuses_fx else {}
+        return penalty(f, (real, fake), seed=seeds, check_numerics=False, **options)
     halves = [penalty_at(penalty, f, sample, real, fake, f_real, f_fake, seeds) for sample in ("real", "fake")]
     return penalty.call.combine(*halves, reduction=gan.both_reduction)
 

@@ -53,6 +53,15 @@ class LipschitzRegularizedModel(keras.Model):
     (`tf_lipschitz.layers`) inside the model advance their power iteration once per training step, and f(x)
     and f(x̂) use the same σ (see `train_step`).
 
+    Classifiers: `LipschitzRegularizedModel(cnn, penalty_weight=1.0, K=1.0)` trains an MNIST CNN that outputs
+    logits, on images scaled to [0, 1], compiled with `SparseCategoricalCrossentropy(from_logits=True)` and
+    Adam(1e-3): 98.4 % test accuracy after 2 epochs on the full data (`python examples/alr_classifier.py
+    --data-file mnist.npz`), 80.6 % after one epoch on 2048 images (81.2 % without the penalty). K bounds the ℓ2 change of the logits per unit of
+    input distance, which leaves a CNN room to separate digits (their typical distance is ≈ 10 in [0, 1]
+    units). Compile the loss to match the output: the string "sparse_categorical_crossentropy" expects
+    probabilities, and with a logits model it fails to train with or without the penalty (28 % after one
+    epoch on 10 000 images, plain or wrapped).
+
     Args:
         model: The Keras model to regularize; `wrapper.model` is it, and can be saved on its own.
         penalty_weight: λ ≥ 0.

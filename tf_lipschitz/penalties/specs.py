@@ -39,11 +39,14 @@ from tf_lipschitz.validation import check_choice
 __all__ = [
     "PenaltyCall", "PenaltySpec", "Penalty", "get", "resolve", "available", "deserialize_kwargs", "join_halves",
     "MODEL_OWNED", "BOTH_REDUCTIONS",
+    "POINTS", "HALVES",
 ]
 
 # Arguments a training loop passes itself (the model, the batches, the seed, where to apply it).
 MODEL_OWNED = frozenset({"f", "x", "y", "x_real", "x_fake", "fx", "fy", "seed", "sample"})
 BOTH_REDUCTIONS = ("mean", "sum")
+POINTS = ("batch", "pair")
+HALVES = ("apart", "together")
 
 
 def join_halves(real: PenaltyResult, fake: PenaltyResult, *, reduction: str = "mean") -> PenaltyResult:
@@ -87,14 +90,36 @@ class PenaltyCall:
         reuses_fx: It accepts `fx=f(x)` from the loss's forward pass, so that pass is not repeated.
         compares_calls: It compares outputs of separate calls of f (f(x) and f(x + r)): a model that draws
             noise in every call (dropout in training mode) then misleads it.
-        combine: How the penalties on the real and on the generated half join (`regularize="both"`):
-            `combine(real, fake, reduction=...)` → `PenaltyResult`.
+        halves: How a real and a generated half are regularized together (`regularize="both"`). "apart": each
+            half in a call of its own, the two `PenaltyResult`s then joined by `combine` (a penalty that is a
+            batch mean of per-sample terms). "together": one call with `x=(x_real, x_fake)` (and
+            `fx=(f_real, f_fake)` when it `reuses_fx`); the function evaluates each half in its own forward pass
+            and joins them itself before its statistic, priced once (the unconstrained WGAN's max L over both
+            halves: the price of a batch is not the mean of its halves' prices). Only "batch" points.
+        combine: For `halves="apart"`, how the penalties on the real and on the generated half join:
+            `combine(real, fake, reduction=...)` → `PenaltyResult`; None for "together".
     """
 
     points: str = "batch"
     reuses_fx: bool = True
     compares_calls: bool = True
-    combine: Callable[..., PenaltyResult] = join_halves
+    halves: str = "apart"
+    combine: Callable[..., PenaltyResult] | None = join_halves
+
+    def __post_init__(self):
+        check_choice("points", self.points, POINTS)
+        check_choice("halves", self.halves, HALVES)
+        if self.halves == "together" and (self.points != "batch" or self.combine is not None):
+            raise ValueError("`halves='together'` needs points='batch' and combine=None: the function joins the "
+                             f"halves itself. Received: points={self.points!r}, combine={self.combine!r}")
+        if self.halves == "apart" and self.combine is None:
+            raise ValueError("`halves='apart'` needs a `combine` of the halves' results. Received: combine=None")
+
+    @property
+    def reductions(self) -> tuple:
+        """The `both_reduction`s that apply: "mean" and "sum" of the halves' penalties when priced apart; only
+        "mean" (one price of the joined batch) when priced together, where a sum of one price means nothing."""
+        return BOTH_REDUCTIONS if self.halves == "apart" else ("mean",)
 
     @property
     def own_forward(self) -> bool:
@@ -171,6 +196,8 @@ class PenaltySpec:
 
 # The gradient penalties differentiate f at points they choose (`sample=`), in a forward pass of their own.
 _SAMPLES_ITSELF = PenaltyCall(points="pair", reuses_fx=False, compares_calls=False)
+# The unconstrained WGAN prices one statistic (max L) of both halves, joined inside the function (issue 25 §6).
+_PRICES_BOTH_HALVES_ONCE = PenaltyCall(halves="together", combine=None)
 _SPECS = {
     spec.name: spec
     for spec in (
@@ -181,7 +208,8 @@ _SPECS = {
         PenaltySpec("lp", gradient_penalty, 10.0, call=_SAMPLES_ITSELF, fixed={"one_sided": True},
                     synonyms={"K": "target"}),
         PenaltySpec("r1", gradient_penalty, 5.0, call=_SAMPLES_ITSELF, fixed={"target": 0.0}),
-        PenaltySpec("unconstrained", unconstrained_wgan_penalty, 1.0, aliases=("unconstrained-wgan",)),
+        PenaltySpec("unconstrained", unconstrained_wgan_penalty, 1.0, call=_PRICES_BOTH_HALVES_ONCE,
+                    aliases=("unconstrained-wgan",)),
     )
 }
 _ALIASES = {alias: spec.name for spec in _SPECS.values() for alias in (spec.name, *spec.aliases)}
