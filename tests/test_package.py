@@ -35,7 +35,11 @@ def test_extras_split_the_dependencies():
               for key, value in config["options.extras_require"].items()}
     assert {"tensorflow-gan", "tensorflow-probability", "tf-keras", "tensorflow-hub"} <= extras["eval"]
     assert "tensorflow-datasets" in extras["data"] and "matplotlib" in extras["plots"] and "scipy" in extras["toy"]
-    assert extras["all"] == {"tf-lipschitz[eval,data,plots,toy]"}
+    # "all" holds every extra, so the hint `or "tf-lipschitz[all]"` of `require` is true for cvxpy (sdp) too, and
+    # SampleGrid's TensorBoard images need no package outside it.
+    assert extras["all"] == {"tf-lipschitz[eval,data,plots,toy,sdp]"}
+    assert set(extras) - {"all", "test"} == {"eval", "data", "plots", "toy", "sdp"}
+    assert "cvxpy" in extras["sdp"] and "tensorboard" in extras["plots"]
 
 
 def test_require_names_the_extra_of_a_missing_module(monkeypatch):

@@ -4,7 +4,8 @@ After `import tf_lipschitz as tfl`, every sub-package is an attribute, imported 
 `tfl.penalties`, `tfl.losses`, `tfl.models`, `tfl.callbacks` (the core: TensorFlow, Keras and NumPy only),
 `tfl.ops`, `tfl.optimizers`, `tfl.convert`, `tfl.constraints`, `tfl.architectures`, `tfl.evaluation` (the `[eval]` extra),
 `tfl.divergences`, `tfl.unconstrained_wgan`, `tfl.toy`, `tfl.recipes`, `tfl.reporting`, `tfl.data`,
-`tfl.training`, `tfl.checkpoints`, `tfl.distribute`, `tfl.contracts`, `tfl.validation`. The layers are also
+`tfl.training`, `tfl.checkpoints`, `tfl.distribute`, `tfl.contracts`, `tfl.validation`, `tfl.robustness`
+(certified radii and accuracy, margin losses, PGD). The layers are also
 exported at the top level.
 
 Example:
@@ -36,6 +37,7 @@ _SUBMODULES = (
     "penalties",
     "recipes",
     "reporting",
+    "robustness",
     "toy",
     "training",
     "unconstrained_wgan",
