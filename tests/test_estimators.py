@@ -178,6 +178,12 @@ def test_invalid_arguments_name_the_argument():
         DivergenceEstimator(critic, lam=1.0, d_x="l3")
     with pytest.raises(ValueError, match="statistic"):
         UnconstrainedWassersteinCritic(critic, statistic="median")
+    # One rule per option, the penalty declaration's, checked at construction (combinations included).
+    with pytest.raises(ValueError, match=r"`clip_probe=True` needs a `clip` range"):
+        DivergenceEstimator(critic, lam=1.0, clip_probe=True)
+    with pytest.raises(ValueError, match=r"`xi` must be a finite number >= 0"):
+        UnconstrainedWassersteinCritic(critic, xi=-1.0)
+    assert DivergenceEstimator(critic, lam=1.0, xi=0).penalty_kwargs["xi"] == 0  # the limit ξ → 0, as in ALP
     estimator = DivergenceEstimator(critic)
     estimator.compile("adam")
     with pytest.raises(ValueError, match=r"needs \(x, y\) batches"):

@@ -19,6 +19,7 @@ import tempfile
 import keras
 import tensorflow as tf
 
+from tf_lipschitz.models.diagnostics import nonfinite_logs
 from tf_lipschitz.validation import check_int
 
 __all__ = ["CheckpointCorruptedError", "CheckpointMismatchError", "RunCheckpoints", "CheckpointCallback"]
@@ -239,20 +240,15 @@ class CheckpointCallback(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         self.step += 1
-        for key, value in (logs or {}).items():
-            try:
-                finite = bool(tf.math.is_finite(tf.cast(value, tf.float32)))
-            except (TypeError, ValueError):
-                continue
-            if not finite:
-                last = self.checkpoints.steps()
-                self.stopped_reason = (
-                    f"Training diverged: '{key}' became {float(value)} at step {self.step}. "
-                    f"The last finite checkpoint is step {last[-1] if last else 'none'} in {self.checkpoints.directory}."
-                )
-                print(self.stopped_reason)
-                self.model.stop_training = True
-                return
+        for key, value in nonfinite_logs(logs).items():  # the first non-finite log stops training
+            last = self.checkpoints.steps()
+            self.stopped_reason = (
+                f"Training diverged: '{key}' became {value} at step {self.step}. "
+                f"The last finite checkpoint is step {last[-1] if last else 'none'} in {self.checkpoints.directory}."
+            )
+            print(self.stopped_reason)
+            self.model.stop_training = True
+            return
         if not self.at_epoch_end and (self.step % self.every_n_steps == 0 or self.step == self.final_step):
             self.checkpoints.save(self.step)
             self._saved = self.step

@@ -280,8 +280,9 @@ def build(args: argparse.Namespace, config: dict | None = None, report=print, *,
         args: Parsed `train` arguments (`build_parser().parse_args(["train", ...])`).
         config: `settings(args)`, computed when None.
         report: Called with the line that says what data was loaded.
-        gan_options: More `recipes.make_gan` arguments (e.g. `alp_kwargs`, `penalty_weight`), for studies that
-            change one setting of the command's GAN; an `alp_kwargs` here replaces the toy set-up's `TOY_ALP`.
+        gan_options: More `recipes.make_gan` arguments (e.g. `penalty_kwargs`, `penalty_weight`), for studies
+            that change one setting of the command's GAN; a `penalty_kwargs` here replaces the toy set-up's
+            `TOY_ALP` (the toy WGAN-ALP's options).
 
     Returns:
         A `Setup`.
@@ -524,8 +525,9 @@ def _toy_setup(config: dict, write_dir: str, gan_options: dict):
     from tf_lipschitz.toy import ToyW1Monitor, toy_dataset
 
     generator, critic = toy_networks(256, 3, spectral_norm=config["model"] == "sn")
+    toy_penalty = {"penalty_kwargs": TOY_ALP} if config["model"] == "wgan-alp" else {}
     gan = make_gan(config["model"], generator, critic, latent_dim=2, n_critic=config["n_critic"],
-                   seed=config["seed"], **{"alp_kwargs": TOY_ALP, **gan_options})
+                   seed=config["seed"], **{**toy_penalty, **gan_options})
     dataset = toy_dataset(config["toy"], config["batch_size"] * config["n_critic"], seed=config["seed"])
     monitor = ToyW1Monitor(config["toy"], every_n_steps=config["checkpoint_every"], n=config["eval_samples"],
                            plot_path=os.path.join(write_dir, "samples_and_critic.png"), seed=config["seed"],

@@ -261,7 +261,7 @@ class ProgressiveGAN:
         transition_images: Real images shown per fade-in (600k in the paper).
 
     The training hyper-parameters live in `tf_lipschitz.recipes.PROGRESSIVE_ALP`; `lipschitz_gan_kwargs`,
-    `penalty_options` and `optimizer_kwargs` remain as read-only views of it for older code.
+    `penalty_kwargs` and `optimizer_kwargs` remain as read-only views of it for older code.
     """
 
     resolution: int
@@ -282,7 +282,7 @@ class ProgressiveGAN:
         return {"latent_dim": self.latent_dim, **PROGRESSIVE_ALP["gan"]}
 
     @property
-    def penalty_options(self) -> dict[str, Any]:
+    def penalty_kwargs(self) -> dict[str, Any]:
         """The ALP options of Eq. (32) (`recipes.PROGRESSIVE_ALP["penalty_kwargs"]`)."""
         from tf_lipschitz.recipes import PROGRESSIVE_ALP
 

@@ -32,32 +32,31 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tf_lipschitz import divergences, unconstrained_wgan
+from tf_lipschitz import divergences, penalties
 from tf_lipschitz.layers import advance_power_iteration, power_iteration_frozen
-from tf_lipschitz.ops import check_power_iterations
-from tf_lipschitz.penalties import VALID_D_X, VALID_REDUCTIONS, RelativeEpsilon
-from tf_lipschitz.validation import check_choice, check_float
+from tf_lipschitz.models.diagnostics import nonfinite_logs
+from tf_lipschitz.penalties import RelativeEpsilon
+from tf_lipschitz.penalties import unconstrained as unconstrained_wgan
+from tf_lipschitz.penalties.specs import deserialize_kwargs
+from tf_lipschitz.validation import check_float
 
 __all__ = ["DivergenceEstimator", "MutualInformationEstimator", "UnconstrainedWassersteinCritic"]
 
-_ALP_OPTIONS = ("d_x", "xi", "epsilon", "power_iterations", "reduction", "clip", "check_numerics")
 _PENALTY_LOGS = ("penalty", "ratio_mean", "ratio_max", "violation_fraction")
+# Options of the unconstrained WGAN's price that `UnconstrainedWassersteinCritic` takes as its own arguments.
+_PRICE_OPTIONS = ("alpha", "statistic", "xi", "epsilon", "power_iterations")
 
 
-def _serialize_epsilon(options: dict) -> dict:
-    options = dict(options)
-    if callable(options.get("epsilon")):
-        options["epsilon"] = keras.saving.serialize_keras_object(options["epsilon"])
-    return options
+def _alp_for_estimator(penalty_kwargs: dict) -> penalties.Penalty:
+    """ALP with the estimator's scale-free defaults and the user's options, checked by `penalties.get`.
 
-
-def _deserialize_epsilon(config: dict, custom_objects=None) -> dict:
-    epsilon = config.get("epsilon")
-    if isinstance(epsilon, dict):
-        config["epsilon"] = keras.saving.deserialize_keras_object(epsilon, custom_objects=custom_objects)
-    elif isinstance(epsilon, list):
-        config["epsilon"] = tuple(epsilon)
-    return config
+    K is not among the options: the Lipschitz bound of D_λ is the estimator's `lam`.
+    """
+    allowed = [key for key in penalties.get("alp").spec.options if key != "K"]
+    unknown = sorted(set(penalty_kwargs) - set(allowed))
+    if unknown:
+        raise ValueError(f"Unknown ALP options {unknown}; valid ones are {allowed} (the Lipschitz bound K is `lam`).")
+    return penalties.get("alp", **{"xi": 1.0, "epsilon": RelativeEpsilon(), **penalty_kwargs})
 
 
 class _TwoSampleCritic(keras.Model):
@@ -135,9 +134,9 @@ class _TwoSampleCritic(keras.Model):
 
     @classmethod
     def from_config(cls, config: dict, custom_objects=None):
-        config = _deserialize_epsilon(dict(config), custom_objects)
+        config = dict(config)
         critic = keras.saving.deserialize_keras_object(config.pop("critic"), custom_objects=custom_objects)
-        return cls(critic, **config)
+        return cls(critic, **deserialize_kwargs(config, custom_objects))
 
 
 @keras.saving.register_keras_serializable(package="tf_lipschitz")
@@ -159,11 +158,14 @@ class DivergenceEstimator(_TwoSampleCritic):
         penalty_weight: Weight of ALP, ≥ 0 (used with `lam`).
         bias_correction: None, or the moving-average decay in [0, 1).
         seed: Seed of the noise (ALP, shuffles).
-        **alp_options: `adversarial_lipschitz_penalty` options: d_x, xi, epsilon, power_iterations,
-            reduction, clip, check_numerics.
+        **penalty_kwargs: `adversarial_lipschitz_penalty` options (all but K, which is `lam`): d_x, d_y, xi,
+            epsilon, power_iterations, reduction, clip, clip_probe, check_numerics; checked by `penalties.get`.
+
+    Attributes:
+        penalty_kwargs: The ALP options, the defaults (ξ = 1, `RelativeEpsilon()`) included.
 
     Raises:
-        ValueError: for an invalid `lam`, `penalty_weight`, `bias_correction` or ALP option.
+        ValueError: for an invalid `lam`, `penalty_weight`, `bias_correction`, ALP option or combination of them.
 
     Example:
         >>> keras.utils.set_random_seed(0)
@@ -185,7 +187,7 @@ class DivergenceEstimator(_TwoSampleCritic):
 
     def __init__(self, critic: keras.Model, lam: float | None = None, penalty_weight: float = 100.0, *,
                  bias_correction: float | None = None, seed: int | None = None, name: str | None = None,
-                 trainable: bool = True, **alp_options: Any):
+                 trainable: bool = True, **penalty_kwargs: Any):
         self.lam = None if lam is None else check_float("lam", lam)
         self.penalty_weight = check_float("penalty_weight", penalty_weight, inclusive=True)
         if bias_correction is not None:
@@ -193,7 +195,8 @@ class DivergenceEstimator(_TwoSampleCritic):
             if bias_correction == 1.0:
                 raise ValueError(f"`bias_correction` must be < 1. Received: bias_correction={bias_correction}")
         self.bias_correction = bias_correction
-        self.alp_options = {"xi": 1.0, "epsilon": RelativeEpsilon(), **_check_alp_options(alp_options)}
+        self.resolved_penalty = _alp_for_estimator(penalty_kwargs)
+        self.penalty_kwargs = self.resolved_penalty.kwargs
         logs = (self.estimate_name,) + (_PENALTY_LOGS if self.lam is not None else ())
         super().__init__(critic, log_names=logs, seed=seed, name=name, trainable=trainable)
         self.log_moving_average = self.add_weight(shape=(), initializer="zeros", trainable=False,
@@ -214,7 +217,7 @@ class DivergenceEstimator(_TwoSampleCritic):
         result = divergences.lipschitz_donsker_varadhan(
             lambda t: self.critic(t, training=training), first, second, lam=self.lam,
             moving_average=self._moving_average if correct else None, seed=self.seed_generator,
-            **self.alp_options,
+            **self.penalty_kwargs,
         )
         logs = {self.estimate_name: result.estimate}
         if result.penalty is None:
@@ -248,7 +251,7 @@ class DivergenceEstimator(_TwoSampleCritic):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "lam": self.lam, "penalty_weight": self.penalty_weight,
-                "bias_correction": self.bias_correction, **_serialize_epsilon(self.alp_options)}
+                "bias_correction": self.bias_correction, **self.resolved_penalty.serialized_kwargs()}
 
 
 @keras.saving.register_keras_serializable(package="tf_lipschitz")
@@ -262,7 +265,7 @@ class MutualInformationEstimator(DivergenceEstimator):
 
     Args:
         critic: A Keras model mapping (n, d_x + d_y) to (n, 1).
-        lam, penalty_weight, bias_correction, seed, **alp_options: As in `DivergenceEstimator`.
+        lam, penalty_weight, bias_correction, seed, **penalty_kwargs: As in `DivergenceEstimator`.
 
     Raises:
         ValueError: as `DivergenceEstimator`.
@@ -342,19 +345,23 @@ class UnconstrainedWassersteinCritic(_TwoSampleCritic):
     """Trains a critic alone on the unconstrained WGAN objective, whose maximum is W(µ, ν)^α.
 
     Each step maximizes E_µ f − E_ν f − (α − 1)·α^{α/(1−α)}·L^{α/(α−1)} with L the max (or mean) of the
-    adversarial ratios on both batches (`tf_lipschitz.unconstrained_wgan`). `fit` takes (x_µ, x_ν) batches and
+    adversarial ratios on both batches (`tf_lipschitz.penalties.unconstrained`). `fit` takes (x_µ, x_ν) batches and
     logs `objective` (→ W^α), `difference` (E_µ f − E_ν f), `lipschitz_estimate` (L, → α·W^{α−1}) and
     `wasserstein_estimate` = difference / L (a lower bound of W for a critic with ‖f‖_L = L, → W).
 
     Args:
         critic: A Keras model mapping a batch (n, ...) to (n, 1).
         alpha: α > 1.
-        statistic: "max" or "mean" of the ratios; see `tf_lipschitz.unconstrained_wgan`.
+        statistic: "max" or "mean" of the ratios; see `tf_lipschitz.penalties.unconstrained`.
         xi, epsilon, power_iterations: The adversarial direction's options (data units).
         seed: Seed of the noise.
 
+    Attributes:
+        penalty_kwargs: `alpha`, `statistic`, `xi`, `epsilon`, `power_iterations`: the options of the
+            "unconstrained" penalty (`penalties.get`), which checks them with the same rules.
+
     Raises:
-        ValueError: for α ≤ 1, an unknown statistic, or an invalid ξ or power_iterations.
+        ValueError: for α ≤ 1, an unknown statistic, or an invalid ξ, ε or power_iterations.
 
     Example:
         >>> critic = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
@@ -368,11 +375,11 @@ class UnconstrainedWassersteinCritic(_TwoSampleCritic):
     def __init__(self, critic: keras.Model, alpha: float = 2.0, *, statistic: str = "max", xi: float = 1.0,
                  epsilon: Any = (0.001, 0.05), power_iterations: int = 1, seed: int | None = None,
                  name: str | None = None, trainable: bool = True):
-        self.alpha = check_float("alpha", alpha, 1.0)
-        self.statistic = check_choice("statistic", statistic, unconstrained_wgan.STATISTICS)
-        self.xi = check_float("xi", xi)
-        self.epsilon = epsilon
-        self.power_iterations = check_power_iterations(power_iterations, minimum=1)
+        self.resolved_penalty = penalties.get("unconstrained", alpha=alpha, statistic=statistic, xi=xi,
+                                              epsilon=epsilon, power_iterations=power_iterations)
+        self.penalty_kwargs = self.resolved_penalty.kwargs
+        self.alpha, self.statistic, self.xi, self.epsilon, self.power_iterations = (
+            self.penalty_kwargs[key] for key in _PRICE_OPTIONS)
         logs = ("objective", "difference", "lipschitz_estimate", "wasserstein_estimate")
         super().__init__(critic, log_names=logs, seed=seed, name=name, trainable=trainable)
 
@@ -382,19 +389,18 @@ class UnconstrainedWassersteinCritic(_TwoSampleCritic):
         x = tf.concat([first, tf.cast(second, first.dtype)], axis=0)
         fx = f(x)
         n = tf.shape(first)[0]
-        ratios = unconstrained_wgan.adversarial_lipschitz_ratios(
+        ratios = unconstrained_wgan.adversarial_lipschitz_ratios.unchecked(
             f, x, xi=self.xi, epsilon=self.epsilon, power_iterations=self.power_iterations,
             seed=self.seed_generator, fx=fx,
         )
-        lipschitz = unconstrained_wgan.lipschitz_estimate(ratios, self.statistic)
-        objective = unconstrained_wgan.unconstrained_wgan_objective(fx[:n], fx[n:], lipschitz, self.alpha)
+        lipschitz = unconstrained_wgan.lipschitz_estimate.unchecked(ratios, self.statistic)
+        objective = unconstrained_wgan.unconstrained_wgan_objective.unchecked(fx[:n], fx[n:], lipschitz, self.alpha)
         difference = tf.reduce_mean(tf.cast(fx[:n], tf.float32)) - tf.reduce_mean(tf.cast(fx[n:], tf.float32))
         return objective, {"objective": objective, "difference": difference, "lipschitz_estimate": lipschitz,
                            "wasserstein_estimate": difference / tf.maximum(lipschitz, 1e-12)}
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "alpha": self.alpha, "statistic": self.statistic, "xi": self.xi,
-                "power_iterations": self.power_iterations, **_serialize_epsilon({"epsilon": self.epsilon})}
+        return {**super().get_config(), **self.resolved_penalty.serialized_kwargs()}
 
 
 _ONE_PAIR = ("MINE needs at least 2 pairs per batch: with 1, the product of marginals pairs the sample with "
@@ -419,20 +425,12 @@ def _check_finite_array(name: str, value) -> None:
         raise ValueError(f"`{name}` contains {bad} NaN or Inf values; the estimate is only defined on finite samples")
 
 
-def _non_finite(logs) -> dict:
-    bad = {}
-    for key, value in (logs or {}).items():
-        try:
-            value = float(value)
-        except (TypeError, ValueError):
-            continue
-        if not math.isfinite(value):
-            bad[key] = value
-    return bad
-
-
 class _StopOnNonFinite(keras.callbacks.Callback):
-    """Raises a FloatingPointError naming the step where a logged value of an estimator first is NaN or Inf."""
+    """Raises a FloatingPointError naming the step where a logged value of an estimator first is NaN or Inf.
+
+    The estimators' counterpart of the GAN's `diagnostics.NonFiniteGuard`, reading the logs the same way
+    (`diagnostics.nonfinite_logs`); an estimator's step has few terms, so the logs name the culprit.
+    """
 
     def __init__(self, owner: str):
         super().__init__()
@@ -443,26 +441,10 @@ class _StopOnNonFinite(keras.callbacks.Callback):
         self.epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None):
-        bad = _non_finite(logs)
+        bad = nonfinite_logs(logs)
         if bad:
             self.model.stop_training = True
             raise FloatingPointError(
                 f"{self.owner} training stopped: {sorted(bad)} became NaN or Inf at epoch {self.epoch + 1}, "
                 f"batch {batch + 1} (logs: {bad}). Check that batch for NaN/Inf values, or lower the learning rate."
             )
-
-
-def _check_alp_options(options: dict) -> dict:
-    """Validates the ALP options a Donsker–Varadhan estimator accepts (the rest are checked by ALP itself)."""
-    unknown = sorted(set(options) - set(_ALP_OPTIONS))
-    if unknown:
-        raise ValueError(f"Unknown ALP options {unknown}; valid ones are {list(_ALP_OPTIONS)}")
-    if "d_x" in options:
-        check_choice("d_x", options["d_x"], VALID_D_X)
-    if "reduction" in options:
-        check_choice("reduction", options["reduction"], VALID_REDUCTIONS)
-    if "xi" in options:
-        check_float("xi", options["xi"])
-    if "power_iterations" in options:
-        check_power_iterations(options["power_iterations"], minimum=0)
-    return dict(options)

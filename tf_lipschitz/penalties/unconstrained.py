@@ -40,11 +40,11 @@ from typing import Any, Callable
 
 import tensorflow as tf
 
-from tf_lipschitz.penalties._core import D_X, D_Y, PenaltyResult, flat_outputs, quotient_ratio
+from tf_lipschitz.penalties._core import D_X, D_Y, STATISTICS, PenaltyResult, flat_outputs, quotient_ratio
 from tf_lipschitz.penalties.adversarial import adversarial_perturbation
 from tf_lipschitz.penalties.epsilon import Epsilon
 from tf_lipschitz.penalties.noise import Seed
-from tf_lipschitz.validation import check_choice, check_float
+from tf_lipschitz.penalties.options import validated
 
 __all__ = [
     "STATISTICS",
@@ -56,13 +56,9 @@ __all__ = [
 ]
 
 Tensor = Any
-STATISTICS = ("max", "mean")
 
 
-def _check_alpha(alpha: float) -> float:
-    return check_float("alpha", alpha, 1.0)
-
-
+@validated
 def unconstrained_wgan_regularizer(lipschitz: Tensor, alpha: float = 2.0) -> Tensor:
     """(α − 1)·α^{α/(1−α)}·L^{α/(α−1)}: the price of a critic with Lipschitz constant L.
 
@@ -83,12 +79,13 @@ def unconstrained_wgan_regularizer(lipschitz: Tensor, alpha: float = 2.0) -> Ten
         >>> round(float(unconstrained_wgan_regularizer(6.0, alpha=2.0)), 4)  # 6²/4
         9.0
     """
-    alpha = _check_alpha(alpha)
+    alpha = float(alpha)
     coefficient = (alpha - 1.0) * alpha ** (alpha / (1.0 - alpha))
     lipschitz = tf.cast(lipschitz, tf.float32)
     return coefficient * tf.pow(lipschitz, alpha / (alpha - 1.0))
 
 
+@validated
 def unconstrained_wgan_objective(f_mu: Tensor, f_nu: Tensor, lipschitz: Tensor, alpha: float = 2.0) -> Tensor:
     """The critic's objective E_µ f − E_ν f − (α − 1)·α^{α/(1−α)}·L^{α/(α−1)}; its supremum is W(µ, ν)^α.
 
@@ -110,9 +107,10 @@ def unconstrained_wgan_objective(f_mu: Tensor, f_nu: Tensor, lipschitz: Tensor, 
         9.0
     """
     difference = tf.reduce_mean(tf.cast(f_mu, tf.float32)) - tf.reduce_mean(tf.cast(f_nu, tf.float32))
-    return difference - unconstrained_wgan_regularizer(lipschitz, alpha)
+    return difference - unconstrained_wgan_regularizer.unchecked(lipschitz, alpha)
 
 
+@validated
 def adversarial_lipschitz_ratios(
     f: Callable,
     x: Tensor,
@@ -149,8 +147,8 @@ def adversarial_lipschitz_ratios(
     """
     x = tf.convert_to_tensor(x)
     fx = f(x) if fx is None else fx
-    r_adv = adversarial_perturbation(f, x, xi=xi, epsilon=epsilon, power_iterations=power_iterations, d_y="abs",
-                                     seed=seed, fx=fx, check_numerics=check_numerics)
+    r_adv = adversarial_perturbation.unchecked(f, x, xi=xi, epsilon=epsilon, power_iterations=power_iterations,
+                                               d_y="abs", seed=seed, fx=fx, check_numerics=check_numerics)
     x_hat = x + r_adv
     return quotient_ratio(flat_outputs(fx), flat_outputs(f(x_hat)), x, x_hat, D_X["l2"], D_Y["abs"])
 
@@ -169,6 +167,7 @@ def _non_empty(ratios: Tensor) -> Tensor:
         return tf.identity(ratios)
 
 
+@validated
 def lipschitz_estimate(ratios: Tensor, statistic: str = "max") -> Tensor:
     """‖f‖_L from per-sample ratios: their maximum (default) or mean; see the module docstring for why max.
 
@@ -188,11 +187,11 @@ def lipschitz_estimate(ratios: Tensor, statistic: str = "max") -> Tensor:
         >>> float(lipschitz_estimate([1.0, 3.0], "max")), float(lipschitz_estimate([1.0, 3.0], "mean"))
         (3.0, 2.0)
     """
-    check_choice("statistic", statistic, STATISTICS)
     ratios = _non_empty(tf.cast(ratios, tf.float32))
     return tf.reduce_max(ratios) if statistic == "max" else tf.reduce_mean(ratios)
 
 
+@validated
 def unconstrained_wgan_penalty(
     f: Callable,
     x: Tensor,
@@ -245,21 +244,19 @@ def unconstrained_wgan_penalty(
         >>> round(float(result.penalty), 4), round(float(result.ratio_mean), 4)
         (2.25, 2.0)
     """
-    _check_alpha(alpha)
-    check_choice("statistic", statistic, STATISTICS)
     parts = x if isinstance(x, tuple) else (x,)
     part_outputs = fx if isinstance(x, tuple) and fx is not None else (fx,) * len(parts)
     if len(part_outputs) != len(parts):
         raise ValueError(f"`fx` must have one output per part of `x` ({len(parts)}). Received {len(part_outputs)}")
     ratios = tf.concat([
-        adversarial_lipschitz_ratios(f, part, xi=xi, epsilon=epsilon, power_iterations=power_iterations,
-                                     seed=seed, fx=part_fx, check_numerics=check_numerics)
+        adversarial_lipschitz_ratios.unchecked(f, part, xi=xi, epsilon=epsilon, power_iterations=power_iterations,
+                                               seed=seed, fx=part_fx, check_numerics=check_numerics)
         for part, part_fx in zip(parts, part_outputs)
     ], axis=0)
-    lipschitz = lipschitz_estimate(ratios, statistic)
+    lipschitz = lipschitz_estimate.unchecked(ratios, statistic)
     constant = tf.stop_gradient(ratios)
     return PenaltyResult(
-        penalty=unconstrained_wgan_regularizer(lipschitz, alpha),
+        penalty=unconstrained_wgan_regularizer.unchecked(lipschitz, alpha),
         ratio_mean=tf.reduce_mean(constant),
         ratio_max=tf.reduce_max(constant),
         violation_fraction=tf.reduce_mean(tf.cast(constant > tf.stop_gradient(lipschitz), tf.float32)),
