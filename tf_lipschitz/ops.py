@@ -460,7 +460,7 @@ def lipschitz_upper_bound(model, *, power_iterations: int = 50, warn_unconverged
     if behind:
         warnings.warn(
             f"lipschitz_upper_bound: the power iteration of {len(behind)} normalized layer(s) has not converged ("
-            + ", ".join(f"'{name}': 5 more steps raise its σ estimate by {gap:.0%}" for name, gap in behind)
+            + ", ".join(f"'{name}': 5 more steps raise its σ estimate by {gap:.2%}" for name, gap in behind)
             + "), so their kernels are normalized to more than their target norm and the bound, true for the "
             "model as it is, is larger than after training. For the bound of converged layers, call "
             "tf_lipschitz.layers.converge_power_iteration(model) first.", stacklevel=2)
