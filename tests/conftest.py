@@ -38,3 +38,10 @@ def mnist_path():
     if not os.path.exists(path):
         pytest.skip(f"real data not found at {path}")
     return path
+
+
+def pytest_collection_modifyitems(items):
+    """Test files holding a `slow` test run first, so that the two xdist workers (one file at a time, in
+    collection order) finish together instead of one running the longest files alone at the end."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)  # stable: the order within each group is kept

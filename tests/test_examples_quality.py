@@ -98,6 +98,7 @@ def test_study_trains_scores_resumes_and_writes_the_tables(tmp_path, capsys):
     assert "--- " not in printed and again == table
 
 
+@pytest.mark.slow
 def test_alp_sweep_changes_one_setting_per_variant_and_reads_the_study_rows(tmp_path, capsys):
     import alp_sweep
 
