@@ -13,6 +13,7 @@ import json
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from tf_lipschitz.cli import main
@@ -103,6 +104,7 @@ def test_progress_bar_on_a_terminal_redraws_one_line():
     assert "step 3/3" in text and "W1 est 0.5" in text and "penalty 0.25" in text and "other" not in text
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_to_the_same_weights_as_an_uninterrupted_run(tmp_path):
     steps = 20
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
