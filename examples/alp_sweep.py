@@ -111,7 +111,7 @@ def build(args: argparse.Namespace, variant: str, run_dir: str):
         (gan, dataset, callbacks, n_critic).
     """
     from tf_lipschitz.penalties import RelativeEpsilon
-    from tf_lipschitz.train_command import build as build_setup
+    from tf_lipschitz.commands.train_job import build as build_setup
 
     alp, gan_kwargs, n_critic, lr = variant_settings(variant)
     alp = {k: RelativeEpsilon() if v == "relative" else v for k, v in alp.items()}
@@ -155,7 +155,7 @@ def timing(args: argparse.Namespace) -> str:
         The Markdown table (also in `<out-dir>/sweep/timing.md`; the rounds in `timing.json`).
     """
     from tf_lipschitz.reporting import markdown_table
-    from tf_lipschitz.train_command import build as build_setup
+    from tf_lipschitz.commands.train_job import build as build_setup
 
     folder = os.path.join(args.out_dir, "sweep", "timing")
     setups = {}

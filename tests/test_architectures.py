@@ -390,7 +390,7 @@ def test_set_fade_in_reaches_nested_models():
 
 def test_spectral_normalized_nets_keep_their_promise():
     """With converged power iterations, the SN toy MLP is 1-Lipschitz and the SN DCGAN critic k_sn^n·√n-bounded."""
-    from tf_lipschitz.ops import empirical_lipschitz
+    from tf_lipschitz.analysis import empirical_lipschitz
 
     rng = np.random.default_rng(11)
     mlp = toy_mlp(spectral_norm=True, k_sn=1.0, power_iterations=100)

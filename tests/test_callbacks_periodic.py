@@ -1,4 +1,4 @@
-"""The declared GAN contract (`tf_lipschitz.contracts`) and the one every-N-steps schedule of the callbacks."""
+"""The declared GAN contract (`tf_lipschitz.foundations.contracts`) and the one every-N-steps schedule of the callbacks."""
 
 import itertools
 import math
@@ -9,10 +9,11 @@ import keras
 import numpy as np
 import pytest
 
-from tf_lipschitz import contracts
+from tf_lipschitz.foundations import contracts
 from tf_lipschitz.callbacks._periodic import PeriodicCallback
 from tf_lipschitz.models import LipschitzGAN
-from tf_lipschitz.toy import ToyW1Monitor, toy_samples
+from tf_lipschitz.callbacks import ToyW1Monitor
+from tf_lipschitz.toy import toy_samples
 
 PACKAGE = os.path.join(os.path.dirname(__file__), "..", "tf_lipschitz")
 

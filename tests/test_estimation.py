@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tf_lipschitz import estimation
-from tf_lipschitz import ops as lip_ops
+from tf_lipschitz import analysis
+from tf_lipschitz.analysis import estimation
 from tf_lipschitz.layers import GroupSort, OrthonormalDense
 
 cvxpy = pytest.importorskip("cvxpy", reason="cvxpy is absent: LipSDP tests need `pip install tf-lipschitz[sdp]`")
@@ -95,7 +95,7 @@ def test_lower_bound_is_deterministic_and_at_least_the_jacobian_svd_at_the_data_
     first = estimation.lipschitz_lower_bound(model, x, steps=5, seed=7)
     assert first == estimation.lipschitz_lower_bound(model, x, steps=5, seed=7)
     # The search starts at the data: it ends at or above the largest Jacobian singular value there (tf.linalg.svd).
-    assert first >= lip_ops.empirical_lipschitz(model, x) * (1 - 1e-5)
+    assert first >= analysis.empirical_lipschitz(model, x) * (1 - 1e-5)
 
 
 def test_gnp_network_lipsdp_reads_orthonormal_layers_and_refuses_groupsort():

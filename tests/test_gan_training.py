@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tf_lipschitz.data import exact_w1, toy_samples
+from tf_lipschitz.toy import exact_w1, toy_samples
 from tf_lipschitz.layers import SpectralNormDense
 from tf_lipschitz.models import LipschitzGAN, WGANALP, WGANGP
 

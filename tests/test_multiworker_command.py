@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tf_lipschitz import distribute
-from tf_lipschitz.checkpoints import RunCheckpoints
+from tf_lipschitz.training import distribute
+from tf_lipschitz.training.checkpoints import RunCheckpoints
 from tf_lipschitz.training import load_final_weights
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

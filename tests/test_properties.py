@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from references import top_singular_value, toeplitz_matrix
-from tf_lipschitz import certified
+from tf_lipschitz.ops import certified
 from tf_lipschitz.layers import SpectralNormConv2D, SpectralNormDense, ToeplitzNormConv2D
 from tf_lipschitz.penalties import adversarial_lipschitz_penalty, gradient_penalty
 

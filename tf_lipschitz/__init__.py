@@ -2,10 +2,13 @@
 
 After `import tf_lipschitz as tfl`, every sub-package is an attribute, imported on first use: `tfl.layers`,
 `tfl.penalties`, `tfl.losses`, `tfl.models`, `tfl.callbacks` (the core: TensorFlow, Keras and NumPy only),
-`tfl.ops`, `tfl.optimizers`, `tfl.convert`, `tfl.constraints`, `tfl.architectures`, `tfl.evaluation` (the `[eval]` extra),
-`tfl.divergences`, `tfl.unconstrained_wgan`, `tfl.toy`, `tfl.recipes`, `tfl.reporting`, `tfl.data`,
-`tfl.training`, `tfl.checkpoints`, `tfl.distribute`, `tfl.contracts`, `tfl.validation`. The layers are also
-exported at the top level.
+`tfl.ops`, `tfl.optimizers`, `tfl.analysis`, `tfl.convert`, `tfl.constraints`, `tfl.architectures`,
+`tfl.evaluation` (the `[eval]` extra), `tfl.divergences`, `tfl.unconstrained_wgan`, `tfl.toy`, `tfl.recipes`,
+`tfl.reporting`, `tfl.data`, `tfl.training`, `tfl.checkpoints`, `tfl.distribute`, `tfl.contracts`,
+`tfl.validation`. Each name is the home of its concept: `tfl.convert` is `tf_lipschitz.analysis.convert`,
+`tfl.checkpoints` and `tfl.distribute` are in `tf_lipschitz.training`, `tfl.contracts` and `tfl.validation` in
+`tf_lipschitz.foundations`, `tfl.unconstrained_wgan` is `tf_lipschitz.penalties.unconstrained`. The layers are
+also exported at the top level.
 
 Example:
     >>> import tf_lipschitz as tfl
@@ -17,30 +20,33 @@ import importlib
 
 __version__ = "0.1.0"
 
-_SUBMODULES = (
-    "architectures",
-    "callbacks",
-    "checkpoints",
-    "constraints",
-    "contracts",
-    "convert",
-    "data",
-    "distribute",
-    "divergences",
-    "evaluation",
-    "layers",
-    "losses",
-    "models",
-    "ops",
-    "optimizers",
-    "penalties",
-    "recipes",
-    "reporting",
-    "toy",
-    "training",
-    "unconstrained_wgan",
-    "validation",
-)
+# `tfl.<name>` -> the module that is that concept's home. The packages below are listed by layer (README, "Where
+# things are"); a few concepts keep their short top-level name although they live inside a package.
+_SUBMODULES = {
+    "validation": "foundations.validation",
+    "contracts": "foundations.contracts",
+    "ops": "ops",
+    "layers": "layers",
+    "constraints": "constraints",
+    "optimizers": "optimizers",
+    "penalties": "penalties",
+    "unconstrained_wgan": "penalties.unconstrained",
+    "losses": "losses",
+    "divergences": "divergences",
+    "data": "data",
+    "toy": "toy",
+    "reporting": "reporting",
+    "analysis": "analysis",
+    "convert": "analysis.convert",
+    "models": "models",
+    "evaluation": "evaluation",
+    "callbacks": "callbacks",
+    "training": "training",
+    "checkpoints": "training.checkpoints",
+    "distribute": "training.distribute",
+    "architectures": "architectures",
+    "recipes": "recipes",
+}
 
 # The layer names exported at the top level, also loaded on first use: `import tf_lipschitz` imports no
 # TensorFlow, so that the `tf-lipschitz` command answers `--help` and argument errors at once.
@@ -59,7 +65,7 @@ def __getattr__(name: str):
     # PEP 562: sub-packages load on first access, so `import tf_lipschitz` stays light and optional extras
     # (evaluation, plots) are only needed when used.
     if name in _SUBMODULES:
-        return importlib.import_module(f"{__name__}.{name}")
+        return importlib.import_module(f"{__name__}.{_SUBMODULES[name]}")
     if name in _LAYER_EXPORTS:
         value = getattr(importlib.import_module(f"{__name__}.layers"), name)
         globals()[name] = value

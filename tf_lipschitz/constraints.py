@@ -17,7 +17,7 @@ import keras
 from keras import ops
 
 from tf_lipschitz import ops as lip_ops
-from tf_lipschitz.validation import check_float
+from tf_lipschitz.foundations.validation import check_float
 
 __all__ = ["WeightClip", "SpectralClamp", "WeightNorm", "spectral_clamp_weights", "weight_norm"]
 

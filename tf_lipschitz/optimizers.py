@@ -20,7 +20,7 @@ import tensorflow as tf
 from keras import ops
 
 from tf_lipschitz import ops as lip_ops
-from tf_lipschitz.validation import check_choice
+from tf_lipschitz.foundations.validation import check_choice
 
 __all__ = ["SpectralClampOptimizer", "spectral_clamp", "clampable", "check_ratio", "CLAMP_MODES"]
 

@@ -15,7 +15,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from tf_lipschitz._optional import require
+from tf_lipschitz.foundations.optional import require
 
 __all__ = [
     "RESULT_FILE",

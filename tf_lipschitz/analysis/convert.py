@@ -16,7 +16,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tf_lipschitz import bounds
+from tf_lipschitz.analysis import bounds
 from tf_lipschitz.layers import (
     LipschitzLayer,
     SpectralNormConv2D,
@@ -28,7 +28,7 @@ from tf_lipschitz.layers import (
     ToeplitzNormDepthwiseConv2D,
     ToeplitzNormSeparableConv2D,
 )
-from tf_lipschitz.validation import check_choice, check_float, check_int
+from tf_lipschitz.foundations.validation import check_choice, check_float, check_int
 
 __all__ = ["lipschitz_clone", "export_plain", "ConversionReport", "LayerReport"]
 

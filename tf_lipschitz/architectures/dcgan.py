@@ -24,7 +24,7 @@ import keras
 from keras import layers
 
 from tf_lipschitz.architectures._common import LayerSpec, layer_factory
-from tf_lipschitz.validation import check_int
+from tf_lipschitz.foundations.validation import check_int
 
 __all__ = ["dcgan_generator", "dcgan_critic"]
 

@@ -19,7 +19,7 @@ import keras
 
 from tf_lipschitz import ops as lip_ops
 from tf_lipschitz.optimizers import CLAMP_MODES, SpectralClampOptimizer, check_ratio, spectral_clamp
-from tf_lipschitz.validation import check_choice
+from tf_lipschitz.foundations.validation import check_choice
 
 __all__ = ["SpectralGradientClamp", "spectral_clamp", "VALID_TARGETS"]
 

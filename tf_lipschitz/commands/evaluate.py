@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
         (message on stderr).
 
     Example:
-        >>> from tf_lipschitz.cli import main
+        >>> from tf_lipschitz.commands.cli import main
         >>> main(["evaluate", "--real", "x.npz", "--fake", "samples/"])  # doctest: +SKIP
     """
     real_is_statistics = args.real is not None and is_statistics_file(args.real)

@@ -31,6 +31,7 @@ import numpy as np
 from keras import ops
 
 from tf_lipschitz import ops as lip_ops
+from tf_lipschitz.ops.layer_norms import activation_bound
 
 __all__ = [
     "LipschitzLayer",
@@ -105,7 +106,7 @@ def power_iteration_frozen(*models) -> Iterator[None]:
 class LipschitzLayer:
     """Mixin of layers that state their own promise: a Lipschitz bound and a plain-Keras equivalent.
 
-    `tf_lipschitz.ops.lipschitz_upper_bound` and `tf_lipschitz.convert.export_plain` ask these two methods and
+    `tf_lipschitz.ops.lipschitz_upper_bound` and `tf_lipschitz.analysis.convert.export_plain` ask these two methods and
     never switch on layer types, so a new Lipschitz layer works with both by implementing them.
     """
 
@@ -266,7 +267,7 @@ class NormalizedKernelMixin(LipschitzLayer):
         return outputs
 
     def _activation_bound(self) -> float:
-        return lip_ops._activation_bound(self.activation)
+        return activation_bound(self.activation)
 
     # Keras' Dense/Conv serialize only kernel and bias; the power-iteration state must persist too.
     def save_own_variables(self, store):

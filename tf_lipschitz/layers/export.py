@@ -2,13 +2,15 @@
 
 A normalized layer computes a plain Keras layer's function with its kernel scaled (k · W / σ). Exporting that plain
 layer with the scaled kernel baked in gives both halves of the `LipschitzLayer` contract at once: the export
-itself, and the layer's bound as the exact or certified bound of the export (`tf_lipschitz.bounds`), which holds
+itself, and the layer's bound as the exact or certified bound of the export (`tf_lipschitz.analysis.bounds`), which holds
 whatever state the power iteration is in.
 """
 
 from __future__ import annotations
 
 import keras
+
+from tf_lipschitz.ops.layer_norms import plain_layer_bound
 
 __all__ = ["PlainExportMixin"]
 
@@ -78,6 +80,4 @@ class PlainExportMixin:
         Returns:
             A float, a true upper bound however far the power iteration has converged.
         """
-        from tf_lipschitz import bounds  # bounds imports the layers
-
-        return bounds.layer_bound(self.export_plain(), self.built_input_shape())
+        return plain_layer_bound(self.export_plain(), self.built_input_shape())

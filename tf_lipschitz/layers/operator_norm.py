@@ -4,7 +4,7 @@ Each layer divides its kernel by the operator norm of its own linear map on its 
 the library's power iteration with the layer's convolution as A and the gradient of it as A* (so strides, padding,
 dilation, groups and data formats are those of the layer itself). The kernel used is k · W / ‖A_W‖₂, so the layer
 has Lipschitz constant k before its activation once the power iteration has converged; `lipschitz_bound()` is the
-certified bound of the current state (`tf_lipschitz.certified`).
+certified bound of the current state (`tf_lipschitz.ops.certified`).
 
 A separable convolution is normalized as one operator (depthwise then pointwise): its pointwise kernel is scaled,
 its depthwise kernel is used as is. `ToeplitzNormConv2D` (in `toeplitz_norm.py`) is the 2-D member of the family.

@@ -19,7 +19,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from tf_lipschitz import certified
+from tf_lipschitz.ops import certified
+from tf_lipschitz.ops.layer_norms import as_float64
 from tf_lipschitz import ops as lip_ops
 from tf_lipschitz.layers.base import NormalizedKernelMixin
 from tf_lipschitz.layers.export import PlainExportMixin
@@ -134,14 +135,12 @@ class SpectralNormConv2D(_ReshapedKernelNorm, keras.layers.Conv2D):
         """min(√n · σ(R_W), certified Fourier bound on the built input shape) times the activation's constant.
 
         √n · σ(R_W) (Tsuzuku et al., ≈ √n · k_sn) holds for any input size; the Fourier bound
-        (`tf_lipschitz.certified.conv_norm_bound`) is usually much tighter. Both use the exact σ of the
+        (`tf_lipschitz.ops.certified.conv_norm_bound`) is usually much tighter. Both use the exact σ of the
         normalized kernel, so the bound holds before the power iteration converges.
 
         Returns:
             A float.
         """
-        from tf_lipschitz import bounds  # bounds imports the layers
-
-        kernel = bounds.as_float64(self.normalized_kernel(training=False))
+        kernel = as_float64(self.normalized_kernel(training=False))
         reshaped = certified.matrix_norm(kernel) * lip_ops.reshaped_kernel_factor(self.kernel_size, self.strides)
         return min(reshaped * self._activation_bound(), super().lipschitz_bound())

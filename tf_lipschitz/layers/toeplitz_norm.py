@@ -94,7 +94,7 @@ class ToeplitzNormConv2D(PlainExportMixin, NormalizedKernelMixin, keras.layers.C
         """The certified Fourier bound of the normalized convolution on the built input shape, times the activation's.
 
         ≈ k once converged (a few percent above k on small inputs, where zero padding makes the true norm smaller
-        than the bound's circular convolution; see `tf_lipschitz.certified`).
+        than the bound's circular convolution; see `tf_lipschitz.ops.certified`).
 
         Returns:
             A float.

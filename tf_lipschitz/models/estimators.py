@@ -27,11 +27,12 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from tf_lipschitz import divergences, unconstrained_wgan
+from tf_lipschitz import divergences
+from tf_lipschitz.penalties import unconstrained
 from tf_lipschitz.layers import advance_power_iteration, power_iteration_frozen
 from tf_lipschitz.ops import check_power_iterations
 from tf_lipschitz.penalties import VALID_D_X, VALID_REDUCTIONS, RelativeEpsilon
-from tf_lipschitz.validation import check_choice, check_float
+from tf_lipschitz.foundations.validation import check_choice, check_float
 
 __all__ = ["DivergenceEstimator", "MutualInformationEstimator", "UnconstrainedWassersteinCritic"]
 
@@ -283,14 +284,14 @@ class UnconstrainedWassersteinCritic(_TwoSampleCritic):
     """Trains a critic alone on the unconstrained WGAN objective, whose maximum is W(µ, ν)^α.
 
     Each step maximizes E_µ f − E_ν f − (α − 1)·α^{α/(1−α)}·L^{α/(α−1)} with L the max (or mean) of the
-    adversarial ratios on both batches (`tf_lipschitz.unconstrained_wgan`). `fit` takes (x_µ, x_ν) batches and
+    adversarial ratios on both batches (`tf_lipschitz.penalties.unconstrained`). `fit` takes (x_µ, x_ν) batches and
     logs `objective` (→ W^α), `difference` (E_µ f − E_ν f), `lipschitz_estimate` (L, → α·W^{α−1}) and
     `wasserstein_estimate` = difference / L (a lower bound of W for a critic with ‖f‖_L = L, → W).
 
     Args:
         critic: A Keras model mapping a batch (n, ...) to (n, 1).
         alpha: α > 1.
-        statistic: "max" or "mean" of the ratios; see `tf_lipschitz.unconstrained_wgan`.
+        statistic: "max" or "mean" of the ratios; see `tf_lipschitz.penalties.unconstrained`.
         xi, epsilon, power_iterations: The adversarial direction's options (data units).
         seed: Seed of the noise.
 
@@ -310,7 +311,7 @@ class UnconstrainedWassersteinCritic(_TwoSampleCritic):
                  epsilon: Any = (0.001, 0.05), power_iterations: int = 1, seed: int | None = None,
                  name: str | None = None, trainable: bool = True):
         self.alpha = check_float("alpha", alpha, 1.0)
-        self.statistic = check_choice("statistic", statistic, unconstrained_wgan.STATISTICS)
+        self.statistic = check_choice("statistic", statistic, unconstrained.STATISTICS)
         self.xi = check_float("xi", xi)
         self.epsilon = epsilon
         self.power_iterations = check_power_iterations(power_iterations, minimum=1)
@@ -323,12 +324,12 @@ class UnconstrainedWassersteinCritic(_TwoSampleCritic):
         x = tf.concat([first, tf.cast(second, first.dtype)], axis=0)
         fx = f(x)
         n = tf.shape(first)[0]
-        ratios = unconstrained_wgan.adversarial_lipschitz_ratios(
+        ratios = unconstrained.adversarial_lipschitz_ratios(
             f, x, xi=self.xi, epsilon=self.epsilon, power_iterations=self.power_iterations,
             seed=self.seed_generator, fx=fx,
         )
-        lipschitz = unconstrained_wgan.lipschitz_estimate(ratios, self.statistic)
-        objective = unconstrained_wgan.unconstrained_wgan_objective(fx[:n], fx[n:], lipschitz, self.alpha)
+        lipschitz = unconstrained.lipschitz_estimate(ratios, self.statistic)
+        objective = unconstrained.unconstrained_wgan_objective(fx[:n], fx[n:], lipschitz, self.alpha)
         difference = tf.reduce_mean(tf.cast(fx[:n], tf.float32)) - tf.reduce_mean(tf.cast(fx[n:], tf.float32))
         return objective, {"objective": objective, "difference": difference, "lipschitz_estimate": lipschitz,
                            "wasserstein_estimate": difference / tf.maximum(lipschitz, 1e-12)}

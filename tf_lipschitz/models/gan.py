@@ -36,11 +36,11 @@ import tensorflow as tf
 
 from tf_lipschitz import losses as gan_losses
 from tf_lipschitz import penalties
-from tf_lipschitz.distribute import check_jit_compile, multi_worker_logs
+from tf_lipschitz.foundations.replicas import check_jit_compile, multi_worker_logs
 from tf_lipschitz.layers import advance_power_iteration, power_iteration_frozen
 from tf_lipschitz.models import gan_support
 from tf_lipschitz.models.gan_support import StepSeeds
-from tf_lipschitz.validation import check_choice, check_float, check_int
+from tf_lipschitz.foundations.validation import check_choice, check_float, check_int
 
 __all__ = ["LipschitzGAN", "WGANALP", "WGANGP", "PENALTIES", "REGULARIZE", "BOTH_REDUCTIONS", "join_halves"]
 
@@ -327,7 +327,7 @@ class LipschitzGAN(keras.Model):
 
         Raises:
             ValueError: for two identical optimizer objects, or `jit_compile=True` in multi-worker training
-                on CPUs (XLA has no CPU collectives; `distribute.check_jit_compile`).
+                on CPUs (XLA has no CPU collectives; `replicas.check_jit_compile`).
         """
         check_jit_compile(self.distribute_strategy, jit_compile)
         super().compile(

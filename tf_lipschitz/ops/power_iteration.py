@@ -1,4 +1,4 @@
-"""Operator norms and Lipschitz bounds: the one power-iteration helper of the library.
+"""Power iteration and operator norms: the one power-iteration helper of the library.
 
 Every layer and callback that needs a top singular value goes through `power_iteration`:
 the spectral-normalized layers on the reshaped kernel, the Toeplitz-normalized convolution on
@@ -31,9 +31,6 @@ __all__ = [
     "reshaped_kernel_bound",
     "reshaped_kernel_factor",
     "kernel_matrix",
-    "layer_lipschitz_bound",
-    "lipschitz_upper_bound",
-    "empirical_lipschitz",
 ]
 
 _EPS = 1e-12
@@ -369,128 +366,3 @@ def reshaped_kernel_bound(kernel, strides=1, *, power_iterations: int = 50):
         raise ValueError(f"A Conv2D kernel must have rank 4. Received a kernel of shape {tuple(kernel.shape)}")
     sigma, _, _ = spectral_norm(kernel, power_iterations=power_iterations)
     return sigma * reshaped_kernel_factor(kernel.shape[:2], strides)
-
-
-# Max of |f'| (a true Lipschitz constant) of Keras' activations, rounded up.
-_ACTIVATION_LIPSCHITZ = {
-    "linear": 1.0, "relu": 1.0, "relu6": 1.0, "leaky_relu": 1.0, "tanh": 1.0, "elu": 1.0, "sigmoid": 0.25,
-    "softplus": 1.0, "softsign": 1.0, "softmax": 1.0, "log_sigmoid": 1.0, "hard_sigmoid": 1.0 / 6.0,
-    "silu": 1.1, "swish": 1.1, "gelu": 1.13, "selu": 1.7581, "hard_silu": 1.5, "hard_swish": 1.5, "mish": 1.09,
-}
-
-
-def _activation_bound(activation) -> float:
-    name = keras.activations.serialize(activation) if activation is not None else "linear"
-    if isinstance(name, dict):
-        name = name.get("config", {}).get("name", name.get("class_name"))
-    if name not in _ACTIVATION_LIPSCHITZ:
-        raise ValueError(f"No known Lipschitz constant for activation {name!r}; known: {sorted(_ACTIVATION_LIPSCHITZ)}")
-    return _ACTIVATION_LIPSCHITZ[name]
-
-
-def layer_lipschitz_bound(layer, *, power_iterations: int = 50, input_shape=None) -> float:
-    """A true upper bound of one layer's Lipschitz constant (L2 norm, inference mode), activation included.
-
-    Lipschitz layers answer with their own guarantee (`layer.lipschitz_bound()`); plain layers get an exact or
-    certified bound from the table of `tf_lipschitz.bounds` (SVD for Dense, the Fourier bound for convolutions,
-    known constants for activations and pooling).
-
-    Args:
-        layer: A built Keras layer.
-        power_iterations: Kept for compatibility and validated; no longer used, since the bounds of plain layers
-            are exact or certified instead of power-iteration estimates (which approach σ from below).
-        input_shape: The shape the layer is applied to; defaults to the shape it was built on.
-
-    Returns:
-        A float bound.
-
-    Raises:
-        ValueError: naming the layer, for a layer of unknown kind or without a static input shape.
-
-    Example:
-        >>> layer = keras.layers.Dense(2, use_bias=False); layer.build((None, 2))
-        >>> _ = layer.kernel.assign(np.diag([3.0, 1.0]).astype("float32"))
-        >>> round(layer_lipschitz_bound(layer), 3)
-        3.0
-    """
-    from tf_lipschitz import bounds  # bounds imports the layers, which import this module
-
-    check_power_iterations(power_iterations)
-    if input_shape is None and not isinstance(layer, keras.Model):
-        input_shape = (layer.get_build_config() or {}).get("input_shape")
-        if input_shape is None and layer.built and not isinstance(layer.input, (list, tuple)):
-            input_shape = tuple(layer.input.shape)  # parameter-free layers keep no build config
-    return bounds.layer_bound(layer, input_shape)
-
-
-def lipschitz_upper_bound(model, *, power_iterations: int = 50) -> float:
-    """A true upper bound of a Sequential or functional model's Lipschitz constant (L2 norms, inference mode).
-
-    Follows the graph: the bound of a path is the product of its layers' bounds, residual additions add the
-    bounds of their branches, concatenations take the root of the sum of squares, pooling and activations
-    contribute their known constants (listed in `tf_lipschitz.bounds`).
-
-    Args:
-        model: A built Sequential or functional `keras.Model` (nested models included).
-        power_iterations: Kept for compatibility (see `layer_lipschitz_bound`).
-
-    Returns:
-        A float upper bound of ‖f‖_L with respect to the L2 norm.
-
-    Raises:
-        ValueError: naming the layer with no known bound, or for a subclassed model.
-
-    Example:
-        >>> m = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, use_bias=False)])
-        >>> _ = m.layers[0].kernel.assign([[3.0], [4.0]])
-        >>> round(lipschitz_upper_bound(m), 4)
-        5.0
-    """
-    from tf_lipschitz import bounds
-
-    check_power_iterations(power_iterations)
-    return bounds.model_bound(model)
-
-
-def empirical_lipschitz(model, x, *, training: bool = False) -> float:
-    """Empirical lower bound of a model's Lipschitz constant: the largest Jacobian norm over a batch.
-
-    For a scalar output this is max‖∇ₓf(x)‖₂; for vector outputs the top singular value of each sample's
-    Jacobian. The GradientTape lives here so layers stay backend-agnostic.
-
-    Args:
-        model: A callable Keras model or layer.
-        x: A batch of inputs.
-        training: Passed to the model.
-
-    Returns:
-        A float lower bound of ‖f‖_L (L2 norms).
-
-    Raises:
-        ValueError: for an empty batch, a non-float batch, or NaN/Inf values (with the count of bad samples).
-
-    Example:
-        >>> m = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, use_bias=False)])
-        >>> _ = m.layers[0].kernel.assign([[3.0], [4.0]])
-        >>> round(empirical_lipschitz(m, np.zeros((4, 2), "float32")), 4)
-        5.0
-    """
-    x = tf.convert_to_tensor(x)
-    if x.shape.rank is None or x.shape.rank < 1 or x.shape[0] == 0:
-        raise ValueError(f"`x` must be a non-empty batch. Received: x with shape {tuple(x.shape)}")
-    if not x.dtype.is_floating:
-        raise ValueError(f"`x` must be a floating-point batch (a Jacobian needs real inputs). Received: dtype={x.dtype.name}")
-    finite = tf.reduce_all(tf.math.is_finite(tf.reshape(x, (tf.shape(x)[0], -1))), axis=1)
-    if not bool(tf.reduce_all(finite)):
-        bad = int(tf.reduce_sum(tf.cast(~finite, tf.int32)))
-        raise ValueError(
-            f"`x` contains NaN or Inf values in {bad} of its {int(x.shape[0])} samples; the empirical Lipschitz "
-            "constant is only defined on finite inputs"
-        )
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        y = model(x, training=training)
-        y = tf.reshape(tf.cast(y, tf.float32), (tf.shape(y)[0], -1))
-    jac = tape.batch_jacobian(y, x)
-    jac = tf.reshape(jac, (tf.shape(jac)[0], tf.shape(jac)[1], -1))
-    return float(tf.reduce_max(tf.linalg.svd(jac, compute_uv=False)))

@@ -32,7 +32,7 @@ from tf_lipschitz.penalties.adversarial import adversarial_lipschitz_penalty
 from tf_lipschitz.penalties.epsilon import check_epsilon
 from tf_lipschitz.penalties.gradient import gradient_penalty
 from tf_lipschitz.penalties.unconstrained import STATISTICS, unconstrained_wgan_penalty
-from tf_lipschitz.validation import check_choice, check_float
+from tf_lipschitz.foundations.validation import check_choice, check_float
 
 __all__ = ["PenaltySpec", "Penalty", "get", "available", "deserialize_kwargs", "MODEL_OWNED"]
 

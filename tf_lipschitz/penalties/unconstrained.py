@@ -44,7 +44,7 @@ from tf_lipschitz.penalties._core import D_X, D_Y, PenaltyResult, flat_outputs, 
 from tf_lipschitz.penalties.adversarial import adversarial_perturbation
 from tf_lipschitz.penalties.epsilon import Epsilon
 from tf_lipschitz.penalties.noise import Seed
-from tf_lipschitz.validation import check_choice, check_float
+from tf_lipschitz.foundations.validation import check_choice, check_float
 
 __all__ = [
     "STATISTICS",

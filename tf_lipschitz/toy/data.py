@@ -12,7 +12,7 @@ from typing import Iterator
 import numpy as np
 import tensorflow as tf
 
-from tf_lipschitz.validation import check_int
+from tf_lipschitz.foundations.validation import check_int
 
 __all__ = ["TOY_DISTRIBUTIONS", "toy_samples", "toy_dataset"]
 

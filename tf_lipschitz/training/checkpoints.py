@@ -18,7 +18,7 @@ import tempfile
 import keras
 import tensorflow as tf
 
-from tf_lipschitz.validation import check_int
+from tf_lipschitz.foundations.validation import check_int
 
 __all__ = ["CheckpointCorruptedError", "RunCheckpoints", "CheckpointCallback"]
 

@@ -6,7 +6,7 @@ with the same weights as an uninterrupted run, because `LipschitzGAN` draws its 
 counter. Any number of steps works: a checkpoint is written every `checkpoint_every` steps and at the last.
 
 Run directory layout:
-    checkpoints/step-XXXXXXXX/   atomic, verified checkpoints (`tf_lipschitz.checkpoints`)
+    checkpoints/step-XXXXXXXX/   atomic, verified checkpoints (`tf_lipschitz.training.checkpoints`)
     log.csv                      one row per checkpoint interval (column `step`): the model's metrics averaged
                                  over the interval and what callbacks logged; only columns with values
     final.weights.npz            every weight of the model after the last step
@@ -25,8 +25,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tf_lipschitz.checkpoints import CheckpointCallback, RunCheckpoints
-from tf_lipschitz.validation import check_int
+from tf_lipschitz.training.checkpoints import CheckpointCallback, RunCheckpoints
+from tf_lipschitz.foundations.validation import check_int
 
 __all__ = ["TrainingDiverged", "StepLog", "StepProgress", "train_run", "read_log", "load_final_weights"]
 
@@ -241,7 +241,7 @@ def train_run(
         verbose: 0 silent; 1 or "auto": a progress bar on a terminal, plain lines otherwise; 2: plain lines.
         keep: Number of checkpoints kept on disk.
         resume_from: Run directory whose checkpoints to resume from, when it is not `run_dir`: a non-chief
-            worker writes into a temporary folder but resumes from the chief's (`tf_lipschitz.distribute`).
+            worker writes into a temporary folder but resumes from the chief's (`tf_lipschitz.training.distribute`).
 
     Returns:
         `{"start_step": s, "end_step": e, "history": {key: [values]}}`, the history holding the rows of
