@@ -16,10 +16,10 @@ from PIL import Image
 from tf_lipschitz import analysis
 from tf_lipschitz import losses
 from tf_lipschitz.callbacks import DomainRangeLogger, LipschitzMonitor, SampleGrid, SpectralGradientClamp
-from tf_lipschitz.callbacks.domain_range import domain_range_table
 from tf_lipschitz.callbacks import monitors
-from tf_lipschitz.callbacks.spectral_clamp import spectral_clamp
+from tf_lipschitz.callbacks.domain_range import domain_range_table
 from tf_lipschitz.models.sampling import image_grid
+from tf_lipschitz.ops.spectral_clamp import spectral_clamp
 
 
 # ------------------------------------------------------------------------------------------ GAN test double
