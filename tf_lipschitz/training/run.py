@@ -25,8 +25,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tf_lipschitz.training.checkpoints import CheckpointCallback, RunCheckpoints
 from tf_lipschitz.foundations.validation import check_int
+from tf_lipschitz.training.checkpoints import CheckpointCallback, RunCheckpoints
 
 __all__ = ["TrainingDiverged", "StepLog", "StepProgress", "train_run", "read_log", "load_final_weights"]
 
@@ -40,7 +40,7 @@ class TrainingDiverged(RuntimeError):
 
 
 def read_log(path: str) -> list[dict[str, float]]:
-    """The rows of a `log.csv` written by `StepLog`, as dicts of floats (a missing value is NaN).
+    """The rows of a `log.csv` written by `StepLog`, as dicts of floats (a missing value is NaN): the one log reader.
 
     Args:
         path: The CSV file; a missing file has no rows.
@@ -55,8 +55,14 @@ def read_log(path: str) -> list[dict[str, float]]:
     if not os.path.exists(path):
         return []
     with open(path, newline="") as handle:
-        return [{key: float(value) if value not in ("", None) else math.nan for key, value in row.items()}
-                for row in csv.DictReader(handle)]
+        return [{key: _number(value) for key, value in row.items()} for row in csv.DictReader(handle)]
+
+
+def _number(value) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):  # an empty cell, or a marker such as "NA"
+        return math.nan
 
 
 class StepLog(keras.callbacks.Callback):
