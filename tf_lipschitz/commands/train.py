@@ -21,17 +21,15 @@ import os
 import shutil
 import sys
 
+from tf_lipschitz.foundations.defaults import MODELS, N_CRITIC, STRATEGIES, TOY_DISTRIBUTIONS
 from tf_lipschitz.foundations.validation import check_float, check_int
 
 # This module imports no TensorFlow, so that `--help` and argument errors answer at once: `run` checks the flags
 # and the run directory, then hands over to `tf_lipschitz.commands.train_job`, which builds and trains.
 
 DATASETS = ("toy", "mnist", "fashion_mnist", "cifar10", "folder")
-# `recipes.MODELS`, `toy.TOY_DISTRIBUTIONS` (but the two-Gaussians check) and `distribute.STRATEGIES`, written out so that
-# building the parser imports no TensorFlow; tests/test_cli.py checks that they agree.
-MODELS = ("wgan-alp", "wgan-gp", "sn")
-TOYS = ("8gaussians", "25gaussians", "swissroll")
-STRATEGIES = ("auto", "default", "mirrored", "multi-worker")  # `distribute.STRATEGIES`
+# The toy distributions a run can train on: all but the two-Gaussians check.
+TOYS = tuple(name for name in TOY_DISTRIBUTIONS if name != "two_gaussians")
 # Defaults that depend on the data: (toy, images). The image ones make the default MNIST run about 15 minutes.
 DEFAULTS = {"steps": (1000, 4000), "batch_size": (256, 64), "lr": (1e-4, 2e-4)}
 DEFAULT_WIDTH = 16
@@ -77,7 +75,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     add("--model", choices=MODELS, default="wgan-alp", help="GAN model (default: %(default)s)")
     add("--steps", type=int, help=f"generator steps (default: {steps[0]} toy, {steps[1]} images)")
     add("--batch-size", type=int, help=f"critic batch (default: {batch[0]} toy, {batch[1]} images)")
-    add("--n-critic", type=int, default=5, help="critic updates per generator step (default: %(default)s)")
+    add("--n-critic", type=int, default=N_CRITIC, help="critic updates per generator step (default: %(default)s)")
     add("--lr", type=float, help=f"Adam learning rate (default: {lr[0]:g} toy, {lr[1]:g} images)")
     add("--width", type=int, default=DEFAULT_WIDTH,
         help="base width of the image nets; step time grows as its square (default: %(default)s)")
@@ -158,7 +156,7 @@ def expected_seconds(config: dict) -> float:
         65
     """
     toy = config["dataset"] == "toy"
-    scale = config["batch_size"] * config["n_critic"] / (DEFAULTS["batch_size"][0 if toy else 1] * 5)
+    scale = config["batch_size"] * config["n_critic"] / (DEFAULTS["batch_size"][0 if toy else 1] * N_CRITIC)
     if not toy:
         scale *= (config["width"] / DEFAULT_WIDTH) ** 2
     return STARTUP_SECONDS + config["steps"] * SECONDS_PER_STEP["toy" if toy else "images"] * scale

@@ -11,18 +11,17 @@ from typing import Any, Mapping
 
 import keras
 
+from tf_lipschitz.foundations.defaults import MODELS, N_CRITIC
 from tf_lipschitz.foundations.validation import check_choice
 from tf_lipschitz.models import WGANALP, WGANGP, LipschitzGAN
 
 __all__ = ["MODELS", "TOY_ALP", "make_gan"]
 
-# The models compared in the ALR paper: WGAN-ALP, WGAN-GP and a spectral-normalized critic (SN-GAN).
-MODELS = ("wgan-alp", "wgan-gp", "sn")
 # ξ and ε are in data units: the paper's image values (ξ = 10, ε ~ U[0.1, 10]) are far too large for 2-D data.
 TOY_ALP = {"xi": 1.0, "epsilon": (0.01, 0.5)}
 
 
-def make_gan(model: str, generator: keras.Model, critic: keras.Model, *, latent_dim: int, n_critic: int = 5,
+def make_gan(model: str, generator: keras.Model, critic: keras.Model, *, latent_dim: int, n_critic: int = N_CRITIC,
              seed: int = 0, alp_kwargs: Mapping[str, Any] | None = None, **kwargs):
     """A GAN model by name, with the papers' defaults for each.
 

@@ -42,6 +42,7 @@ from typing import Mapping, Sequence
 
 import tensorflow as tf
 
+from tf_lipschitz.foundations.defaults import STRATEGIES
 from tf_lipschitz.foundations.validation import check_choice, check_float, check_int
 
 __all__ = [
@@ -56,8 +57,6 @@ __all__ = [
     "start_local_workers",
     "wait_workers",
 ]
-
-STRATEGIES = ("auto", "default", "mirrored", "multi-worker")
 
 
 class WorkerTimeoutError(TimeoutError):
