@@ -179,7 +179,7 @@ def test_spectral_norm_conv_normalizes_the_reshaped_kernel_not_the_operator():
 @pytest.mark.parametrize("strides", [1, 2])
 @pytest.mark.parametrize("padding", ["same", "valid"])
 def test_toeplitz_conv_jacobian_has_norm_k(strides, padding):
-    layer = ToeplitzNormConv2D(3, 3, k=1.5, strides=strides, padding=padding, use_bias=False)
+    layer = ToeplitzNormConv2D(3, 3, k_sn=1.5, strides=strides, padding=padding, use_bias=False)
     layer.build((None, 8, 7, 2))
     converge(layer, 300)
     kernel = np.asarray(layer.normalized_kernel())
@@ -189,7 +189,7 @@ def test_toeplitz_conv_jacobian_has_norm_k(strides, padding):
 
 
 def test_toeplitz_channels_first_matches_channels_last_norm():
-    layer = ToeplitzNormConv2D(2, 3, k=1.0, padding="same", use_bias=False, data_format="channels_first")
+    layer = ToeplitzNormConv2D(2, 3, k_sn=1.0, padding="same", use_bias=False, data_format="channels_first")
     layer.build((None, 2, 6, 5))
     converge(layer, 300)
     kernel = np.asarray(layer.normalized_kernel())
@@ -304,11 +304,11 @@ def test_zero_kernel_gives_zero_output_not_nan():
         lambda: SpectralNormDense(2, k_sn=-1),
         lambda: SpectralNormDense(2, power_iterations=0),
         lambda: SpectralNormConv2D(2, 3, power_iterations=1.5),
-        lambda: ToeplitzNormConv2D(2, 3, k=-2.0),
+        lambda: ToeplitzNormConv2D(2, 3, k_sn=-2.0),
     ],
 )
 def test_invalid_arguments_raise(make):
-    with pytest.raises(ValueError, match="k_sn|power_iterations|`k`"):
+    with pytest.raises(ValueError, match="k_sn|power_iterations"):
         make()
 
 
@@ -410,13 +410,13 @@ def test_mirrored_strategy_updates_power_iteration_state():
 PROMISE_CASES = [
     (lambda: SpectralNormDense(4, k_sn=2.0), (5,), None),
     (lambda: SpectralNormConv2D(3, 3, k_sn=1.0, padding="same"), (6, 5, 2), None),
-    (lambda: ToeplitzNormConv2D(3, 3, k=1.5, dilation_rate=2, padding="same"), (7, 6, 2), 1.5),
-    (lambda: ToeplitzNormConv1D(3, 3, k=1.0, padding="causal", dilation_rate=2), (9, 2), 1.0),
-    (lambda: ToeplitzNormConv3D(2, 2, k=1.0, strides=(1, 2, 1)), (4, 5, 3, 2), 1.0),
-    (lambda: ToeplitzNormDepthwiseConv2D(3, k=2.0, depth_multiplier=2, strides=2, padding="same"), (7, 6, 2), 2.0),
-    (lambda: ToeplitzNormSeparableConv2D(3, 3, k=1.0, depth_multiplier=2), (6, 7, 2), 1.0),
-    (lambda: ToeplitzNormConv2DTranspose(2, 3, k=1.0, strides=2, padding="same"), (4, 3, 3), 1.0),
-    (lambda: ToeplitzNormDepthwiseConv2D(3, k=1.0, padding="same", data_format="channels_first"), (2, 5, 6), 1.0),
+    (lambda: ToeplitzNormConv2D(3, 3, k_sn=1.5, dilation_rate=2, padding="same"), (7, 6, 2), 1.5),
+    (lambda: ToeplitzNormConv1D(3, 3, k_sn=1.0, padding="causal", dilation_rate=2), (9, 2), 1.0),
+    (lambda: ToeplitzNormConv3D(2, 2, k_sn=1.0, strides=(1, 2, 1)), (4, 5, 3, 2), 1.0),
+    (lambda: ToeplitzNormDepthwiseConv2D(3, k_sn=2.0, depth_multiplier=2, strides=2, padding="same"), (7, 6, 2), 2.0),
+    (lambda: ToeplitzNormSeparableConv2D(3, 3, k_sn=1.0, depth_multiplier=2), (6, 7, 2), 1.0),
+    (lambda: ToeplitzNormConv2DTranspose(2, 3, k_sn=1.0, strides=2, padding="same"), (4, 3, 3), 1.0),
+    (lambda: ToeplitzNormDepthwiseConv2D(3, k_sn=1.0, padding="same", data_format="channels_first"), (2, 5, 6), 1.0),
 ]
 
 

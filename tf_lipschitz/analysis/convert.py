@@ -46,7 +46,6 @@ _REPLACEMENTS: dict[type, tuple[type, type]] = {
     L.SeparableConv2D: (ToeplitzNormSeparableConv2D, ToeplitzNormSeparableConv2D),
     L.Conv2DTranspose: (ToeplitzNormConv2DTranspose, ToeplitzNormConv2DTranspose),
 }
-_SCALE_NAME = {SpectralNormDense: "k_sn", SpectralNormConv2D: "k_sn"}  # the others take `k`
 
 
 @dataclasses.dataclass(frozen=True)
@@ -199,10 +198,10 @@ def lipschitz_clone(
     the plain classes are replaced (subclasses are kept):
 
     * Dense → `SpectralNormDense(k_sn)` (its reshaped-kernel norm is its operator norm);
-    * Conv2D → `SpectralNormConv2D(k_sn)` (method="spectral", bound k_sn·√n) or `ToeplitzNormConv2D(k=k_sn)`
+    * Conv2D → `SpectralNormConv2D(k_sn)` (method="spectral", bound k_sn·√n) or `ToeplitzNormConv2D(k_sn)`
       (method="toeplitz");
     * Conv1D, Conv3D, DepthwiseConv2D, SeparableConv2D, Conv2DTranspose → their Toeplitz-normalized counterparts
-      (`tf_lipschitz.layers.operator_norm`, k=k_sn) with either method: there the reshaped-kernel norm gives no
+      (`tf_lipschitz.layers.operator_norm`, same k_sn) with either method: there the reshaped-kernel norm gives no
       useful operator bound.
 
     Batch normalization is folded into the linear layer that feeds it (and only it): at inference a batch norm is
@@ -261,7 +260,7 @@ def lipschitz_clone(
         if id(layer) in folded_into:
             config["use_bias"] = True
         new_class = _REPLACEMENTS[type(layer)][column]
-        return new_class(power_iterations=power_iterations, **{_SCALE_NAME.get(new_class, "k"): k_sn}, **config)
+        return new_class(power_iterations=power_iterations, k_sn=k_sn, **config)
 
     serialized = keras.saving.serialize_keras_object(model)
     serialized["config"] = _rewrite_config(

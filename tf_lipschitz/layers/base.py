@@ -106,8 +106,8 @@ def power_iteration_frozen(*models) -> Iterator[None]:
 class LipschitzLayer:
     """Mixin of layers that state their own promise: a Lipschitz bound and a plain-Keras equivalent.
 
-    `tf_lipschitz.ops.lipschitz_upper_bound` and `tf_lipschitz.analysis.convert.export_plain` ask these two methods and
-    never switch on layer types, so a new Lipschitz layer works with both by implementing them.
+    `tf_lipschitz.analysis.lipschitz_upper_bound` and `tf_lipschitz.analysis.export_plain` ask these two methods
+    and never switch on layer types, so a new Lipschitz layer works with both by implementing them.
     """
 
     def lipschitz_bound(self) -> float:
@@ -177,8 +177,15 @@ def advance_power_iteration(model) -> None:
 class NormalizedKernelMixin(LipschitzLayer):
     """Divides a Dense/Conv kernel by an operator norm estimated with a persistent power iteration.
 
-    Subclasses define `_operators(kernel)` returning the (A, Aᵀ) callables, `_vector_shape(input_shape)`,
-    and `_scale()` (the target norm, `k_sn` or `k`). The host class must keep its kernel in `self._kernel`.
+    Every normalized layer names its target constant `k_sn`, after the k_SN of the papers (Miyato et al.'s
+    spectral normalization scales the kernel to W·k_SN/σ(W); "How does Lipschitz regularization influence GAN
+    training?" studies k_SN): the kernel used is k_sn · W / σ, with σ the norm of the layer's own operator (the
+    reshaped kernel for the SN layers, the convolution itself for the Toeplitz layers), so the linear map has norm
+    k_sn once the power iteration has converged.
+
+    Subclasses define `_operators(kernel)` returning the (A, Aᵀ) callables and `_vector_shape(input_shape)`,
+    and call `_init_normalization(k_sn, power_iterations)` in `__init__`. The host class must keep its kernel in
+    `self._kernel`.
     """
 
     # How many `power_iteration_frozen(...)` blocks currently hold this layer (read at trace time).
@@ -189,10 +196,14 @@ class NormalizedKernelMixin(LipschitzLayer):
         """Whether calls with `training=True` currently use the stored state without advancing it."""
         return self._power_iteration_freezes > 0 or _context_frozen.get() > 0
 
-    def _init_normalization(self, scale: float, scale_name: str, power_iterations: int) -> None:
-        if not isinstance(scale, (int, float, np.floating, np.integer)) or not scale > 0:
-            raise ValueError(f"`{scale_name}` must be > 0. Received: {scale_name}={scale}")
+    def _init_normalization(self, k_sn: float, power_iterations: int) -> None:
+        if not isinstance(k_sn, (int, float, np.floating, np.integer)) or not k_sn > 0:
+            raise ValueError(f"`k_sn` must be > 0. Received: k_sn={k_sn}")
+        self.k_sn = float(k_sn)
         self.power_iterations = lip_ops.check_power_iterations(power_iterations)
+
+    def _normalization_config(self) -> dict:
+        return {"k_sn": self.k_sn, "power_iterations": self.power_iterations}
 
     def add_weight(self, *args, **kwargs):
         # The kernel is read in float32 for the power iteration even under mixed precision; the
@@ -253,7 +264,7 @@ class NormalizedKernelMixin(LipschitzLayer):
             A tensor shaped like the kernel.
         """
         sigma = ops.maximum(self.operator_norm(training), 1e-12)
-        kernel = self._kernel_float32() * (self._scale() / sigma)
+        kernel = self._kernel_float32() * (self.k_sn / sigma)
         return ops.cast(kernel, self.compute_dtype)
 
     def _add_bias_and_activate(self, outputs):

@@ -1,6 +1,6 @@
 """The promise of a normalized layer, derived from its plain export: `export_plain` and `lipschitz_bound`.
 
-A normalized layer computes a plain Keras layer's function with its kernel scaled (k · W / σ). Exporting that plain
+A normalized layer computes a plain Keras layer's function with its kernel scaled (k_sn · W / σ). Exporting that plain
 layer with the scaled kernel baked in gives both halves of the `LipschitzLayer` contract at once: the export
 itself, and the layer's bound as the exact or certified bound of the export (`tf_lipschitz.analysis.bounds`), which holds
 whatever state the power iteration is in.
@@ -15,7 +15,7 @@ from tf_lipschitz.ops.layer_norms import plain_layer_bound
 __all__ = ["PlainExportMixin"]
 
 # Keys of a normalized layer's config that the plain layer does not take.
-_NORMALIZATION_KEYS = ("k_sn", "k", "power_iterations")
+_NORMALIZATION_KEYS = ("k_sn", "power_iterations")
 
 
 class PlainExportMixin:

@@ -24,9 +24,9 @@ import keras
 import numpy as np
 from keras import ops
 
-from tf_lipschitz.ops.layer_norms import activation_bound
-from tf_lipschitz.layers.base import LipschitzLayer
 from tf_lipschitz.foundations.validation import check_int
+from tf_lipschitz.layers.base import LipschitzLayer
+from tf_lipschitz.ops.layer_norms import activation_bound
 
 __all__ = ["OrthonormalDense", "bjorck_orthonormalize", "sigma_max_bound"]
 

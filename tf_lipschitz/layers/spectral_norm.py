@@ -19,11 +19,11 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from tf_lipschitz.ops import certified
-from tf_lipschitz.ops.layer_norms import as_float64
 from tf_lipschitz import ops as lip_ops
 from tf_lipschitz.layers.base import NormalizedKernelMixin
 from tf_lipschitz.layers.export import PlainExportMixin
+from tf_lipschitz.ops import certified
+from tf_lipschitz.ops.layer_norms import as_float64
 
 __all__ = ["SpectralNormDense", "SpectralNormConv2D"]
 
@@ -41,15 +41,12 @@ class _ReshapedKernelNorm(PlainExportMixin, NormalizedKernelMixin):
     def _vector_shape(self, input_shape):
         return (int(self.kernel.shape[-1]), 1)
 
-    def _scale(self) -> float:
-        return self.k_sn
-
     def build(self, input_shape):
         super().build(input_shape)
         self._build_power_iteration(input_shape)
 
     def get_config(self):
-        return {**super().get_config(), "k_sn": self.k_sn, "power_iterations": self.power_iterations}
+        return {**super().get_config(), **self._normalization_config()}
 
 
 @keras.saving.register_keras_serializable(package="tf_lipschitz")
@@ -77,8 +74,7 @@ class SpectralNormDense(_ReshapedKernelNorm, keras.layers.Dense):
     """
 
     def __init__(self, units: int, k_sn: float = 1.0, power_iterations: int = 1, **kwargs):
-        self._init_normalization(k_sn, "k_sn", power_iterations)
-        self.k_sn = float(k_sn)
+        self._init_normalization(k_sn, power_iterations)
         super().__init__(units, **kwargs)
 
     def call(self, inputs, training=None):
@@ -120,10 +116,9 @@ class SpectralNormConv2D(_ReshapedKernelNorm, keras.layers.Conv2D):
     """
 
     def __init__(self, filters: int, kernel_size, k_sn: float = 1.0, power_iterations: int = 1, **kwargs):
-        self._init_normalization(k_sn, "k_sn", power_iterations)
-        self.k_sn = float(k_sn)
+        self._init_normalization(k_sn, power_iterations)
         super().__init__(filters, kernel_size, **kwargs)
-        lip_ops._check_padding(self.padding)
+        lip_ops.check_padding(self.padding)
 
     def call(self, inputs, training=None):
         kernel = self.normalized_kernel(bool(training))
