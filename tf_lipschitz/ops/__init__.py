@@ -9,6 +9,7 @@ Bounds and estimates of whole networks live one layer up, in `tf_lipschitz.analy
 """
 
 from tf_lipschitz.ops.power_iteration import (
+    check_padding,
     check_power_iterations,
     conv_operator,
     conv_operator_norm,
@@ -25,6 +26,7 @@ from tf_lipschitz.ops.power_iteration import (
 __all__ = [
     "l2_normalize",
     "check_power_iterations",
+    "check_padding",
     "power_iteration",
     "spectral_norm",
     "conv_operator_norm",

@@ -55,7 +55,7 @@ def activation_bound(activation) -> float:
         ValueError: for an activation with no known constant (the known ones are listed).
 
     Example:
-        >>> activation_bound("relu"), activation_bound("sigmoid")
+        >>> activation_bound(keras.activations.relu), activation_bound(keras.activations.sigmoid)
         (1.0, 0.25)
     """
     name = keras.activations.serialize(activation) if activation is not None else "linear"

@@ -22,6 +22,7 @@ from keras import ops
 __all__ = [
     "l2_normalize",
     "check_power_iterations",
+    "check_padding",
     "power_iteration",
     "spectral_norm",
     "conv_operator_norm",
@@ -181,7 +182,22 @@ def _pair(value, name: str) -> tuple[int, int]:
     return value
 
 
-def _check_padding(padding: str) -> str:
+def check_padding(padding: str) -> str:
+    """Validates a convolution's padding for the operators of this module ("valid" or "same", any case).
+
+    Args:
+        padding: The received padding.
+
+    Returns:
+        The padding in lower case.
+
+    Raises:
+        ValueError: for any other padding.
+
+    Example:
+        >>> check_padding("SAME")
+        'same'
+    """
     padding = str(padding).lower()
     if padding not in VALID_PADDINGS:
         raise ValueError(f"`padding` must be one of {VALID_PADDINGS}. Received: padding={padding!r}")
@@ -267,7 +283,7 @@ def conv_operator(kernel, input_shape, strides=1, padding="same", dilation_rate=
     """
     strides = _pair(strides, "strides")
     dilation_rate = _pair(dilation_rate, "dilation_rate")
-    padding = _check_padding(padding).upper()
+    padding = check_padding(padding).upper()
 
     def operator(x):
         return tf.nn.convolution(
