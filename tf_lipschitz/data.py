@@ -13,6 +13,8 @@ from typing import Callable
 import numpy as np
 import tensorflow as tf
 
+from tf_lipschitz.foundations.optional import require
+
 __all__ = [
     "IMAGE_EXTENSIONS",
     "image_files",
@@ -265,7 +267,7 @@ def _conform(image: np.ndarray, size: int, channels: int) -> np.ndarray:
 
 def _load_tfds(dataset: str, data_dir: str | None, split: str, limit: int | None, download: bool,
                with_labels: bool) -> tuple[np.ndarray, np.ndarray | None]:
-    import tensorflow_datasets as tfds
+    tfds = require("tensorflow_datasets", extra="data")
 
     try:
         ds = tfds.load(dataset, split=split, data_dir=data_dir, download=download, as_supervised=False)

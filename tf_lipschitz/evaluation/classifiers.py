@@ -25,6 +25,7 @@ import tensorflow as tf
 from tf_lipschitz.evaluation import inception_fetch
 from tf_lipschitz.evaluation.classifier_type import Classifier, split_outputs
 from tf_lipschitz.evaluation.inception import preprocess_inception
+from tf_lipschitz.foundations.optional import require
 
 __all__ = [
     "INCEPTION_TFHUB",
@@ -96,7 +97,7 @@ def tfgan_inception(handle: str | None = None) -> Classifier:
         >>> inception = tfgan_inception("/models/tfgan_inception_1")  # doctest: +SKIP
     """
     try:
-        import tensorflow_hub as hub  # Only this path needs TF-Hub: imported lazily.
+        hub = require("tensorflow_hub", extra="eval")  # only this path needs TF-Hub
     except ImportError as err:
         raise RuntimeError(
             'The default Inception classifier needs tensorflow-hub (`pip install "tf-lipschitz[eval]"`). Without it, '
