@@ -9,8 +9,8 @@ import tensorflow as tf
 from references import gradient_ascent_lipschitz, jacobian_matrix, top_singular_value, toeplitz_matrix
 from tf_lipschitz import analysis
 from tf_lipschitz.analysis import bounds
-from tf_lipschitz.ops import certified
 from tf_lipschitz.architectures import resnet_critic
+from tf_lipschitz.ops import certified
 
 RNG = np.random.default_rng(0)
 L = keras.layers

@@ -9,10 +9,10 @@ import keras
 import numpy as np
 import pytest
 
-from tf_lipschitz.foundations import contracts
-from tf_lipschitz.callbacks._periodic import PeriodicCallback
-from tf_lipschitz.models import LipschitzGAN
 from tf_lipschitz.callbacks import ToyW1Monitor
+from tf_lipschitz.callbacks._periodic import PeriodicCallback
+from tf_lipschitz.foundations import contracts
+from tf_lipschitz.models import LipschitzGAN
 from tf_lipschitz.toy import toy_samples
 
 PACKAGE = os.path.join(os.path.dirname(__file__), "..", "tf_lipschitz")

@@ -10,8 +10,8 @@ import tensorflow as tf
 
 from references import gradient_ascent_lipschitz, jacobian_matrix, top_singular_value
 from tf_lipschitz import analysis
-from tf_lipschitz.architectures import resnet_critic
 from tf_lipschitz.analysis.convert import export_plain, lipschitz_clone
+from tf_lipschitz.architectures import resnet_critic
 from tf_lipschitz.layers import LipschitzLayer, SpectralNormConv2D, SpectralNormDense, ToeplitzNormConv2D
 
 L = keras.layers

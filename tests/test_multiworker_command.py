@@ -19,8 +19,8 @@ import pytest
 import tensorflow as tf
 
 from tf_lipschitz.training import distribute
-from tf_lipschitz.training.checkpoints import RunCheckpoints
 from tf_lipschitz.training import load_final_weights
+from tf_lipschitz.training.checkpoints import RunCheckpoints
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STEPS, EVERY = 20, 5

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tf_lipschitz.training import distribute
 from tf_lipschitz.foundations import replicas
+from tf_lipschitz.training import distribute
 
 
 def test_make_strategy_checks_its_arguments(monkeypatch):

@@ -23,8 +23,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if __name__ == "__main__":  # run as a worker: this repository first on the path
     sys.path.insert(0, REPO)
 
-from tf_lipschitz.training import distribute  # noqa: E402
 from tf_lipschitz.foundations import replicas  # noqa: E402
+from tf_lipschitz.training import distribute  # noqa: E402
 from workers import run_two_workers  # noqa: E402
 from tf_lipschitz.callbacks import SpectralGradientClamp  # noqa: E402
 from tf_lipschitz.layers import SpectralNormDense, lipschitz_layers  # noqa: E402

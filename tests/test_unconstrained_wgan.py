@@ -7,8 +7,8 @@ import pytest
 import tensorflow as tf
 
 from tf_lipschitz import analysis
-from tf_lipschitz.penalties import unconstrained as uw
 from tf_lipschitz.models import UnconstrainedWassersteinCritic
+from tf_lipschitz.penalties import unconstrained as uw
 
 
 @pytest.mark.parametrize("alpha", [1.5, 2.0, 3.0])

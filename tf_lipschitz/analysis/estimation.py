@@ -426,7 +426,7 @@ def estimate_lipschitz(model, x=None, method: str = "all", *, seed: int = 0, low
         model: A built Keras model.
         x: Starting points of the lower-bound search (needed for "lower" and "all").
         method: "lower" (`lipschitz_lower_bound`), "lipsdp" (`lipsdp`), "upper"
-            (`ops.lipschitz_upper_bound`, the layer-wise product) or "all".
+            (`analysis.lipschitz_upper_bound`, the layer-wise product) or "all".
         seed: Seed of the lower-bound search.
         lower_options: Further keyword arguments of `lipschitz_lower_bound` (steps, restarts, …).
         solver: The LipSDP solver, "CLARABEL" or "SCS".

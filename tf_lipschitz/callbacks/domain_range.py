@@ -19,9 +19,9 @@ import numpy as np
 from keras import ops
 
 from tf_lipschitz import losses as gan_losses
-from tf_lipschitz.foundations.optional import require
 from tf_lipschitz.callbacks._periodic import PeriodicCallback
 from tf_lipschitz.foundations.contracts import GenerativeModel
+from tf_lipschitz.foundations.optional import require
 from tf_lipschitz.foundations.validation import check_int
 
 __all__ = ["DomainRangeLogger", "domain_range", "plot_domain_history", "domain_range_table"]

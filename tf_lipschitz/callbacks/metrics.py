@@ -27,9 +27,9 @@ import math
 import os
 from typing import Callable
 
-from tf_lipschitz.foundations.optional import require
 from tf_lipschitz.callbacks._periodic import PeriodicCallback
 from tf_lipschitz.foundations.contracts import Sampler
+from tf_lipschitz.foundations.optional import require
 from tf_lipschitz.foundations.validation import check_int
 
 __all__ = ["FrechetInceptionDistance", "InceptionScore"]

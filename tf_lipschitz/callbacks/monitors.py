@@ -18,14 +18,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tf_lipschitz import penalties
 from tf_lipschitz.analysis.bounds import lipschitz_upper_bound
 from tf_lipschitz.analysis.estimation import empirical_lipschitz
-from tf_lipschitz import penalties
-from tf_lipschitz.foundations.optional import require
 from tf_lipschitz.callbacks._periodic import PeriodicCallback
 from tf_lipschitz.foundations.contracts import AveragesGenerator, GenerativeModel
-from tf_lipschitz.models.sampling import image_grid
+from tf_lipschitz.foundations.optional import require
 from tf_lipschitz.foundations.validation import check_float, check_int
+from tf_lipschitz.models.sampling import image_grid
 
 __all__ = ["LipschitzMonitor", "SampleGrid"]
 
@@ -36,10 +36,10 @@ class LipschitzMonitor(PeriodicCallback):
     Every `every_n_steps` training batches, on the held batch `data`:
 
     * `lipschitz_gradient_max`: max over the batch of ‖∇ₓf(x)‖₂ (the top singular value of each
-      sample's Jacobian for vector outputs), an empirical lower bound (`ops.empirical_lipschitz`);
+      sample's Jacobian for vector outputs), an empirical lower bound (`analysis.empirical_lipschitz`);
     * `lipschitz_alp_ratio_max`: the largest ALP ratio |f(x) − f(x + r_adv)| / ‖r_adv‖₂ with the
       adversarial perturbation r_adv of ALR, another lower bound, often tighter between samples;
-    * `lipschitz_upper_bound`: the graph-following bound of `ops.lipschitz_upper_bound` (path products,
+    * `lipschitz_upper_bound`: the graph-following bound of `analysis.lipschitz_upper_bound` (path products,
       residual sums; ResNet critics included). For a critic with a layer of unknown Lipschitz constant
       (or a non-Lipschitz merge) the key is left out of the logs (never NaN), and the reason is kept in
       `upper_bound_unavailable` and warned once.

@@ -6,12 +6,12 @@ import os
 
 import numpy as np
 
-from tf_lipschitz.foundations.optional import require
 from tf_lipschitz.callbacks._periodic import PeriodicCallback
 from tf_lipschitz.foundations.contracts import GenerativeModel
+from tf_lipschitz.foundations.optional import require
+from tf_lipschitz.foundations.validation import check_int
 from tf_lipschitz.toy.data import toy_samples
 from tf_lipschitz.toy.w1 import exact_w1
-from tf_lipschitz.foundations.validation import check_int
 
 __all__ = ["ToyW1Monitor"]
 

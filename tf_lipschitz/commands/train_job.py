@@ -18,8 +18,8 @@ from tf_lipschitz.data import image_dataset, load_images
 from tf_lipschitz.foundations.replicas import check_jit_compile
 from tf_lipschitz.recipes import TOY_ALP, adam_optimizers, image_networks, make_gan, seed_everything, toy_networks
 from tf_lipschitz.toy import exact_w1, toy_dataset
-from tf_lipschitz.training import PROGRESS_KEYS, TrainingDiverged, format_duration, read_log, train_run
 from tf_lipschitz.training import distribute
+from tf_lipschitz.training import PROGRESS_KEYS, TrainingDiverged, format_duration, read_log, train_run
 
 __all__ = ["Setup", "build", "train", "summary"]
 

@@ -9,8 +9,8 @@ presets that train on these problems (toy networks, `TOY_ALP`) are in `tf_lipsch
 imports only the foundations: the callbacks, recipes and commands build on it.
 """
 
-from tf_lipschitz.toy.data import TOY_DISTRIBUTIONS, toy_dataset, toy_samples
 from tf_lipschitz.toy import ring
+from tf_lipschitz.toy.data import TOY_DISTRIBUTIONS, toy_dataset, toy_samples
 from tf_lipschitz.toy.ring import *  # noqa: F401,F403  (the ring problem's names, listed in ring.__all__)
 from tf_lipschitz.toy.w1 import exact_w1
 
