@@ -46,10 +46,14 @@ def jacobian_matrix(f, input_shape, x=None):
     import tensorflow as tf
 
     x = tf.zeros((1,) + tuple(input_shape)) if x is None else tf.constant(x[None], tf.float32)
-    with tf.GradientTape() as tape:
+    with tf.GradientTape(persistent=True) as tape:
         tape.watch(x)
         y = tf.reshape(f(x), (-1,))
-    return tape.jacobian(y, x).numpy().reshape(int(y.shape[0]), -1)
+    try:
+        jac = tape.jacobian(y, x)
+    except tf.errors.InvalidArgumentError:  # no batched kernel for an op on this CPU (oneDNN off): row by row
+        jac = tape.jacobian(y, x, experimental_use_pfor=False)
+    return jac.numpy().reshape(int(y.shape[0]), -1)
 
 
 def gradient_ascent_lipschitz(f, x0, steps=100, learning_rate=0.05):

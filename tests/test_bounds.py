@@ -50,6 +50,34 @@ def test_fourier_bound_is_tight_on_larger_inputs():
     assert exact <= bound <= exact * 1.05
 
 
+def _channels_last_twin(layer):
+    """`layer` (channels_first) computed as the same kernel in channels_last between two transposes.
+
+    Without TensorFlow's oneDNN kernels the CPU has no NCHW Conv2D at all, so the reference Jacobian of a
+    channels_first layer is taken through this twin: the same linear map, in the layout every CPU runs.
+    """
+    twin = layer.__class__.from_config({**layer.get_config(), "data_format": "channels_last"})
+    rank = len(layer.kernel.shape)
+    twin.build((None,) + (None,) * (rank - 2) + (int(layer.kernel.shape[-2]) * layer.groups,))
+    twin.set_weights(layer.get_weights())
+    to_last = (0,) + tuple(range(2, rank)) + (1,)
+    to_first = (0, rank - 1) + tuple(range(1, rank - 1))
+    return lambda x: tf.transpose(twin(tf.transpose(x, to_last)), to_first)
+
+
+def test_channels_last_twin_is_the_same_map():
+    # The twin against NumPy's own correlation of the kernel (channels_first in, channels_first out).
+    layer = L.Conv2D(2, 3, padding="valid", data_format="channels_first", use_bias=False)
+    layer.build((None, 3, 5, 4))
+    x = RNG.normal(size=(1, 3, 5, 4)).astype("float32")
+    kernel = layer.kernel.numpy()  # (3, 3, c_in, c_out)
+    expected = np.zeros((1, 2, 3, 2))
+    for i in range(3):
+        for j in range(2):
+            expected[0, :, i, j] = np.einsum("chw,hwco->o", x[0, :, i:i + 3, j:j + 3], kernel)
+    np.testing.assert_allclose(_channels_last_twin(layer)(tf.constant(x)).numpy(), expected, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("make,shape", [
     (lambda: L.Conv1D(3, 3, strides=2, padding="same"), (9, 2)),
     (lambda: L.Conv1D(2, 3, padding="causal", dilation_rate=2), (8, 2)),
@@ -66,7 +94,8 @@ def test_plain_conv_layer_bounds_match_their_jacobian(make, shape, explicit_limi
     layer = make()
     layer.build((None,) + shape)
     monkeypatch.setattr(certified, "_EXPLICIT_LIMIT", explicit_limit)
-    exact = top_singular_value(jacobian_matrix(lambda x: layer(x) - layer(tf.zeros_like(x)), shape))
+    run = _channels_last_twin(layer) if getattr(layer, "data_format", None) == "channels_first" else layer
+    exact = top_singular_value(jacobian_matrix(lambda x: run(x) - run(tf.zeros_like(x)), shape))
     bound = bounds.layer_bound(layer, (None,) + shape)
     assert bound >= exact * (1 - 1e-5)
     if explicit_limit:
@@ -174,3 +203,15 @@ def test_empirical_lipschitz_refuses_empty_nan_and_integer_batches():
         analysis.empirical_lipschitz(model, np.array([[0.0, np.inf], [1.0, 2.0]], "float32"))
     with pytest.raises(ValueError, match="floating-point"):
         analysis.empirical_lipschitz(model, np.zeros((2, 2), "int32"))
+
+
+def test_empirical_lipschitz_of_a_grouped_conv_on_every_kernel_set():
+    # Without oneDNN the vectorized Jacobian of a grouped convolution has no kernel on the CPU; the lower bound
+    # falls back to the row-by-row Jacobian. Reference: the linear map's matrix from forward passes on the basis.
+    shape = (5, 4, 4)
+    model = keras.Sequential([keras.Input(shape), L.Conv2D(4, 3, padding="same", groups=2, use_bias=False)])
+    n = int(np.prod(shape))
+    basis = np.eye(n, dtype="float32").reshape((n,) + shape)
+    matrix = model(basis).numpy().reshape(n, -1).T
+    got = analysis.empirical_lipschitz(model, RNG.normal(size=(2,) + shape).astype("float32"))
+    assert got == pytest.approx(top_singular_value(matrix), rel=1e-5)

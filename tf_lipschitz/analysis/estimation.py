@@ -89,11 +89,17 @@ def empirical_lipschitz(model, x, *, training: bool = False) -> float:
             f"`x` contains NaN or Inf values in {bad} of its {int(x.shape[0])} samples; the empirical Lipschitz "
             "constant is only defined on finite inputs"
         )
-    with tf.GradientTape() as tape:
+    with tf.GradientTape(persistent=True) as tape:
         tape.watch(x)
         y = model(x, training=training)
         y = tf.reshape(tf.cast(y, tf.float32), (tf.shape(y)[0], -1))
-    jac = tape.batch_jacobian(y, x)
+    try:
+        jac = tape.batch_jacobian(y, x)
+    except tf.errors.InvalidArgumentError:
+        # The vectorized Jacobian needs batched kernels that some CPUs lack (without TensorFlow's oneDNN
+        # kernels a grouped convolution's input gradient has none): the same Jacobian, one output at a time.
+        jac = tape.batch_jacobian(y, x, experimental_use_pfor=False)
+    del tape
     jac = tf.reshape(jac, (tf.shape(jac)[0], tf.shape(jac)[1], -1))
     return float(tf.reduce_max(tf.linalg.svd(jac, compute_uv=False)))
 
