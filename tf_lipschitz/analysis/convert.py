@@ -17,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from tf_lipschitz.analysis import bounds
+from tf_lipschitz.foundations.validation import check_choice, check_float, check_int
 from tf_lipschitz.layers import (
     LipschitzLayer,
     SpectralNormConv2D,
@@ -28,7 +29,7 @@ from tf_lipschitz.layers import (
     ToeplitzNormDepthwiseConv2D,
     ToeplitzNormSeparableConv2D,
 )
-from tf_lipschitz.foundations.validation import check_choice, check_float, check_int
+from tf_lipschitz.ops.layer_norms import as_float64
 
 __all__ = ["lipschitz_clone", "export_plain", "ConversionReport", "LayerReport"]
 
@@ -156,21 +157,21 @@ def _fold_plan(model, wanted: Callable) -> list:
 
 def _folded_weights(linear, bn) -> dict:
     """The linear layer's weights with the batch norm's inference affine map a·y + b merged in, by name."""
-    variance = bounds.as_float64(bn.moving_variance)
-    a = (bounds.as_float64(bn.gamma) if bn.scale else 1.0) / np.sqrt(variance + bn.epsilon)
-    b = (bounds.as_float64(bn.beta) if bn.center else 0.0) - a * bounds.as_float64(bn.moving_mean)
+    variance = as_float64(bn.moving_variance)
+    a = (as_float64(bn.gamma) if bn.scale else 1.0) / np.sqrt(variance + bn.epsilon)
+    b = (as_float64(bn.beta) if bn.center else 0.0) - a * as_float64(bn.moving_mean)
     name = "pointwise_kernel" if type(linear) is L.SeparableConv2D else "kernel"
-    kernel = bounds.as_float64(getattr(linear, name))
+    kernel = as_float64(getattr(linear, name))
     if type(linear) is L.DepthwiseConv2D:
         kernel = kernel * a.reshape(kernel.shape[-2:])
     elif type(linear) is L.Conv2DTranspose:
         kernel = kernel * a[:, None]
     else:
         kernel = kernel * a
-    bias = bounds.as_float64(linear.bias) if linear.use_bias else 0.0
+    bias = as_float64(linear.bias) if linear.use_bias else 0.0
     weights = {name: kernel, "bias": a * bias + b}
     if name == "pointwise_kernel":
-        weights["depthwise_kernel"] = bounds.as_float64(linear.depthwise_kernel)
+        weights["depthwise_kernel"] = as_float64(linear.depthwise_kernel)
     return weights
 
 
