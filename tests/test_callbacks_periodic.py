@@ -106,7 +106,7 @@ def test_toy_w1_monitor_logs_the_exact_w1_of_the_models_samples(tmp_path, capsys
 def test_no_callback_probes_or_reads_private_attributes_of_the_model():
     # spectral_clamp.py is being reworked into an optimizer wrapper on another branch (issue 16, item 4).
     files = [os.path.join(PACKAGE, "callbacks", name) for name in os.listdir(os.path.join(PACKAGE, "callbacks"))
-             if name.endswith(".py") and name != "spectral_clamp.py"] + [os.path.join(PACKAGE, "toy", "monitor.py")]
+             if name.endswith(".py") and name != "spectral_clamp.py"]  # the toy W1 monitor (toy_w1.py) included
     for path in files:
         source = open(path, encoding="utf-8").read()
         assert not re.search(r"\b(getattr|hasattr)\(", source), path
