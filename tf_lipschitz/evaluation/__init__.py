@@ -10,38 +10,62 @@ callable also works. The scores are TF-GAN's, loaded by
 live in `tf_lipschitz.callbacks`, the command in `tf-lipschitz evaluate`.
 """
 
-from tf_lipschitz.evaluation.classifiers import (
-    INCEPTION_IMAGE_SIZE,
-    INCEPTION_TFHUB,
-    Classifier,
-    default_classifier,
-    load_classifier,
-    tfgan_inception,
-)
-from tf_lipschitz.evaluation.inception_fetch import fetch_inception, fid_inception, load_fid_inception
-from tf_lipschitz.evaluation.inception import inception_2015, preprocess_inception
-from tf_lipschitz.evaluation.images import ImageFolder, detect_value_range, load_images
-from tf_lipschitz.evaluation.metrics import (
-    EVALUATE_METRICS,
-    compute_activations,
-    compute_statistics,
-    evaluate,
-    frechet_distance,
-    frechet_inception_distance,
-    inception_score,
-    inception_score_from_logits,
-    kernel_inception_distance,
-    kid_from_features,
-    reference_statistics,
-)
-from tf_lipschitz.evaluation.mnist import (
-    build_mnist_classifier,
-    mnist_frechet_distance,
-    mnist_score,
-    train_mnist_classifier,
-)
-from tf_lipschitz.evaluation.statistics import FeatureStatistics
-from tf_lipschitz.evaluation.torchscript import load_torchscript
+import importlib
+
+# Public name -> the module defining it, imported on first access (PEP 562): the `evaluate` and
+# `inception-stats` commands live in this package, and must answer `--help` without importing TensorFlow.
+_EXPORTS = {
+    "INCEPTION_IMAGE_SIZE": "classifiers",
+    "INCEPTION_TFHUB": "classifiers",
+    "Classifier": "classifiers",
+    "default_classifier": "classifiers",
+    "load_classifier": "classifiers",
+    "tfgan_inception": "classifiers",
+    "fetch_inception": "inception_fetch",
+    "fid_inception": "inception_fetch",
+    "load_fid_inception": "inception_fetch",
+    "inception_2015": "inception",
+    "preprocess_inception": "inception",
+    "ImageFolder": "images",
+    "detect_value_range": "images",
+    "load_images": "images",
+    "EVALUATE_METRICS": "metrics",
+    "compute_activations": "metrics",
+    "compute_statistics": "metrics",
+    "evaluate": "metrics",
+    "frechet_distance": "metrics",
+    "frechet_inception_distance": "metrics",
+    "inception_score": "metrics",
+    "inception_score_from_logits": "metrics",
+    "kernel_inception_distance": "metrics",
+    "kid_from_features": "metrics",
+    "reference_statistics": "metrics",
+    "build_mnist_classifier": "mnist",
+    "mnist_frechet_distance": "mnist",
+    "mnist_score": "mnist",
+    "train_mnist_classifier": "mnist",
+    "FeatureStatistics": "statistics",
+    "load_torchscript": "torchscript",
+}
+
+
+_SUBMODULES = ("classifiers", "images", "inception", "inception_fetch", "metrics", "mnist", "statistics",
+               "tfgan_compat", "torchscript")
+
+
+def __getattr__(name: str):
+    if name in _SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS) | set(_SUBMODULES))
+
 
 __all__ = [
     "EVALUATE_METRICS",

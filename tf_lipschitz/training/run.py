@@ -25,6 +25,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tf_lipschitz.files import write_atomically
 from tf_lipschitz.foundations.validation import check_int
 from tf_lipschitz.training.checkpoints import CheckpointCallback, RunCheckpoints
 
@@ -285,7 +286,7 @@ def train_run(
         rows = log.rows[kept:]
         history = {key: [row.get(key, math.nan) for row in rows] for key in dict.fromkeys(k for r in rows for k in r)}
     weights = {f"w{i:04d}": w for i, w in enumerate(model.get_weights())}
-    np.savez(os.path.join(run_dir, "final.weights.npz"), **weights)
+    write_atomically(os.path.join(run_dir, "final.weights.npz"), lambda handle: np.savez(handle, **weights))
     return {"start_step": start, "end_step": steps, "history": history}
 
 
