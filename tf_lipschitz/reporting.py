@@ -16,7 +16,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from tf_lipschitz.files import write_atomically
+from tf_lipschitz.foundations.files import write_atomically
 from tf_lipschitz.foundations.optional import require
 from tf_lipschitz.training.run import read_log
 

@@ -15,7 +15,7 @@ from typing import Any, Mapping, NamedTuple
 from tf_lipschitz.callbacks import SampleGrid, ToyW1Monitor
 from tf_lipschitz.commands.train import expected_seconds, settings
 from tf_lipschitz.data import image_dataset, load_images
-from tf_lipschitz.files import write_atomically
+from tf_lipschitz.foundations.files import write_atomically
 from tf_lipschitz.foundations.replicas import check_jit_compile
 from tf_lipschitz.recipes import TOY_ALP, adam_optimizers, image_networks, make_gan, seed_everything, toy_networks
 from tf_lipschitz.toy import exact_w1, toy_dataset

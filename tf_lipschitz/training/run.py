@@ -25,7 +25,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tf_lipschitz.files import write_atomically
+from tf_lipschitz.foundations.files import write_atomically
 from tf_lipschitz.foundations.validation import check_int
 from tf_lipschitz.training.checkpoints import CheckpointCallback, RunCheckpoints
 
