@@ -35,7 +35,7 @@ def _build(setup: str, width: int):
     n_critic = SETUPS[setup][1]
     if setup == "toy":
         generator, critic = toy_networks(256, 3)
-        return make_gan("wgan-alp", generator, critic, latent_dim=2, n_critic=n_critic, alp_kwargs=TOY_ALP), (2,)
+        return make_gan("wgan-alp", generator, critic, latent_dim=2, n_critic=n_critic, penalty_kwargs=TOY_ALP), (2,)
     generator = dcgan_generator(32, 100, 3, width=width)
     critic = dcgan_critic(32, channels=3, width=width)
     return make_gan("wgan-alp", generator, critic, latent_dim=100, n_critic=n_critic), (32, 32, 3)

@@ -118,7 +118,7 @@ def build(args: argparse.Namespace, variant: str, run_dir: str):
     n_critic = n_critic or study.MODELS["wgan-alp"]
     parsed = study.train_args(args, "wgan-alp", args.seed, args.steps, run_dir, n_critic=n_critic,
                               extra=("--lr", str(lr)) if lr else ())
-    setup = build_setup(parsed, report=lambda line: None, gan_options={"alp_kwargs": alp, **gan_kwargs})
+    setup = build_setup(parsed, report=lambda line: None, gan_options={"penalty_kwargs": alp, **gan_kwargs})
     return setup.gan, setup.dataset, setup.callbacks, n_critic
 
 

@@ -86,7 +86,7 @@ def build_gan(args: argparse.Namespace, channels: int = 3):
     critic = resnet_critic(args.width, channels)
     gan = make_gan("wgan-alp", generator, critic, latent_dim=args.latent_dim, n_critic=args.n_critic,
                    seed=args.seed, penalty_weight=args.penalty_weight,
-                   alp_kwargs={"xi": args.xi, "epsilon": tuple(args.epsilon),
+                   penalty_kwargs={"xi": args.xi, "epsilon": tuple(args.epsilon),
                                **({} if args.no_clip else {"clip": (-1.0, 1.0), "clip_probe": True})})
     critic_opt, generator_opt = adam_optimizers(args.lr, 0.0, 0.9, decay_steps=args.decay_steps or args.steps,
                                                 n_critic=args.n_critic)

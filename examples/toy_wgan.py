@@ -88,8 +88,9 @@ def train_one(args: argparse.Namespace, toy: str, model: str) -> dict:
     seed_everything(args.seed)
     generator, critic = toy_networks(args.width, args.depth, spectral_norm=model == "sn")
     extra = {"penalty_weight": args.gp_weight} if model == "wgan-gp" else {}
+    extra.update({"penalty_kwargs": TOY_ALP} if model == "wgan-alp" else {})
     gan = make_gan(model, generator, critic, latent_dim=2, n_critic=args.n_critic, seed=args.seed,
-                   alp_kwargs=TOY_ALP, **extra)
+                   **extra)
     critic_opt, generator_opt = adam_optimizers(args.lr, 0.5, 0.9)
     gan.compile(critic_optimizer=critic_opt, generator_optimizer=generator_opt, jit_compile=args.jit)
     monitor = ToyW1Monitor(toy, every_n_steps=min(args.checkpoint_every, args.steps), n=args.eval_samples,

@@ -312,7 +312,7 @@ def test_progressive_gan_setup_schedule_and_grow():
         "latent_dim": 8, "loss": "wgan", "penalty": "alp", "penalty_weight": 0.1, "regularize": "both",
         "n_critic": 1, "drift": 0.001, "both_reduction": "sum", "generator_batch_multiplier": 1,
         "generator_ema": 0.999}
-    assert gan.penalty_options == {"reduction": "squared+abs", "epsilon": (0.1, 100.0), "xi": 10.0,
+    assert gan.penalty_kwargs == {"reduction": "squared+abs", "epsilon": (0.1, 100.0), "xi": 10.0,
                                    "power_iterations": 1, "K": 1.0}
     assert gan.optimizer_kwargs["beta_2"] == 0.99
     assert [gan.phase(n) for n in (0, 99, 100, 125, 150, 250, 275, 400, 10 ** 6)] == [

@@ -153,9 +153,83 @@ def test_non_square_images_are_center_cropped_not_stretched(tmp_path):
 def test_a_named_dataset_must_look_like_it(tmp_path):
     with pytest.raises(ValueError, match="this is not cifar10"):
         _load_npz(tmp_path, np.zeros((2, 28, 28), np.uint8), dataset="cifar10")
-    with pytest.raises(ValueError, match="looks like mnist by its name, not fashion_mnist"):
-        _load_npz(tmp_path, np.zeros((2, 28, 28), np.uint8), "mnist.npz", dataset="fashion_mnist")
-    images, _ = _load_npz(tmp_path, np.zeros((2, 28, 28), np.uint8), "fashion-mnist_train.npz", dataset="fashion_mnist")
+    with pytest.raises(ValueError, match="this is not mnist"):
+        _load_npz(tmp_path, np.zeros((2, 32, 32), np.uint8), dataset="mnist")
+    # By content, not by name: a file called mnist.npz may hold Fashion-MNIST.
+    images, _ = _load_npz(tmp_path, np.zeros((2, 28, 28), np.uint8), "mnist.npz", dataset="fashion_mnist")
     assert images.shape == (2, 28, 28, 1)
     with pytest.raises(ValueError, match="No such file or folder"):
         load_images("mnist", str(tmp_path / "missing.npz"))
+
+
+def _like(mean_pixel, zero_fraction, n=64, seed=0):
+    """uint8 28x28 images with a given fraction of zero pixels and mean pixel value."""
+    rng = np.random.default_rng(seed)
+    x = np.zeros((n, 28, 28), np.uint8)
+    on = rng.random(x.shape) >= zero_fraction
+    x[on] = np.clip(round(mean_pixel / (1 - zero_fraction)), 1, 255)
+    return x
+
+
+def test_mnist_and_fashion_mnist_are_told_apart_by_their_pixel_statistics(tmp_path):
+    mnist_like, fashion_like = _like(33.3, 0.81), _like(72.9, 0.50)
+    with pytest.raises(ValueError, match="pixel statistics are those of mnist, not fashion_mnist"):
+        _load_npz(tmp_path, mnist_like, "fashion_mnist.npz", dataset="fashion_mnist")
+    with pytest.raises(ValueError, match="those of fashion_mnist, not mnist"):
+        _load_npz(tmp_path, fashion_like, "mnist.npz", dataset="mnist")
+    for name, array in (("mnist", mnist_like), ("fashion_mnist", fashion_like), ("mnist", _like(127, 0.0))):
+        assert _load_npz(tmp_path, array, dataset=name)[0].shape == (64, 28, 28, 1)  # its own, or neither
+
+
+@pytest.mark.real_data
+def test_a_renamed_real_mnist_file_is_refused_as_fashion_mnist(tmp_path, mnist_path):
+    renamed = tmp_path / "fashion_mnist.npz"
+    renamed.write_bytes(open(mnist_path, "rb").read())
+    with pytest.raises(ValueError, match="is the mnist file .*SHA-256"):
+        load_images("fashion_mnist", str(renamed), limit=10)
+    assert load_images("mnist", str(renamed), limit=10).shape == (10, 28, 28, 1)
+
+
+@pytest.mark.parametrize("array, message", [
+    (np.zeros((70, 28, 1), np.uint8), r"shape \(70, 28, 1, 1\), read as 28x1 images: too small"),
+    (np.zeros((4, 3, 16, 16), np.uint8), "channels first"),
+    (np.zeros((4, 16, 16, 7), np.uint8), "with 7 channels"),
+])
+def test_arrays_that_are_not_images_are_refused_not_cropped(tmp_path, array, message):
+    for dataset in ("mnist", "folder"):
+        with pytest.raises(ValueError, match=message):
+            _load_npz(tmp_path, array, dataset=dataset)
+
+
+def test_damaged_npz_files_raise_errors_naming_them(tmp_path):
+    x = np.random.default_rng(0).integers(0, 256, (8, 16, 16), dtype=np.uint8)
+    np.savez(tmp_path / "good.npz", x_train=x)
+    data = (tmp_path / "good.npz").read_bytes()
+    (tmp_path / "truncated.npz").write_bytes(data[: len(data) // 2])
+    damaged = bytearray(data)
+    damaged[data.index(b"x_train.npy") + 200] ^= 0xFF  # inside the array's bytes: the CRC no longer matches
+    (tmp_path / "crc.npz").write_bytes(bytes(damaged))
+    (tmp_path / "text.npz").write_text("not an archive\n")
+    np.savez(tmp_path / "objects.npz", x_train=np.array([{"a": 1}], dtype=object))
+    for name, message in (("truncated", r"is damaged: a ZIP archive without its directory \(truncated\?\)"), ("crc", r"is damaged \(BadZipFile: Bad CRC"),
+                          ("text", r"is not an .npz archive .* starts with b'not an archive"),
+                          ("objects", "holds Python objects")):
+        with pytest.raises(ValueError, match=message) as caught:
+            load_images("folder", str(tmp_path / f"{name}.npz"))
+        assert f"{name}.npz" in str(caught.value) and "allow_pickle" not in str(caught.value)
+
+
+def test_a_corrupt_image_is_named_and_mixed_sizes_are_counted(tmp_path):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i, side in enumerate((8, 8, 8, 16, 4)):
+        Image.fromarray(np.full((side, side), 10 * i, np.uint8)).save(folder / f"{i}.png")
+    lines = []
+    images = load_images("folder", str(folder), report=lines.append)
+    assert images.shape == (5, 8, 8, 1)
+    assert "2 of 5 images resized (area) to the first image's 8x8 after their center crop (1 of 16x16, 1 of 4x4)" \
+        in lines[0]
+    png = (folder / "3.png").read_bytes()
+    (folder / "3.png").write_bytes(png[:40] + b"\0" * 20 + png[60:])
+    with pytest.raises(ValueError, match=r"3\.png is not a readable image"):
+        load_images("folder", str(folder))

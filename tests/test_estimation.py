@@ -124,3 +124,17 @@ def test_missing_cvxpy_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "cvxpy", None)  # makes `import cvxpy` raise ImportError
     with pytest.raises(ImportError, match=r'pip install "tf-lipschitz\[sdp\]"'):
         estimation.lipsdp(_mlp([2], None, seed=0))
+
+
+def test_lower_bound_refuses_nan_like_empirical_lipschitz():
+    # Before: estimate_lipschitz(method="lower") returned NaN where analysis.empirical_lipschitz raised.
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    x = np.zeros((4, 2), "float32")
+    x[1, 0] = np.nan
+    for estimate in (lambda: estimation.estimate_lipschitz(model, x, method="lower"),
+                     lambda: analysis.empirical_lipschitz(model, x)):
+        with pytest.raises(ValueError, match="NaN or Inf values in 1 of its 4 samples"):
+            estimate()
+    model.layers[0].kernel.assign(np.full((2, 1), np.nan, "float32"))
+    with pytest.raises(ValueError, match="not finite"):
+        estimation.estimate_lipschitz(model, np.zeros((4, 2), "float32"), method="lower", lower_options={"steps": 2})

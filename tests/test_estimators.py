@@ -178,7 +178,61 @@ def test_invalid_arguments_name_the_argument():
         DivergenceEstimator(critic, lam=1.0, d_x="l3")
     with pytest.raises(ValueError, match="statistic"):
         UnconstrainedWassersteinCritic(critic, statistic="median")
+    # One rule per option, the penalty declaration's, checked at construction (combinations included).
+    with pytest.raises(ValueError, match=r"`clip_probe=True` needs a `clip` range"):
+        DivergenceEstimator(critic, lam=1.0, clip_probe=True)
+    with pytest.raises(ValueError, match=r"`xi` must be a finite number >= 0"):
+        UnconstrainedWassersteinCritic(critic, xi=-1.0)
+    assert DivergenceEstimator(critic, lam=1.0, xi=0).penalty_kwargs["xi"] == 0  # the limit ξ → 0, as in ALP
     estimator = DivergenceEstimator(critic)
     estimator.compile("adam")
     with pytest.raises(ValueError, match=r"needs \(x, y\) batches"):
         estimator.fit(np.zeros((8, 1), "float32"), verbose=0)
+
+
+# ------------------------------------------------------------------------------------ non-finite input, MINE n=1
+def _small_critic(d=1):
+    return keras.Sequential([keras.Input((d,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(1)])
+
+
+@pytest.mark.parametrize("cls", [DivergenceEstimator, MutualInformationEstimator, UnconstrainedWassersteinCritic])
+def test_nan_batch_stops_fit_naming_the_step_and_nan_arrays_are_refused(cls):
+    # Before: fit logged NaN for the rest of training and returned normally.
+    x = np.random.default_rng(0).normal(size=(64, 1)).astype("float32")
+    damaged = x.copy()
+    damaged[40] = np.nan  # in the third batch of 16
+    estimator = cls(_small_critic(2 if cls is MutualInformationEstimator else 1), seed=0)
+    estimator.compile(keras.optimizers.Adam(1e-3))
+    dataset = tf.data.Dataset.from_tensor_slices((damaged, x)).batch(16)
+    with pytest.raises(FloatingPointError, match=rf"{cls.__name__} training stopped: .*loss.* epoch 1, batch 3"):
+        estimator.fit(dataset, verbose=0)
+    with pytest.raises(ValueError, match="`x` contains 1 NaN or Inf"):
+        estimator.fit(damaged, x, batch_size=16, verbose=0)
+
+
+def test_estimate_raises_instead_of_returning_nan():
+    x = np.random.default_rng(0).normal(size=(64, 1)).astype("float32")
+    estimator = DivergenceEstimator(_small_critic())
+    damaged = x.copy()
+    damaged[0] = np.inf
+    with pytest.raises(ValueError, match="`x_nu` contains 1 NaN or Inf"):
+        estimator.estimate(x, damaged)
+    estimator.critic.layers[-1].kernel.assign(np.full((8, 1), np.nan, "float32"))
+    with pytest.raises(ValueError, match="estimate is nan"):
+        estimator.estimate(x, x)
+
+
+def test_mine_refuses_batches_of_one_pair():
+    # Before: a single pair is its own product of marginals, and the estimate was exactly 0.
+    x = np.random.default_rng(0).normal(size=(33, 1)).astype("float32")
+    estimator = MutualInformationEstimator(_small_critic(2), seed=0)
+    estimator.compile("adam")
+    with pytest.raises(ValueError, match=r"at least 2 pairs.*batch_size of 1"):
+        estimator.fit(x, x, batch_size=1, verbose=0)
+    with pytest.raises(ValueError, match=r"last batch of 33 pairs in batches of 32 would hold 1 pair"):
+        estimator.fit(x, x, batch_size=32, verbose=0)
+    with pytest.raises(ValueError, match="at least 2 pairs"):
+        estimator.estimate(x[:1], x[:1])
+    with pytest.raises(tf.errors.InvalidArgumentError, match="at least 2 pairs"):
+        estimator.fit(tf.data.Dataset.from_tensor_slices((x[:1], x[:1])).batch(1), verbose=0)
+    assert np.isfinite(estimator.fit(x[:32], x[:32], batch_size=16, verbose=0).history["mutual_information"][0])

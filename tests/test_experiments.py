@@ -16,7 +16,7 @@ from tf_lipschitz.models import LipschitzGAN, WGANALP
 
 def test_make_gan_builds_each_model_with_the_papers_defaults():
     gen, critic = recipes.toy_networks(8, 1)
-    alp = recipes.make_gan("wgan-alp", gen, critic, latent_dim=2, alp_kwargs=recipes.TOY_ALP)
+    alp = recipes.make_gan("wgan-alp", gen, critic, latent_dim=2, penalty_kwargs=recipes.TOY_ALP)
     assert isinstance(alp, WGANALP) and alp.penalty_weight == 100.0
     assert alp.penalty_kwargs["xi"] == 1.0 and alp.penalty_kwargs["epsilon"] == (0.01, 0.5)
     gp = recipes.make_gan("wgan-gp", gen, critic, latent_dim=2)
@@ -116,5 +116,5 @@ def test_progressive_wgan_alp_is_the_papers_eq_32_setup():
     with pytest.raises(ValueError, match="resolution"):
         recipes.progressive_schedule(48)
     # The architecture's old attributes are views of the same preset.
-    assert config.penalty_options == gan.penalty_kwargs and config.optimizer_kwargs["beta_2"] == 0.99
+    assert config.penalty_kwargs == gan.penalty_kwargs and config.optimizer_kwargs["beta_2"] == 0.99
 

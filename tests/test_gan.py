@@ -5,12 +5,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tf_lipschitz import losses
+from tf_lipschitz import losses, penalties
 from tf_lipschitz.layers import SpectralNormDense
 from tf_lipschitz.models import LipschitzGAN, WGANALP, WGANGP
-from tf_lipschitz.models.gan_support import NonFiniteGuard
+from tf_lipschitz.models.diagnostics import NonFiniteGuard
 from tf_lipschitz.models.sampling import image_grid
-from tf_lipschitz.penalties import RelativeEpsilon
+from tf_lipschitz.penalties import Penalty, PenaltyCall, PenaltyResult, PenaltySpec, RelativeEpsilon, options
 
 TOY_ALP = {"xi": 1.0, "epsilon": (0.01, 0.5)}
 
@@ -226,7 +226,7 @@ def test_nan_stops_training_naming_the_term():
 
 def test_guard_names_the_first_flagged_term_and_hides_its_key():
     guard = NonFiniteGuard()
-    model = type("M", (), {"_nonfinite_labels": ["a", "b: penalty (alp)", "c"], "stop_training": False})()
+    model = type("M", (), {"nonfinite_labels": ("a", "b: penalty (alp)", "c"), "stop_training": False})()
     guard.set_model(model)
     logs = {"critic_loss": 1.0, "nonfinite": np.array([0.0, 0.0, 0.0])}
     guard.on_train_batch_end(0, logs)
@@ -258,3 +258,83 @@ def test_config_round_trip():
     assert isinstance(clone.penalty_kwargs["epsilon"], RelativeEpsilon)
     assert (clone.seed, clone.drift, clone.penalty_weight, clone.latent_dim) == (7, 0.001, 100.0, 2)
     assert clone.generator.count_params() == gan.generator.count_params()
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"penalty": "alp", "penalty_kwargs": {"clip_probe": True}}, r"`clip_probe=True` needs a `clip` range"),
+        ({"penalty": "alp", "penalty_kwargs": {"xi": 0, "d_y": "kl"}}, r"`xi=0`.*Received: xi=0, d_y='kl'"),
+        ({"penalty": "gp", "penalty_kwargs": {"K": 1.0, "target": 1.0}}, r"`K` and `target` name the same option"),
+        ({"penalty": penalties.get("alp"), "penalty_kwargs": {"xi": 1.0}}, r"`penalty_kwargs` given with a configured"),
+        ({"penalty": "alp", "both_reduction": "sum", "regularize": "real"}, r"Received: regularize='real'"),
+        ({"penalty": "alp", "both_reduction": "max"}, r"`both_reduction` must be one of"),
+        ({"penalty": "unconstrained", "penalty_kwargs": {"alpha": 1.0}}, r"`alpha` must be a finite number > 1"),
+    ],
+)
+def test_option_combinations_are_refused_at_construction(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        LipschitzGAN(mlp(2, 2), mlp(2, 1), latent_dim=2, **kwargs)
+
+
+def test_presets_refuse_bad_combinations_at_construction():
+    with pytest.raises(ValueError, match=r"`xi=0`.*d_y='kl'"):
+        WGANALP(mlp(2, 2), mlp(2, 1), latent_dim=2, penalty_kwargs={"xi": 0, "d_y": "kl"})
+    with pytest.raises(ValueError, match="clip_probe"):
+        WGANALP(mlp(2, 2), mlp(2, 1), latent_dim=2, penalty_kwargs={"clip_probe": True})
+    with pytest.raises(ValueError, match="configured penalty"):
+        WGANALP(mlp(2, 2), mlp(2, 1), latent_dim=2, penalty=penalties.get("alp"), penalty_kwargs={"xi": 1.0})
+
+
+def _first_step_logs(make):
+    keras.utils.set_random_seed(3)
+    gan = make()
+    gan.compile(run_eagerly=True)  # one small step: eager is quicker than tracing it
+    return gan, gan.fit(toy_data(n=32, batch=32), epochs=1, verbose=0).history
+
+
+def test_a_configured_penalty_trains_exactly_like_its_name_and_options():
+    by_name, expected = _first_step_logs(lambda: LipschitzGAN(
+        mlp(2, 2), mlp(2, 1), latent_dim=2, n_critic=2, seed=5, penalty="alr", penalty_kwargs=TOY_ALP))
+    by_object, logs = _first_step_logs(lambda: LipschitzGAN(
+        mlp(2, 2), mlp(2, 1), latent_dim=2, n_critic=2, seed=5, penalty=penalties.get("alp", **TOY_ALP)))
+    assert logs == expected and logs["penalty"][0] > 0
+    assert (by_object.penalty, by_object.penalty_kwargs, by_object.penalty_weight) == ("alp", TOY_ALP, 100.0)
+    assert by_object.get_config()["penalty_kwargs"] == by_name.get_config()["penalty_kwargs"]
+    limit = WGANALP(mlp(2, 2), mlp(2, 1), latent_dim=2, penalty=penalties.get("alp", xi=0))
+    assert limit.penalty_kwargs == WGANALP(mlp(2, 2), mlp(2, 1), latent_dim=2, penalty_kwargs={"xi": 0}).penalty_kwargs
+    assert limit.penalty_kwargs == {**WGANALP.ALP_DEFAULTS, "xi": 0}
+
+
+def test_the_step_calls_a_penalty_as_its_declaration_says():
+    """A penalty is called by what it declares (points, reuse of f(x), how halves combine), not by who it is."""
+    seen = []
+
+    @options.validated
+    def mean_square(f, x, *, fx=None, seed=None, check_numerics=None, scale: float = 1.0):
+        seen.append(fx is not None)
+        value = scale * tf.reduce_mean(tf.square(tf.cast(x, tf.float32)))
+        return PenaltyResult(value, value, value, tf.zeros(()))
+
+    def real_half(real, fake, *, reduction):
+        return real
+
+    x = np.random.default_rng(0).normal(size=(32, 2)).astype("float32")
+    for reuses_fx in (False, True):
+        seen.clear()
+        spec = PenaltySpec("mean-square", mean_square, 1.0, call=PenaltyCall(reuses_fx=reuses_fx, combine=real_half))
+        gan = LipschitzGAN(mlp(2, 2), mlp(2, 1), latent_dim=2, n_critic=1, penalty=Penalty(spec, {"scale": 2.0}),
+                           data_range=None)
+        gan.compile(run_eagerly=True)
+        logs = gan.fit(x, batch_size=32, epochs=1, verbose=0, shuffle=False).history
+        assert seen == [reuses_fx, reuses_fx]  # the real and the generated half, with f(x) iff declared
+        np.testing.assert_allclose(logs["penalty"][0], 2.0 * np.mean(x ** 2), rtol=1e-6)  # the real half alone
+
+
+def test_nonfinite_logs_finds_nan_and_inf_of_any_scalar_type():
+    from tf_lipschitz.models.diagnostics import nonfinite_logs
+
+    logs = {"a": 1.0, "b": np.float32("nan"), "c": tf.constant(np.inf), "d": np.array(-np.inf), "e": "text",
+            "f": np.array([np.nan, 1.0]), "g": True}
+    assert list(nonfinite_logs(logs)) == ["b", "c", "d"]
+    assert nonfinite_logs(None) == {}

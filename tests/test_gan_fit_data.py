@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from tf_lipschitz.models import LipschitzGAN
-from tf_lipschitz.models.gan_support import array_dataset, stochastic_layers
+from tf_lipschitz.models.intake import array_dataset, stochastic_layers
 
 TOY_ALP = {"xi": 1.0, "epsilon": (0.01, 0.5)}
 

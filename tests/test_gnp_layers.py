@@ -4,6 +4,7 @@ References: NumPy SVD of the orthonormalized kernel, a NumPy per-group sort, the
 exactly 1 for a square GroupSort + orthogonal network), and the exported plain Dense."""
 
 import os
+import warnings
 
 import keras
 import numpy as np
@@ -13,7 +14,7 @@ import tensorflow as tf
 from tf_lipschitz import analysis
 from tf_lipschitz.analysis import convert
 from tf_lipschitz.layers import GroupSort, OrthonormalDense, bjorck_orthonormalize, group_sort
-from tf_lipschitz.layers.orthonormal import sigma_max_bound
+from tf_lipschitz.layers.orthonormal import orthonormality_error, sigma_max_bound
 
 
 def _singular_values(matrix):
@@ -105,16 +106,57 @@ def test_gradient_flows_through_the_iterations_to_the_kernel():
     w = tf.Variable(np.random.default_rng(5).normal(size=(4, 3)).astype("float64"))
     c = tf.constant(np.random.default_rng(6).normal(size=(4, 3)))
     with tf.GradientTape() as tape:
-        loss = tf.reduce_sum(bjorck_orthonormalize(w, iterations=40) * c)
+        loss = tf.reduce_sum(bjorck_orthonormalize(w, iterations=40, tolerance=1e-12) * c)
     grad = tape.gradient(loss, w).numpy()
     assert np.abs(grad).max() > 1e-3
     h, numeric = 1e-6, np.zeros_like(grad)
     for i in np.ndindex(grad.shape):
         e = np.zeros_like(grad)
         e[i] = h
-        f = lambda d: float(tf.reduce_sum(bjorck_orthonormalize(w.numpy() + d, iterations=40) * c))  # noqa: E731
+        f = lambda d: float(tf.reduce_sum(  # noqa: E731
+            bjorck_orthonormalize(w.numpy() + d, iterations=40, tolerance=1e-12) * c))
         numeric[i] = (f(e) - f(-e)) / (2 * h)
     np.testing.assert_allclose(grad, numeric, atol=1e-5)
+
+
+def _gaussian_kernel():
+    # Keras' RandomNormal(seed=0) 64×64 kernel: 20 fixed Björck steps (the former default) left σ_min = 0.343.
+    return keras.initializers.RandomNormal(seed=0)((64, 64)).numpy()
+
+
+def test_orthonormal_dense_converges_on_a_gaussian_64x64_kernel():
+    layer = OrthonormalDense(64, kernel_initializer=keras.initializers.Constant(_gaussian_kernel()))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # converged: no warning
+        y = layer(np.ones((2, 64), "float32"))
+    singular_values = _singular_values(np.asarray(layer.orthonormal_kernel()))
+    np.testing.assert_allclose(singular_values, 1.0, atol=1e-4)  # was σ_min = 0.343
+    # The isometry the layer promises: ‖Wx‖ = ‖x‖ (and so gradient norms are kept).
+    assert float(tf.norm(y[0] - layer.bias)) == pytest.approx(8.0, rel=1e-4)
+
+
+def test_bjorck_stops_at_the_tolerance_in_graph_and_xla_with_gradients():
+    w = tf.Variable(_gaussian_kernel())
+    reference = np.asarray(bjorck_orthonormalize(w, iterations=80, tolerance=1e-6))
+
+    @tf.function(jit_compile=True)
+    def orthonormalize_and_gradient():
+        with tf.GradientTape() as tape:
+            q = bjorck_orthonormalize(w)
+            loss = tf.reduce_sum(q[:, 0])
+        return q, tape.gradient(loss, w)
+
+    q, grad = orthonormalize_and_gradient()
+    np.testing.assert_allclose(_singular_values(q.numpy()), 1.0, atol=1e-4)
+    np.testing.assert_allclose(q.numpy(), reference, atol=1e-4)
+    assert np.all(np.isfinite(grad.numpy())) and np.abs(grad.numpy()).max() > 0
+    assert float(orthonormality_error(q)) <= 1e-4
+
+
+def test_bjorck_warns_when_the_maximum_is_reached_before_the_tolerance():
+    with pytest.warns(RuntimeWarning, match=r"did not converge in iterations=20 steps"):
+        q = bjorck_orthonormalize(_gaussian_kernel(), iterations=20)
+    assert _singular_values(np.asarray(q))[-1] < 0.5  # the silent failure the warning reports
 
 
 def test_orthonormal_dense_validates_arguments():

@@ -27,7 +27,7 @@ from tf_lipschitz.training import distribute  # noqa: E402
 from workers import run_two_workers  # noqa: E402
 from tf_lipschitz.layers import SpectralNormDense, lipschitz_layers  # noqa: E402
 from tf_lipschitz.models.gan import WGANALP  # noqa: E402
-from tf_lipschitz.models.gan_support import StepSeeds  # noqa: E402
+from tf_lipschitz.penalties.noise import StepSeeds  # noqa: E402
 
 STEPS, N_CRITIC, REPLICA_BATCH, SEED = 3, 1, 8, 7
 GLOBAL_BATCH = N_CRITIC * 2 * REPLICA_BATCH  # one dataset element: n_critic critic batches for 2 replicas

@@ -68,7 +68,9 @@ def _checkpoints(run_dir: str) -> RunCheckpoints:
 @pytest.mark.slow
 def test_only_the_chief_writes_the_run_directory(uninterrupted):
     run_dir, tmp, results = uninterrupted
-    assert sorted(os.listdir(run_dir)) == [
+    locks = sorted(name for name in os.listdir(run_dir) if name.startswith(".lock"))
+    assert locks == [".lock-worker-0", ".lock-worker-1"]  # each task's lock on the run directory (run_lock)
+    assert sorted(set(os.listdir(run_dir)) - set(locks)) == [
         "args.json", "checkpoints", "final.weights.npz", "log.csv", "samples_and_critic.png", "summary.md"]
     with open(os.path.join(run_dir, "log.csv")) as handle:
         steps = [row["step"] for row in csv.DictReader(handle)]

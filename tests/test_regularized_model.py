@@ -24,10 +24,10 @@ def _linear_model():
     return keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
 
 
-def _fit(penalty_weight, jit_compile=False, epochs=10, **alp_kwargs):
+def _fit(penalty_weight, jit_compile=False, epochs=10, **penalty_kwargs):
     x, y = _slope_data()
     inner = _linear_model()
-    model = LipschitzRegularizedModel(inner, penalty_weight=penalty_weight, seed=1, **alp_kwargs)
+    model = LipschitzRegularizedModel(inner, penalty_weight=penalty_weight, seed=1, **penalty_kwargs)
     model.compile(keras.optimizers.Adam(0.05), "mse", jit_compile=jit_compile)
     history = model.fit(x, y, epochs=epochs, batch_size=64, verbose=0)
     return model, inner, history.history
@@ -86,8 +86,8 @@ def test_save_and_load_keras_round_trip(tmp_path):
     model.save(path)
     loaded = keras.models.load_model(path)
     assert isinstance(loaded, LipschitzRegularizedModel)
-    assert loaded.penalty_weight == 10.0 and loaded.alp_kwargs["K"] == 0.5
-    assert isinstance(loaded.alp_kwargs["epsilon"], RelativeEpsilon) and loaded.alp_kwargs["epsilon"].high == 0.1
+    assert loaded.penalty_weight == 10.0 and loaded.penalty_kwargs["K"] == 0.5
+    assert isinstance(loaded.penalty_kwargs["epsilon"], RelativeEpsilon) and loaded.penalty_kwargs["epsilon"].high == 0.1
     x, y = _slope_data(32)
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
     assert set(loaded.fit(x, y, epochs=1, verbose=0).history) == _LOGS  # optimizer and compile state restored
@@ -95,7 +95,7 @@ def test_save_and_load_keras_round_trip(tmp_path):
     inner.save(inner_path)
     np.testing.assert_allclose(keras.models.load_model(inner_path).predict(x, verbose=0), inner.predict(x, verbose=0))
     tuple_model = LipschitzRegularizedModel(_linear_model(), epsilon=(0.1, 1.0))
-    assert LipschitzRegularizedModel.from_config(tuple_model.get_config()).alp_kwargs["epsilon"] == (0.1, 1.0)
+    assert LipschitzRegularizedModel.from_config(tuple_model.get_config()).penalty_kwargs["epsilon"] == (0.1, 1.0)
 
 
 def test_classifier_with_kl_under_mirrored_strategy():
@@ -134,6 +134,11 @@ def test_invalid_options_raise():
         LipschitzRegularizedModel(_linear_model(), d_y="hinge")
     with pytest.raises(ValueError, match="`penalty_weight` must be a finite number >= 0"):
         LipschitzRegularizedModel(_linear_model(), penalty_weight=-1.0)
+    # Combinations are refused at construction, not at the first trace.
+    with pytest.raises(ValueError, match=r"`clip_probe=True` needs a `clip` range"):
+        LipschitzRegularizedModel(_linear_model(), clip_probe=True)
+    with pytest.raises(ValueError, match=r"`xi=0`.*Received: xi=0, d_y='kl'"):
+        LipschitzRegularizedModel(_linear_model(), xi=0, d_y="kl")
 
 
 def test_fit_refuses_nan_and_integer_inputs_before_training():

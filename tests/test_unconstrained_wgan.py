@@ -138,3 +138,53 @@ def test_lipschitz_gan_critic_reaches_w_squared_through_the_penalty_option():
     assert difference - lipschitz**2 / 4 == pytest.approx(9.0, rel=0.10)  # W^α
     # The logged critic loss (last epoch's mean) is minus the objective with the batch's estimate of ‖f‖_L.
     assert -history["critic_loss"][-1] == pytest.approx(9.0, rel=0.10)
+
+
+def _two_slope_gan(alpha=2.0, **kwargs):
+    """A LipschitzGAN whose critic f(x) = 3·relu(x) − relu(−x) has slope 3 at the reals (x = 5) and 1 at the
+    fakes (x = −5, a constant generator); nothing trains (zero learning rates)."""
+    from tf_lipschitz.models import LipschitzGAN
+
+    constant = keras.layers.Dense(1, kernel_initializer="zeros", bias_initializer=keras.initializers.Constant(-5.0))
+    generator = keras.Sequential([keras.Input((1,)), constant])
+    critic = keras.Sequential([
+        keras.Input((1,)),
+        keras.layers.Dense(2, activation="relu", kernel_initializer=keras.initializers.Constant([[1.0, -1.0]])),
+        keras.layers.Dense(1, use_bias=False, kernel_initializer=keras.initializers.Constant([[3.0], [-1.0]])),
+    ])
+    return LipschitzGAN(generator, critic, latent_dim=1, loss="wgan", penalty="unconstrained",
+                        penalty_kwargs={"alpha": alpha}, n_critic=1, generator_batch_multiplier=1, seed=0, **kwargs)
+
+
+def test_lipschitz_gan_both_prices_the_max_lipschitz_estimate_over_both_halves(alpha=2.0):
+    # Closed form (the slides' price of ‖f‖_L): L = max(L_real, L_fake) = 3,
+    # price = (α − 1)·α^{α/(1−α)}·3^{α/(α−1)} (2.25 for α = 2). Before the fix each half was priced and the prices averaged: (3² + 1²)/4/2 = 1.25.
+    gan = _two_slope_gan(alpha)
+    gan.compile(critic_optimizer=keras.optimizers.SGD(0.0), generator_optimizer=keras.optimizers.SGD(0.0),
+                jit_compile=False)
+    logs = gan.fit(np.full((16, 1), 5.0, "float32"), batch_size=16, epochs=1, verbose=0).history
+    price = (alpha - 1) * alpha ** (alpha / (1 - alpha)) * 3.0 ** (alpha / (alpha - 1))
+    assert logs["penalty"][0] == pytest.approx(price, rel=1e-4)
+    assert logs["ratio_max"][0] == pytest.approx(3.0, rel=1e-4)
+    assert logs["ratio_mean"][0] == pytest.approx(2.0, rel=1e-4)  # the joined batch: half at 3, half at 1
+    assert logs["violation_fraction"][0] == 0.0
+    # The critic loss is minus the objective E_µ f − E_ν f − price = −(15 − (−5) − price).
+    assert logs["critic_loss"][0] == pytest.approx(-(20.0 - price), rel=1e-4)
+
+
+def test_lipschitz_gan_refuses_summing_the_halves_of_the_unconstrained_price():
+    # Before the fix, "sum" doubled a per-half average ((3² + 1²)/4 = 2.5 instead of 2.25).
+    with pytest.raises(ValueError, match=r"both_reduction='sum'.*unconstrained"):
+        _two_slope_gan(both_reduction="sum")
+
+
+def test_unconstrained_penalty_of_an_empty_batch_is_refused():
+    # Before: max over no ratios is −∞ and its price ∞, returned silently.
+    w = tf.constant([[3.0], [4.0]])
+    with pytest.raises(ValueError, match="empty batch"):
+        uw.unconstrained_wgan_penalty(lambda x: x @ w, tf.zeros((0, 2)), seed=0)
+    traced = tf.function(lambda x: uw.unconstrained_wgan_penalty(lambda t: t @ w, x, seed=0).penalty,
+                         input_signature=[tf.TensorSpec((None, 2))])
+    with pytest.raises(tf.errors.InvalidArgumentError, match="empty batch"):
+        traced(tf.zeros((0, 2)))
+    assert float(traced(tf.ones((3, 2)))) == pytest.approx(25.0 / 4, rel=1e-4)

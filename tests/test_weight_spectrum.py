@@ -56,3 +56,16 @@ def test_spectrum_of_a_gan_like_model_with_nested_networks_and_errors():
         WeightSpectrumMonitor(top_k=0)
     with pytest.raises(ValueError, match="nothing measured"):
         WeightSpectrumMonitor().plot("x.png")
+
+
+def test_nan_kernel_is_reported_by_layer_and_step():
+    # Before: np.linalg.svd raised LinAlgError ("SVD did not converge") from inside the callback.
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="dense"),
+                              keras.layers.Dense(1, name="out")])
+    model.compile(keras.optimizers.SGD(1e-3), "mse")
+    model.layers[0].kernel.assign(np.full((4, 3), np.nan, "float32"))
+    monitor = WeightSpectrumMonitor(every_n_steps=1)
+    with pytest.raises(FloatingPointError, match=r"kernel of layer 'dense' has 12 NaN or Inf entries of 12 at "
+                                                  r"training step 1"):
+        model.fit(np.ones((8, 4), "float32"), np.zeros((8, 1), "float32"), batch_size=4, callbacks=[monitor],
+                  verbose=0)

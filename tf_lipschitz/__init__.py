@@ -1,13 +1,12 @@
 """tf_lipschitz: Lipschitz-constrained layers, Adversarial Lipschitz Regularization and Lipschitz GANs for Keras 3.
 
-After `import tf_lipschitz as tfl`, every sub-package is an attribute, imported on first use: `tfl.layers`,
-`tfl.penalties`, `tfl.losses`, `tfl.models`, `tfl.callbacks` (the core: TensorFlow, Keras and NumPy only),
-`tfl.ops`, `tfl.optimizers`, `tfl.analysis`, `tfl.convert`, `tfl.constraints`, `tfl.architectures`,
-`tfl.evaluation` (the `[eval]` extra), `tfl.divergences`, `tfl.unconstrained_wgan`, `tfl.toy`, `tfl.recipes`,
-`tfl.reporting`, `tfl.data`, `tfl.training`, `tfl.checkpoints`, `tfl.distribute`, `tfl.contracts`,
-`tfl.validation`. Each name is the home of its concept: `tfl.convert` is `tf_lipschitz.analysis.convert`,
-`tfl.checkpoints` and `tfl.distribute` are in `tf_lipschitz.training`, `tfl.contracts` and `tfl.validation` in
-`tf_lipschitz.foundations`, `tfl.unconstrained_wgan` is `tf_lipschitz.penalties.unconstrained`. The layers are
+After `import tf_lipschitz as tfl`, every sub-package is an attribute, imported on first use. By layer, each
+importing only from those below it (README, "Where things are"; `lint-imports` checks it): `tfl.foundations`
+(validation, contracts, optional extras, files, defaults); `tfl.ops` (power iteration, operator norms);
+`tfl.layers`, `tfl.constraints`, `tfl.optimizers`, `tfl.penalties`, `tfl.losses`, `tfl.data`, `tfl.toy`;
+`tfl.divergences`; `tfl.analysis` (every bound and estimate of a network, `lipschitz_clone`, `export_plain`);
+`tfl.models`, `tfl.evaluation` (the `[eval]` extra), `tfl.robustness`; `tfl.callbacks`; `tfl.training` (run loop,
+checkpoints, `tf.distribute`); `tfl.architectures`; `tfl.recipes`, `tfl.reporting`; `tfl.commands`. The layers are
 also exported at the top level.
 
 Example:
@@ -20,33 +19,29 @@ import importlib
 
 __version__ = "0.1.0"
 
-# `tfl.<name>` -> the module that is that concept's home. The packages below are listed by layer (README, "Where
-# things are"); a few concepts keep their short top-level name although they live inside a package.
-_SUBMODULES = {
-    "validation": "foundations.validation",
-    "contracts": "foundations.contracts",
-    "ops": "ops",
-    "layers": "layers",
-    "constraints": "constraints",
-    "optimizers": "optimizers",
-    "penalties": "penalties",
-    "unconstrained_wgan": "penalties.unconstrained",
-    "losses": "losses",
-    "divergences": "divergences",
-    "data": "data",
-    "toy": "toy",
-    "reporting": "reporting",
-    "analysis": "analysis",
-    "convert": "analysis.convert",
-    "models": "models",
-    "evaluation": "evaluation",
-    "callbacks": "callbacks",
-    "training": "training",
-    "checkpoints": "training.checkpoints",
-    "distribute": "training.distribute",
-    "architectures": "architectures",
-    "recipes": "recipes",
-}
+# The sub-packages, by layer from the bottom (setup.cfg, [importlinter]).
+_SUBMODULES = (
+    "foundations",
+    "ops",
+    "layers",
+    "constraints",
+    "optimizers",
+    "penalties",
+    "losses",
+    "data",
+    "toy",
+    "divergences",
+    "analysis",
+    "models",
+    "evaluation",
+    "robustness",
+    "callbacks",
+    "training",
+    "architectures",
+    "recipes",
+    "reporting",
+    "commands",
+)
 
 # The layer names exported at the top level, also loaded on first use: `import tf_lipschitz` imports no
 # TensorFlow, so that the `tf-lipschitz` command answers `--help` and argument errors at once.
@@ -65,7 +60,7 @@ def __getattr__(name: str):
     # PEP 562: sub-packages load on first access, so `import tf_lipschitz` stays light and optional extras
     # (evaluation, plots) are only needed when used.
     if name in _SUBMODULES:
-        return importlib.import_module(f"{__name__}.{_SUBMODULES[name]}")
+        return importlib.import_module(f"{__name__}.{name}")
     if name in _LAYER_EXPORTS:
         value = getattr(importlib.import_module(f"{__name__}.layers"), name)
         globals()[name] = value

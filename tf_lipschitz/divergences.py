@@ -154,7 +154,7 @@ def lipschitz_donsker_varadhan(
     lam: float | None = None,
     moving_average: Callable[[Tensor], Tensor] | None = None,
     seed: Any = None,
-    **alp_kwargs: Any,
+    **penalty_kwargs: Any,
 ) -> DonskerVaradhanResult:
     """The Donsker–Varadhan bound of a critic on two batches, with ALP at K = λ for the D_λ(µ‖ν) estimate.
 
@@ -172,7 +172,7 @@ def lipschitz_donsker_varadhan(
         moving_average: None, or a callable mapping the batch's log E_ν e^f (no gradient) to the log moving
             average used in the gradient (see `donsker_varadhan`); it may update state.
         seed: Seed of ALP's noise (an int, a `keras.random.SeedGenerator` or None).
-        **alp_kwargs: Options of `adversarial_lipschitz_penalty` (xi, epsilon, power_iterations, d_x,
+        **penalty_kwargs: Options of `adversarial_lipschitz_penalty` (xi, epsilon, power_iterations, d_x,
             reduction, ...); K is λ.
 
     Returns:
@@ -190,8 +190,8 @@ def lipschitz_donsker_varadhan(
     """
     if lam is not None:
         lam = check_float("lam", lam)
-    if "K" in alp_kwargs:
-        raise ValueError(f"Pass the Lipschitz bound as `lam`, not K. Received: K={alp_kwargs['K']!r}")
+    if "K" in penalty_kwargs:
+        raise ValueError(f"Pass the Lipschitz bound as `lam`, not K. Received: K={penalty_kwargs['K']!r}")
     x_mu = tf.convert_to_tensor(x_mu)
     x = tf.concat([x_mu, tf.cast(x_nu, x_mu.dtype)], axis=0)
     fx = f(x)
@@ -203,7 +203,7 @@ def lipschitz_donsker_varadhan(
     estimate = donsker_varadhan(f_mu, f_nu, log_moving_average=log_average)
     penalty = None
     if lam is not None:
-        penalty = adversarial_lipschitz_penalty(f, x, K=lam, fx=fx, seed=seed, **alp_kwargs)
+        penalty = adversarial_lipschitz_penalty(f, x, K=lam, fx=fx, seed=seed, **penalty_kwargs)
     return DonskerVaradhanResult(estimate, lme, penalty)
 
 

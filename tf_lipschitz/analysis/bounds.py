@@ -26,12 +26,13 @@ not Lipschitz on an unbounded domain and raise, as does any layer not in the tab
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Callable
 
 import keras
 import numpy as np
 
-from tf_lipschitz.layers.base import LipschitzLayer
+from tf_lipschitz.layers.base import LipschitzLayer, lipschitz_layers, power_iteration_gap
 from tf_lipschitz.ops.layer_norms import plain_layer_bound
 from tf_lipschitz.ops.power_iteration import check_power_iterations
 
@@ -259,16 +260,20 @@ def layer_lipschitz_bound(layer, *, power_iterations: int = 50, input_shape=None
     return layer_bound(layer, input_shape)
 
 
-def lipschitz_upper_bound(model, *, power_iterations: int = 50) -> float:
+def lipschitz_upper_bound(model, *, power_iterations: int = 50, warn_unconverged: bool = True) -> float:
     """A true upper bound of a Sequential or functional model's Lipschitz constant (L2 norms, inference mode).
 
     Follows the graph: the bound of a path is the product of its layers' bounds, residual additions add the
     bounds of their branches, concatenations take the root of the sum of squares, pooling and activations
-    contribute their known constants (listed in `tf_lipschitz.ops.layer_norms`).
+    contribute their known constants (listed in `tf_lipschitz.ops.layer_norms`). It warns when a normalized
+    layer's power iteration has not converged (an untrained model): its kernel is then normalized to more than
+    its target norm; `tf_lipschitz.layers.converge_power_iteration(model)` converges it first.
 
     Args:
         model: A built Sequential or functional `keras.Model` (nested models included).
         power_iterations: Kept for compatibility (see `layer_lipschitz_bound`).
+        warn_unconverged: Warn when a normalized layer's power iteration has not converged (monitors that
+            bound a model during training turn this off).
 
     Returns:
         A float upper bound of ‖f‖_L with respect to the L2 norm.
@@ -283,4 +288,13 @@ def lipschitz_upper_bound(model, *, power_iterations: int = 50) -> float:
         5.0
     """
     check_power_iterations(power_iterations)
+    behind = [(layer.name, gap) for layer in (lipschitz_layers(model) if warn_unconverged else [])
+              if layer.built and (gap := power_iteration_gap(layer, steps=5)) > 1e-3]
+    if behind:
+        warnings.warn(
+            f"lipschitz_upper_bound: the power iteration of {len(behind)} normalized layer(s) has not converged ("
+            + ", ".join(f"'{name}': 5 more steps raise its σ estimate by {gap:.2%}" for name, gap in behind)
+            + "), so their kernels are normalized to more than their target norm and the bound, true for the "
+            "model as it is, is larger than after training. For the bound of converged layers, call "
+            "tf_lipschitz.layers.converge_power_iteration(model) first.", stacklevel=2)
     return model_bound(model)

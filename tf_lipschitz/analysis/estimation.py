@@ -181,7 +181,8 @@ def lipschitz_lower_bound(
         A float ≤ ‖f‖_L.
 
     Raises:
-        ValueError: for an empty batch or invalid counts.
+        ValueError: for an empty batch, NaN or Inf in `x` (with the count of bad samples, as
+            `analysis.empirical_lipschitz`), a non-finite Jacobian norm (NaN weights), or invalid counts.
 
     Example:
         >>> m = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, use_bias=False)])
@@ -196,6 +197,12 @@ def lipschitz_lower_bound(
     x = np.asarray(x, np.float32)
     if x.ndim < 2 or len(x) == 0:
         raise ValueError(f"`x` must be a non-empty batch of inputs. Received shape {x.shape}")
+    finite = np.isfinite(x.reshape(len(x), -1)).all(axis=1)
+    if not finite.all():
+        raise ValueError(
+            f"`x` contains NaN or Inf values in {int(np.sum(~finite))} of its {len(x)} samples; the Lipschitz lower "
+            "bound is only defined on finite inputs"
+        )
     dim = int(np.prod(x.shape[1:]))
     if step_size is None:
         spread = float(np.mean(np.std(x.reshape(len(x), -1), axis=0))) if len(x) > 1 else 0.0
@@ -231,7 +238,13 @@ def lipschitz_lower_bound(
         directions = directions.astype(np.float32)
         points, v, sigma = ascend(points, v, sigma, tf.constant(step_size * decay**step, tf.float32), directions)
     final, _ = measure(points, v, final_power_iterations)
-    return float(tf.reduce_max(tf.maximum(final, sigma)))
+    bound = float(tf.reduce_max(tf.maximum(final, sigma)))
+    if not math.isfinite(bound):
+        raise ValueError(
+            f"The model's Jacobian norm is {bound} at the search points: its outputs or weights are not finite "
+            "(a model with NaN or Inf weights has no Lipschitz bound)"
+        )
+    return bound
 
 
 # ----------------------------------------------------------------------------------------------------- LipSDP
@@ -343,8 +356,8 @@ def lipsdp_bound(network: SlopeRestrictedNetwork, *, solver: str = "CLARABEL") -
     With z = (x_0, x_1, …, x_L) stacking the input and the post-activations, A z the pre-activations
     (W_0 x_0, …, W_{L-1} x_{L-1}) and B z = (x_1, …, x_L), slope restriction gives for each neuron and two
     inputs the quadratic constraint (Δx − α Δp)(β Δp − Δx) ≥ 0 (Δp: change of its pre-activation, Δx: of its
-    output). Summed with weights t ≥ 0 it gives [A; B]ᵀ [[−2αβT, (α+β)T], [(α+β)T, −2T]] [A; B], and
-        M(ρ, T) = that + diag(−ρ I, 0, …, 0, W_Lᵀ W_L) ⪯ 0  ⇒  ‖W_L x_L − W_L x_L'‖² ≤ ρ ‖x_0 − x_0'‖².
+    output). Summed with weights t ≥ 0 it gives `[A; B]ᵀ [[−2αβT, (α+β)T], [(α+β)T, −2T]] [A; B]`, and
+        `M(ρ, T) = that + diag(−ρ I, 0, …, 0, W_Lᵀ W_L) ⪯ 0  ⇒  ‖W_L x_L − W_L x_L'‖² ≤ ρ ‖x_0 − x_0'‖²`.
 
     Args:
         network: The network in LipSDP's form (`slope_restricted_network`).

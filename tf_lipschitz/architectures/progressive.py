@@ -279,7 +279,7 @@ class ProgressiveGAN:
         training_images: Real images shown per stabilization phase (600k in the paper).
         transition_images: Real images shown per fade-in (600k in the paper).
 
-    The training hyper-parameters are `PROGRESSIVE_ALP`; `lipschitz_gan_kwargs`, `penalty_options` and
+    The training hyper-parameters are `PROGRESSIVE_ALP`; `lipschitz_gan_kwargs`, `penalty_kwargs` and
     `optimizer_kwargs` are read-only views of it.
     """
 
@@ -299,7 +299,7 @@ class ProgressiveGAN:
         return {"latent_dim": self.latent_dim, **PROGRESSIVE_ALP["gan"]}
 
     @property
-    def penalty_options(self) -> dict[str, Any]:
+    def penalty_kwargs(self) -> dict[str, Any]:
         """The ALP options of Eq. (32) (`PROGRESSIVE_ALP["penalty_kwargs"]`)."""
         return dict(PROGRESSIVE_ALP["penalty_kwargs"])
 

@@ -177,7 +177,8 @@ class DomainRangeLogger(PeriodicCallback):
     `psi_fake_min/max`). Values go into that batch's `logs`, the latest into every epoch's `logs`
     (`CSVLogger` and `TensorBoard` pick them up when placed after this callback), and into
     `self.history`. At the end of training it writes Figure 1(a), Ω against iterations on a log scale,
-    to `plot_path`, and Figure 1(b), the Ω/Ψ table over all logged steps (Ω = ∪ Ω_i), to `table_path`.
+    to `plot_path`, and Figure 1(b), the Ω/Ψ table over all logged steps (Ω = ∪ Ω_i), to `table_path`,
+    when they are given.
 
     The model must be a `tf_lipschitz.foundations.contracts.GenerativeModel` (`critic`, `generate(n)` and `gan_loss`
     with its α), as `tf_lipschitz.models.LipschitzGAN` is; `loss`/`alpha` arguments override the model's.
@@ -188,8 +189,8 @@ class DomainRangeLogger(PeriodicCallback):
         every_n_steps: Measure after every N-th training batch (≥ 1), counted from the start of `fit`.
         real_data: A held batch of real samples (array or tensor), scored at every measurement.
         n_generated: Number of generated samples per measurement; defaults to `len(real_data)`.
-        plot_path: PNG file for Figure 1(a), or None for no plot.
-        table_path: Markdown file for the Figure 1(b) table, or None.
+        plot_path: PNG file for Figure 1(a); None (the default): no plot (nothing is written unasked).
+        table_path: Markdown file for the Figure 1(b) table; None (the default): none (`table()` returns it).
         loss: Override of the model's GAN loss (name or `tf_lipschitz.losses.GANLoss`).
         alpha: Override of the model's domain scaling α.
 
@@ -211,8 +212,8 @@ class DomainRangeLogger(PeriodicCallback):
         real_data: Any,
         *,
         n_generated: int | None = None,
-        plot_path: str | None = "domain_range.png",
-        table_path: str | None = "domain_range.md",
+        plot_path: str | None = None,
+        table_path: str | None = None,
         loss: str | gan_losses.GANLoss | None = None,
         alpha: float | None = None,
     ):

@@ -103,7 +103,8 @@ class LipschitzMonitor(PeriodicCallback):
         if self.upper_bound_unavailable is None:
             try:
                 values["lipschitz_upper_bound"] = float(
-                    lipschitz_upper_bound(critic, power_iterations=self.power_iterations)
+                    lipschitz_upper_bound(critic, power_iterations=self.power_iterations,
+                                          warn_unconverged=False)
                 )
             except (ValueError, TypeError) as err:  # TypeError: a layer whose bound cannot be computed
                 self.upper_bound_unavailable = str(err)
@@ -212,7 +213,8 @@ class SampleGrid(PeriodicCallback):
             if _tensorboard_available():
                 self._writer = tf.summary.create_file_writer(os.path.join(self.log_dir, "train"))
             else:
-                warnings.warn("SampleGrid: the `tensorboard` package is not installed; writing PNG files only")
+                warnings.warn("SampleGrid: the `tensorboard` package is not installed; writing PNG files only "
+                              '(pip install "tf-lipschitz[plots]" installs it)')
 
     def write(self, step: int) -> str:
         """Generates the grid for the fixed noise and writes it (PNG, TensorBoard); returns the PNG path."""

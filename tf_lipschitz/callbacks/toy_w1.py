@@ -50,13 +50,15 @@ class ToyW1Monitor(PeriodicCallback):
         self.real = toy_samples(toy, n, seed=seed + 1)
         self.noise_floor = exact_w1(self.real, toy_samples(toy, n, seed=seed + 2))
         self.estimate: float | None = None
+        self.last_fake: np.ndarray | None = None  # the generated samples of the latest W1
 
     def on_train_batch_end(self, batch, logs=None):
         self.estimate = (logs or {}).get("wasserstein_estimate")
         super().on_train_batch_end(batch, logs)
 
     def measure(self) -> dict[str, float]:
-        w1 = exact_w1(self.model.generate(self.n, seed=self.step), self.real)
+        self.last_fake = self.model.generate(self.n, seed=self.step)
+        w1 = exact_w1(self.last_fake, self.real)
         if self.verbose:
             estimate = f", critic estimate {float(self.estimate):.4f}" if self.estimate is not None else ""
             print(f"\nstep {self.step}: exact W1(generated, real) = {w1:.4f} "
@@ -78,13 +80,20 @@ class ToyW1Monitor(PeriodicCallback):
         rows = "\n".join(f"| {step} | {w1:.4f} |" for step, w1 in values)
         return f"| step | exact W1 |\n|---|---|\n{rows}\nnoise floor (real vs real): {self.noise_floor:.4f}"
 
+    def plot_title(self) -> str:
+        """The plot's title: the step and exact W1 of the latest evaluation (the value `log.csv` holds)."""
+        if "w1_exact" not in self.latest:
+            return "samples and critic contours"
+        return f"samples and critic contours, step {self.history['step'][-1]}: exact W1 {self.latest['w1_exact']:.4f}"
+
     def plot(self, path: str) -> None:
-        """Writes real (blue) and generated (orange) samples over the critic's contours as a PNG."""
+        """Writes real (blue) and generated (orange) samples of the latest evaluation over the critic's contours."""
         matplotlib = require("matplotlib", extra="plots")
         matplotlib.use("Agg")
         plt = require("matplotlib.pyplot", extra="plots")
 
-        fake = self.model.generate(self.n, seed=0)
+        # The samples of the latest W1, so that the title's value is the one of the points shown (and logged).
+        fake = self.last_fake if self.last_fake is not None else self.model.generate(self.n, seed=self.step)
         lo, hi = np.minimum(self.real.min(0), fake.min(0)) - 0.5, np.maximum(self.real.max(0), fake.max(0)) + 0.5
         gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], 120), np.linspace(lo[1], hi[1], 120))
         grid = np.stack([gx.ravel(), gy.ravel()], 1).astype("float32")
@@ -93,8 +102,7 @@ class ToyW1Monitor(PeriodicCallback):
         ax.contour(gx, gy, scores, levels=20, cmap="viridis", linewidths=0.8)
         ax.scatter(*self.real.T, s=3, label="real")
         ax.scatter(*fake.T, s=3, label="generated")
-        title = f"exact W1 {self.latest['w1_exact']:.3f}" if "w1_exact" in self.latest else ""
-        ax.set_title(f"samples and critic contours {title}")
+        ax.set_title(self.plot_title())
         ax.legend(loc="upper right")
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         fig.savefig(path, dpi=100)

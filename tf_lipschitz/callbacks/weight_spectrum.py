@@ -96,6 +96,8 @@ class WeightSpectrumMonitor(PeriodicCallback):
 
     Raises:
         ValueError: for `every_n_steps` or `top_k` < 1.
+        FloatingPointError: during `fit`, when a kernel has NaN or Inf entries (naming the layer and the step;
+            training stops).
 
     Example:
         >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="dense")])
@@ -117,7 +119,16 @@ class WeightSpectrumMonitor(PeriodicCallback):
     def measure(self) -> dict[str, float]:
         values: dict[str, float] = {}
         for key, layer in kernel_layers(self.model):
-            sigma = np.linalg.svd(effective_kernel(layer), compute_uv=False)
+            kernel = effective_kernel(layer)
+            bad = int(np.size(kernel) - np.count_nonzero(np.isfinite(kernel)))
+            if bad:
+                self.model.stop_training = True
+                raise FloatingPointError(
+                    f"WeightSpectrumMonitor: the kernel of layer {key!r} has {bad} NaN or Inf entries of "
+                    f"{np.size(kernel)} at training step {self.step}: training diverged before this measurement "
+                    "(its singular values are undefined). Lower the learning rate or check the data and the loss."
+                )
+            sigma = np.linalg.svd(kernel, compute_uv=False)
             for i, s in enumerate(sigma[: self.top_k]):
                 values[f"{key}/sigma{i}"] = float(s)
             if len(sigma) >= 2:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
-from typing import Sequence
+from typing import MutableMapping, Sequence
 
 # (sub-command, module providing `add_parser(subparsers)`, one-line help shown by `tf-lipschitz --help`)
 _SUBCOMMANDS = (
@@ -64,5 +65,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     chosen = [argv[0]] if argv and argv[0] in {name for name, _, _ in _SUBCOMMANDS} else []
     args = build_parser(chosen).parse_args(argv)
+    quiet_tensorflow(getattr(args, "verbose", None) == 2)
     return int(args.run(args) or 0)
 
+
+def quiet_tensorflow(show: bool = False, environ: MutableMapping[str, str] | None = None) -> None:
+    """Hides TensorFlow's C++ log lines (CUDA probing on CPU machines, iterator clean-up at exit) unless shown.
+
+    Sets `TF_CPP_MIN_LOG_LEVEL=3` before TensorFlow is imported, unless the user set it or `show` is true
+    (`tf-lipschitz train --verbose 2`). Errors that matter reach the command as Python exceptions.
+
+    Args:
+        show: Leave TensorFlow's logging as it is.
+        environ: The environment to change (default `os.environ`).
+
+    Example:
+        >>> env = {}
+        >>> quiet_tensorflow(environ=env); env
+        {'TF_CPP_MIN_LOG_LEVEL': '3'}
+        >>> env = {"TF_CPP_MIN_LOG_LEVEL": "0"}
+        >>> quiet_tensorflow(environ=env); env
+        {'TF_CPP_MIN_LOG_LEVEL': '0'}
+    """
+    environ = os.environ if environ is None else environ
+    if not show:
+        environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

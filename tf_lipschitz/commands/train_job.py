@@ -1,7 +1,7 @@
-"""`tf-lipschitz train`, the run: builds the GAN, its data and callbacks from the parsed flags and trains it.
+"""`tf-lipschitz train`, the run: builds the GAN, its data and callbacks from the checked flags and trains it.
 
-The flags, their checks and the run directory's bookkeeping are in `tf_lipschitz.commands.train`, which imports
-no TensorFlow; the CLI imports this module once the flags are read.
+The flags, their checks, the lock and the run directory's bookkeeping are in `tf_lipschitz.commands.train`,
+which imports no TensorFlow; it imports this module once the run directory is ready.
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ from tf_lipschitz.data import image_dataset, load_images
 from tf_lipschitz.foundations.files import write_atomically
 from tf_lipschitz.foundations.replicas import check_jit_compile
 from tf_lipschitz.recipes import TOY_ALP, adam_optimizers, image_networks, make_gan, seed_everything, toy_networks
-from tf_lipschitz.toy import exact_w1, toy_dataset
+from tf_lipschitz.toy import toy_dataset
+from tf_lipschitz.training import (PROGRESS_KEYS, ApplyLearningRate, TrainingDiverged, TrainingInterrupted,
+                                   format_duration, read_log, train_run)
 from tf_lipschitz.training import distribute
-from tf_lipschitz.training import PROGRESS_KEYS, TrainingDiverged, format_duration, read_log, train_run
 
 __all__ = ["Setup", "build", "train", "summary"]
-
 
 class Setup(NamedTuple):
     """Everything `run` trains: the compiled GAN, its data and callbacks, and the run's size and folder."""
@@ -45,8 +45,9 @@ def build(args: argparse.Namespace, config: dict | None = None, report=print, *,
         args: Parsed `train` arguments (`build_parser().parse_args(["train", ...])`).
         config: `settings(args)`, computed when None.
         report: Called with the line that says what data was loaded.
-        gan_options: More `recipes.make_gan` arguments (e.g. `alp_kwargs`, `penalty_weight`), for studies that
-            change one setting of the command's GAN; an `alp_kwargs` here replaces the toy set-up's `TOY_ALP`.
+        gan_options: More `recipes.make_gan` arguments (e.g. `penalty_kwargs`, `penalty_weight`), for studies
+            that change one setting of the command's GAN; a `penalty_kwargs` here replaces the toy set-up's
+            `TOY_ALP` (the toy WGAN-ALP's options).
 
     Returns:
         A `Setup`.
@@ -59,7 +60,8 @@ def build(args: argparse.Namespace, config: dict | None = None, report=print, *,
         >>> setup = build(build_parser().parse_args(["train", "--steps", "10"]))  # doctest: +SKIP
     """
     config = config or settings(args)
-    strategy = distribute.make_strategy(config["strategy"])  # first: multi-worker set-up must precede other TF ops
+    # First: multi-worker set-up must precede other TF ops.
+    strategy = distribute.make_strategy(config["strategy"], connect_timeout=getattr(args, "connect_timeout", None))
     check_jit_compile(strategy, config["jit"], name="--jit")
     toy = config["dataset"] == "toy"
     write_dir = distribute.worker_dir(config["run_dir"], strategy)
@@ -77,17 +79,29 @@ def build(args: argparse.Namespace, config: dict | None = None, report=print, *,
                  config["batch_size"], write_dir)
 
 
+
 def train(args: argparse.Namespace, config: dict) -> int:
     """Trains the run that `tf_lipschitz.commands.train.run` checked, then writes and prints its summary.
 
     Args:
         args: The parsed arguments.
-        config: `settings(args)`, its run directory prepared.
+        config: `settings(args)`, its run directory locked and prepared.
 
     Returns:
-        0 on success, 1 when training diverged, 2 for a usage or data error.
+        0 on success, 1 when training diverged or the peers of a multi-worker run never came, 2 for a usage or
+        data error, 128 + the signal's number after SIGINT/SIGTERM (the step's checkpoint is saved first).
+
+    Raises:
+        OSError: when the run directory cannot be written (the command names the file).
+
+    Example:
+        >>> from tf_lipschitz.commands.cli import build_parser
+        >>> args = build_parser(["train"]).parse_args(["train", "--steps", "50"])
+        >>> train(args, settings(args))  # doctest: +SKIP
+        0
     """
     run_dir = config["run_dir"]
+
     what = config["toy"] if config["dataset"] == "toy" else config["dataset"]
     print(f"tf-lipschitz train: {config['model']} on {what}, {config['steps']} steps, critic batch "
           f"{config['batch_size']} x n_critic {config['n_critic']}, run dir {run_dir}")
@@ -96,9 +110,16 @@ def train(args: argparse.Namespace, config: dict) -> int:
         print(f"Expected duration: about {format_duration(expected_seconds(config))} on two idle CPU cores "
               "(the progress shows the real pace).", flush=True)
         train_run(setup.gan, setup.dataset, run_dir=setup.write_dir, resume_from=run_dir, steps=setup.steps,
-                  checkpoint_every=config["checkpoint_every"], callbacks=setup.callbacks, verbose=args.verbose)
+                  checkpoint_every=config["checkpoint_every"], verbose=args.verbose, interruptible=True,
+                  callbacks=[ApplyLearningRate(config["lr"]), *setup.callbacks])
         distribute.remove_worker_dir(setup.write_dir, run_dir)
+    except TrainingInterrupted as err:
+        print(f"tf-lipschitz train: {err}", file=sys.stderr)
+        return 128 + err.signal
     except TrainingDiverged as err:
+        print(f"tf-lipschitz train: error: {err}", file=sys.stderr)
+        return 1
+    except distribute.PeersUnreachableError as err:
         print(f"tf-lipschitz train: error: {err}", file=sys.stderr)
         return 1
     except ValueError as err:
@@ -111,6 +132,7 @@ def train(args: argparse.Namespace, config: dict) -> int:
     write_atomically(os.path.join(run_dir, "summary.md"), text + "\n")
     print(f"\n{text}")
     return 0
+
 
 
 def summary(config: dict, notes: list[str]) -> str:
@@ -156,18 +178,20 @@ def _notes(config: dict, setup: Setup) -> list[str]:
     notes = []
     for callback in setup.callbacks:
         if isinstance(callback, ToyW1Monitor):
-            w1 = exact_w1(setup.gan.generate(callback.n, seed=config["seed"] + 10_000), callback.real)
-            notes.append(f"Exact W1(generated, real) after step {config['steps']}: {w1:.4f}; noise floor (real vs "
-                         f"real, {callback.n} samples) {callback.noise_floor:.4f}: a perfect generator scores about "
-                         "that.")
+            # The value of log.csv's last row and of the plot's title: one exact W1 per step, on the same samples.
+            if "w1_exact" in callback.latest:
+                notes.append(f"Exact W1(generated, real) after step {callback.history['step'][-1]}: "
+                             f"{callback.latest['w1_exact']:.4f}; noise floor (real vs real, {callback.n} samples) "
+                             f"{callback.noise_floor:.4f}: a perfect generator scores about that.")
             notes.append(f"Plot of samples and critic contours: {callback.plot_path}")
     return notes
 
 
 def _toy_setup(config: dict, write_dir: str, gan_options: dict):
     generator, critic = toy_networks(256, 3, spectral_norm=config["model"] == "sn")
+    toy_penalty = {"penalty_kwargs": TOY_ALP} if config["model"] == "wgan-alp" else {}
     gan = make_gan(config["model"], generator, critic, latent_dim=2, n_critic=config["n_critic"],
-                   seed=config["seed"], **{"alp_kwargs": TOY_ALP, **gan_options})
+                   seed=config["seed"], **{**toy_penalty, **gan_options})
     dataset = toy_dataset(config["toy"], config["batch_size"] * config["n_critic"], seed=config["seed"])
     monitor = ToyW1Monitor(config["toy"], every_n_steps=config["checkpoint_every"], n=config["eval_samples"],
                            plot_path=os.path.join(write_dir, "samples_and_critic.png"), seed=config["seed"],

@@ -12,6 +12,12 @@ live in `tf_lipschitz.callbacks`, the command in `tf-lipschitz evaluate`.
 
 import importlib
 
+from tf_lipschitz.foundations.optional import require
+
+# The package needs the `[eval]` extra: say so when it is first used, not at the first metric. tqdm is the light
+# member of the extra (no TensorFlow import), so the commands' `--help` stays fast.
+require("tqdm", extra="eval")
+
 # Public name -> the module defining it, imported on first access (PEP 562): the `evaluate` and
 # `inception-stats` commands live in this package, and must answer `--help` without importing TensorFlow.
 _EXPORTS = {

@@ -2,7 +2,8 @@
 
 The core (layers, penalties, losses, models, callbacks) needs only TensorFlow, Keras and NumPy. Everything else
 belongs to an extra of `setup.cfg`: `eval` (TF-GAN, TF-Probability, tf-keras, TF-Hub, tqdm), `data`
-(TensorFlow Datasets, Pillow), `plots` (Matplotlib, Pillow), `toy` (SciPy), or `all`.
+(TensorFlow Datasets, Pillow), `plots` (Matplotlib, Pillow, TensorBoard), `toy` (SciPy), `sdp` (cvxpy), or `all`
+(every one of them: the hint "or tf-lipschitz[all]" is true for each).
 """
 
 from __future__ import annotations

@@ -174,6 +174,80 @@ def advance_power_iteration(model) -> None:
             layer.advance_power_iteration()
 
 
+def power_iteration_gap(layer: "NormalizedKernelMixin", steps: int = 20) -> float:
+    """How far a layer's stored power-iteration estimate σ is from converged: (σ after `steps` more) / σ − 1.
+
+    The state is not changed. A layer whose σ is still an underestimate normalizes its kernel to more than
+    its target norm (`k_sn`, `k`), which a true bound then reports.
+
+    Args:
+        layer: A built normalized layer.
+        steps: Further power-iteration steps to compare with.
+
+    Returns:
+        The relative gap, ≥ 0 up to round-off (0 for a converged state).
+
+    Example:
+        >>> from tf_lipschitz.layers import SpectralNormDense
+        >>> layer = SpectralNormDense(4); layer.build((None, 8))
+        >>> converge_power_iteration(layer) > 0 and power_iteration_gap(layer) < 1e-5
+        True
+    """
+    kernel = ops.stop_gradient(layer._kernel_float32())
+    operator, adjoint = layer._operators(kernel)
+    now = float(lip_ops.power_iteration(operator, adjoint, layer.power_iteration_vector, 0)[0])
+    later = float(lip_ops.power_iteration(operator, adjoint, layer.power_iteration_vector, steps)[0])
+    return later / max(now, 1e-30) - 1.0
+
+
+def converge_power_iteration(model, *, tol: float = 1e-4, max_steps: int = 2000) -> int:
+    """Runs the power iteration of every normalized layer inside `model` until its σ estimate settles.
+
+    Training advances it a step per update; a freshly built layer has had none, so its kernel is not yet
+    normalized to its target norm. Call this before measuring or bounding an untrained model.
+
+    Args:
+        model: A Keras layer or model (layers not built yet are skipped).
+        tol: Stop when σ changes by less than this, relatively, over 10 steps.
+        max_steps: At most this many steps per layer.
+
+    Returns:
+        The most steps a layer needed.
+
+    Raises:
+        RuntimeError: naming a layer that did not converge within `max_steps` (e.g. two equal top singular
+            values).
+
+    Example:
+        >>> from tf_lipschitz.layers import SpectralNormDense
+        >>> model = keras.Sequential([keras.Input((8,)), SpectralNormDense(4)])
+        >>> converge_power_iteration(model) > 0
+        True
+    """
+    most = 0
+    for layer in lipschitz_layers(model):
+        if not layer.built:
+            continue
+        kernel = ops.stop_gradient(layer._kernel_float32())
+        operator, adjoint = layer._operators(kernel)
+        v = layer.power_iteration_vector
+        sigma = float(lip_ops.power_iteration(operator, adjoint, v, 0)[0])
+        steps = 0
+        while True:
+            new, _, v = lip_ops.power_iteration(operator, adjoint, v, 10)
+            steps += 10
+            new = float(new)
+            if abs(new - sigma) <= tol * max(new, 1e-30):
+                break
+            sigma = new
+            if steps >= max_steps:
+                raise RuntimeError(f"The power iteration of layer '{layer.name}' did not converge in {max_steps} "
+                                   f"steps (σ estimate {new:.6g}).")
+        layer.power_iteration_vector.assign(v)
+        most = max(most, steps)
+    return most
+
+
 class NormalizedKernelMixin(LipschitzLayer):
     """Divides a Dense/Conv kernel by an operator norm estimated with a persistent power iteration.
 

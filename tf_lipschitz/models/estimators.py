@@ -15,45 +15,48 @@ A critic made of normalized layers whose bounds multiply to λ (e.g. `SpectralNo
 iteration of such layers advances once per update, as in `LipschitzGAN`.
 
 `fit` takes the two batches as (x, y) of a dataset or of arrays and logs the running (epoch-mean) estimate;
-`estimate(...)` evaluates the trained critic on large samples at once. Under a distribution strategy each
+`estimate(...)` evaluates the trained critic on large samples at once. Nothing non-finite passes silently:
+`fit` refuses arrays with NaN or Inf and stops with a `FloatingPointError` naming the step where a logged
+value first becomes NaN or Inf (a NaN batch from a dataset, a diverging critic); `estimate` raises instead
+of returning NaN. Under a distribution strategy each
 replica computes the objective on its share of the batch (the log-mean-exp is not additive, so this is the
 average of per-replica estimates, not the estimate of the global batch) and the gradients are averaged.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import keras
+import numpy as np
 import tensorflow as tf
 
-from tf_lipschitz import divergences
-from tf_lipschitz.penalties import unconstrained
+from tf_lipschitz import divergences, penalties
+from tf_lipschitz.foundations.validation import check_float
 from tf_lipschitz.layers import advance_power_iteration, power_iteration_frozen
-from tf_lipschitz.ops import check_power_iterations
-from tf_lipschitz.penalties import VALID_D_X, VALID_REDUCTIONS, RelativeEpsilon
-from tf_lipschitz.foundations.validation import check_choice, check_float
+from tf_lipschitz.models.diagnostics import nonfinite_logs
+from tf_lipschitz.penalties import RelativeEpsilon
+from tf_lipschitz.penalties import unconstrained as unconstrained_wgan
+from tf_lipschitz.penalties.specs import deserialize_kwargs
 
 __all__ = ["DivergenceEstimator", "MutualInformationEstimator", "UnconstrainedWassersteinCritic"]
 
-_ALP_OPTIONS = ("d_x", "xi", "epsilon", "power_iterations", "reduction", "clip", "check_numerics")
 _PENALTY_LOGS = ("penalty", "ratio_mean", "ratio_max", "violation_fraction")
+# Options of the unconstrained WGAN's price that `UnconstrainedWassersteinCritic` takes as its own arguments.
+_PRICE_OPTIONS = ("alpha", "statistic", "xi", "epsilon", "power_iterations")
 
 
-def _serialize_epsilon(options: dict) -> dict:
-    options = dict(options)
-    if callable(options.get("epsilon")):
-        options["epsilon"] = keras.saving.serialize_keras_object(options["epsilon"])
-    return options
+def _alp_for_estimator(penalty_kwargs: dict) -> penalties.Penalty:
+    """ALP with the estimator's scale-free defaults and the user's options, checked by `penalties.get`.
 
-
-def _deserialize_epsilon(config: dict, custom_objects=None) -> dict:
-    epsilon = config.get("epsilon")
-    if isinstance(epsilon, dict):
-        config["epsilon"] = keras.saving.deserialize_keras_object(epsilon, custom_objects=custom_objects)
-    elif isinstance(epsilon, list):
-        config["epsilon"] = tuple(epsilon)
-    return config
+    K is not among the options: the Lipschitz bound of D_λ is the estimator's `lam`.
+    """
+    allowed = [key for key in penalties.get("alp").spec.options if key != "K"]
+    unknown = sorted(set(penalty_kwargs) - set(allowed))
+    if unknown:
+        raise ValueError(f"Unknown ALP options {unknown}; valid ones are {allowed} (the Lipschitz bound K is `lam`).")
+    return penalties.get("alp", **{"xi": 1.0, "epsilon": RelativeEpsilon(), **penalty_kwargs})
 
 
 class _TwoSampleCritic(keras.Model):
@@ -74,6 +77,20 @@ class _TwoSampleCritic(keras.Model):
     @property
     def metrics(self) -> list:
         return list(self.trackers.values())
+
+    def fit(self, x=None, y=None, *args, **kwargs):
+        """`keras.Model.fit`, refusing arrays with NaN or Inf first and stopping at the first non-finite step.
+
+        Raises:
+            ValueError: for a NumPy array or tensor `x` or `y` with NaN or Inf values (with their count).
+            FloatingPointError: when a logged value (the loss, the estimate, ALP's diagnostics) becomes NaN
+                or Inf, naming the epoch, the batch and the non-finite logs; training stops there.
+        """
+        for name, value in (("x", x), ("y", y)):
+            _check_finite_array(name, value)
+        callbacks = list(kwargs.pop("callbacks", None) or [])
+        callbacks.insert(0, _StopOnNonFinite(type(self).__name__))
+        return super().fit(x, y, *args, callbacks=callbacks, **kwargs)
 
     def _batches(self, data) -> tuple:
         """The two critic batches (µ's, ν's) of one `fit` element."""
@@ -117,9 +134,9 @@ class _TwoSampleCritic(keras.Model):
 
     @classmethod
     def from_config(cls, config: dict, custom_objects=None):
-        config = _deserialize_epsilon(dict(config), custom_objects)
+        config = dict(config)
         critic = keras.saving.deserialize_keras_object(config.pop("critic"), custom_objects=custom_objects)
-        return cls(critic, **config)
+        return cls(critic, **deserialize_kwargs(config, custom_objects))
 
 
 @keras.saving.register_keras_serializable(package="tf_lipschitz")
@@ -141,11 +158,14 @@ class DivergenceEstimator(_TwoSampleCritic):
         penalty_weight: Weight of ALP, ≥ 0 (used with `lam`).
         bias_correction: None, or the moving-average decay in [0, 1).
         seed: Seed of the noise (ALP, shuffles).
-        **alp_options: `adversarial_lipschitz_penalty` options: d_x, xi, epsilon, power_iterations,
-            reduction, clip, check_numerics.
+        **penalty_kwargs: `adversarial_lipschitz_penalty` options (all but K, which is `lam`): d_x, d_y, xi,
+            epsilon, power_iterations, reduction, clip, clip_probe, check_numerics; checked by `penalties.get`.
+
+    Attributes:
+        penalty_kwargs: The ALP options, the defaults (ξ = 1, `RelativeEpsilon()`) included.
 
     Raises:
-        ValueError: for an invalid `lam`, `penalty_weight`, `bias_correction` or ALP option.
+        ValueError: for an invalid `lam`, `penalty_weight`, `bias_correction`, ALP option or combination of them.
 
     Example:
         >>> keras.utils.set_random_seed(0)
@@ -167,7 +187,7 @@ class DivergenceEstimator(_TwoSampleCritic):
 
     def __init__(self, critic: keras.Model, lam: float | None = None, penalty_weight: float = 100.0, *,
                  bias_correction: float | None = None, seed: int | None = None, name: str | None = None,
-                 trainable: bool = True, **alp_options: Any):
+                 trainable: bool = True, **penalty_kwargs: Any):
         self.lam = None if lam is None else check_float("lam", lam)
         self.penalty_weight = check_float("penalty_weight", penalty_weight, inclusive=True)
         if bias_correction is not None:
@@ -175,7 +195,8 @@ class DivergenceEstimator(_TwoSampleCritic):
             if bias_correction == 1.0:
                 raise ValueError(f"`bias_correction` must be < 1. Received: bias_correction={bias_correction}")
         self.bias_correction = bias_correction
-        self.alp_options = {"xi": 1.0, "epsilon": RelativeEpsilon(), **_check_alp_options(alp_options)}
+        self.resolved_penalty = _alp_for_estimator(penalty_kwargs)
+        self.penalty_kwargs = self.resolved_penalty.kwargs
         logs = (self.estimate_name,) + (_PENALTY_LOGS if self.lam is not None else ())
         super().__init__(critic, log_names=logs, seed=seed, name=name, trainable=trainable)
         self.log_moving_average = self.add_weight(shape=(), initializer="zeros", trainable=False,
@@ -196,7 +217,7 @@ class DivergenceEstimator(_TwoSampleCritic):
         result = divergences.lipschitz_donsker_varadhan(
             lambda t: self.critic(t, training=training), first, second, lam=self.lam,
             moving_average=self._moving_average if correct else None, seed=self.seed_generator,
-            **self.alp_options,
+            **self.penalty_kwargs,
         )
         logs = {self.estimate_name: result.estimate}
         if result.penalty is None:
@@ -213,12 +234,24 @@ class DivergenceEstimator(_TwoSampleCritic):
 
         Returns:
             E_µ f − log E_ν e^f as a float.
+
+        Raises:
+            ValueError: for samples with NaN or Inf, or a non-finite value (the critic's outputs are not
+                finite, e.g. NaN weights after a diverged `fit`).
         """
-        return float(divergences.donsker_varadhan(self.critic(x_mu), self.critic(x_nu)))
+        _check_finite_array("x_mu", x_mu)
+        _check_finite_array("x_nu", x_nu)
+        value = float(divergences.donsker_varadhan(self.critic(x_mu), self.critic(x_nu)))
+        if not math.isfinite(value):
+            raise ValueError(
+                f"{type(self).__name__}.estimate is {value}: the critic's outputs on the given samples are not "
+                "finite (are its weights NaN after a diverged fit?)"
+            )
+        return value
 
     def get_config(self) -> dict:
         return {**super().get_config(), "lam": self.lam, "penalty_weight": self.penalty_weight,
-                "bias_correction": self.bias_correction, **_serialize_epsilon(self.alp_options)}
+                "bias_correction": self.bias_correction, **self.resolved_penalty.serialized_kwargs()}
 
 
 @keras.saving.register_keras_serializable(package="tf_lipschitz")
@@ -232,7 +265,7 @@ class MutualInformationEstimator(DivergenceEstimator):
 
     Args:
         critic: A Keras model mapping (n, d_x + d_y) to (n, 1).
-        lam, penalty_weight, bias_correction, seed, **alp_options: As in `DivergenceEstimator`.
+        lam, penalty_weight, bias_correction, seed, **penalty_kwargs: As in `DivergenceEstimator`.
 
     Raises:
         ValueError: as `DivergenceEstimator`.
@@ -254,9 +287,32 @@ class MutualInformationEstimator(DivergenceEstimator):
 
     estimate_name = "mutual_information"
 
+    def fit(self, x=None, y=None, *args, **kwargs):
+        """`DivergenceEstimator.fit`, refusing batches of fewer than 2 pairs first (see `_check_pairs`).
+
+        Raises:
+            ValueError: for arrays whose `batch_size` or last batch holds fewer than 2 pairs; a dataset batch
+                of 1 pair stops `fit` with `tf.errors.InvalidArgumentError` carrying the same message.
+        """
+        if isinstance(x, (np.ndarray, tf.Tensor)):
+            batch_size = kwargs.get("batch_size", args[0] if args else None) or 32
+            n = int(x.shape[0])
+            _check_pairs(min(n, batch_size), "batch_size")
+            if n % batch_size == 1:
+                raise ValueError(
+                    f"The last batch of {n} pairs in batches of {batch_size} would hold 1 pair; "
+                    f"{_ONE_PAIR} Pass another `batch_size`. Received: batch_size={batch_size}"
+                )
+        return super().fit(x, y, *args, **kwargs)
+
     def _batches(self, data) -> tuple:
         x, y = super()._batches(data)
         n = tf.shape(x)[0]
+        if x.shape[0] is not None:
+            _check_pairs(int(x.shape[0]), "batch")
+        else:
+            with tf.control_dependencies([tf.debugging.assert_greater_equal(n, 2, message=_ONE_PAIR)]):
+                n = tf.identity(n)
         shift = keras.random.randint((), 1, tf.maximum(n, 2), seed=self.seed_generator)
         return self._pairs(x, y, shift)
 
@@ -275,8 +331,13 @@ class MutualInformationEstimator(DivergenceEstimator):
 
         Returns:
             The estimate of I(X; Y) in nats, a float.
+
+        Raises:
+            ValueError: for fewer than 2 pairs, or as `DivergenceEstimator.estimate`.
         """
-        return super().estimate(*self._pairs(tf.convert_to_tensor(x), tf.convert_to_tensor(y), 1))
+        x, y = tf.convert_to_tensor(x), tf.convert_to_tensor(y)
+        _check_pairs(int(x.shape[0]), "x")
+        return super().estimate(*self._pairs(x, y, 1))
 
 
 @keras.saving.register_keras_serializable(package="tf_lipschitz")
@@ -295,8 +356,12 @@ class UnconstrainedWassersteinCritic(_TwoSampleCritic):
         xi, epsilon, power_iterations: The adversarial direction's options (data units).
         seed: Seed of the noise.
 
+    Attributes:
+        penalty_kwargs: `alpha`, `statistic`, `xi`, `epsilon`, `power_iterations`: the options of the
+            "unconstrained" penalty (`penalties.get`), which checks them with the same rules.
+
     Raises:
-        ValueError: for α ≤ 1, an unknown statistic, or an invalid ξ or power_iterations.
+        ValueError: for α ≤ 1, an unknown statistic, or an invalid ξ, ε or power_iterations.
 
     Example:
         >>> critic = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
@@ -310,11 +375,11 @@ class UnconstrainedWassersteinCritic(_TwoSampleCritic):
     def __init__(self, critic: keras.Model, alpha: float = 2.0, *, statistic: str = "max", xi: float = 1.0,
                  epsilon: Any = (0.001, 0.05), power_iterations: int = 1, seed: int | None = None,
                  name: str | None = None, trainable: bool = True):
-        self.alpha = check_float("alpha", alpha, 1.0)
-        self.statistic = check_choice("statistic", statistic, unconstrained.STATISTICS)
-        self.xi = check_float("xi", xi)
-        self.epsilon = epsilon
-        self.power_iterations = check_power_iterations(power_iterations, minimum=1)
+        self.resolved_penalty = penalties.get("unconstrained", alpha=alpha, statistic=statistic, xi=xi,
+                                              epsilon=epsilon, power_iterations=power_iterations)
+        self.penalty_kwargs = self.resolved_penalty.kwargs
+        self.alpha, self.statistic, self.xi, self.epsilon, self.power_iterations = (
+            self.penalty_kwargs[key] for key in _PRICE_OPTIONS)
         logs = ("objective", "difference", "lipschitz_estimate", "wasserstein_estimate")
         super().__init__(critic, log_names=logs, seed=seed, name=name, trainable=trainable)
 
@@ -324,32 +389,62 @@ class UnconstrainedWassersteinCritic(_TwoSampleCritic):
         x = tf.concat([first, tf.cast(second, first.dtype)], axis=0)
         fx = f(x)
         n = tf.shape(first)[0]
-        ratios = unconstrained.adversarial_lipschitz_ratios(
+        ratios = unconstrained_wgan.adversarial_lipschitz_ratios.unchecked(
             f, x, xi=self.xi, epsilon=self.epsilon, power_iterations=self.power_iterations,
             seed=self.seed_generator, fx=fx,
         )
-        lipschitz = unconstrained.lipschitz_estimate(ratios, self.statistic)
-        objective = unconstrained.unconstrained_wgan_objective(fx[:n], fx[n:], lipschitz, self.alpha)
+        lipschitz = unconstrained_wgan.lipschitz_estimate.unchecked(ratios, self.statistic)
+        objective = unconstrained_wgan.unconstrained_wgan_objective.unchecked(fx[:n], fx[n:], lipschitz, self.alpha)
         difference = tf.reduce_mean(tf.cast(fx[:n], tf.float32)) - tf.reduce_mean(tf.cast(fx[n:], tf.float32))
         return objective, {"objective": objective, "difference": difference, "lipschitz_estimate": lipschitz,
                            "wasserstein_estimate": difference / tf.maximum(lipschitz, 1e-12)}
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "alpha": self.alpha, "statistic": self.statistic, "xi": self.xi,
-                "power_iterations": self.power_iterations, **_serialize_epsilon({"epsilon": self.epsilon})}
+        return {**super().get_config(), **self.resolved_penalty.serialized_kwargs()}
 
 
-def _check_alp_options(options: dict) -> dict:
-    """Validates the ALP options a Donsker–Varadhan estimator accepts (the rest are checked by ALP itself)."""
-    unknown = sorted(set(options) - set(_ALP_OPTIONS))
-    if unknown:
-        raise ValueError(f"Unknown ALP options {unknown}; valid ones are {list(_ALP_OPTIONS)}")
-    if "d_x" in options:
-        check_choice("d_x", options["d_x"], VALID_D_X)
-    if "reduction" in options:
-        check_choice("reduction", options["reduction"], VALID_REDUCTIONS)
-    if "xi" in options:
-        check_float("xi", options["xi"])
-    if "power_iterations" in options:
-        check_power_iterations(options["power_iterations"], minimum=0)
-    return dict(options)
+_ONE_PAIR = ("MINE needs at least 2 pairs per batch: with 1, the product of marginals pairs the sample with "
+             "itself, so the joint and the product are the same batch and the estimate is exactly 0.")
+
+
+def _check_pairs(n: int, name: str) -> None:
+    if n < 2:
+        raise ValueError(f"{_ONE_PAIR} Received: {name} of {n} pair(s)")
+
+
+def _check_finite_array(name: str, value) -> None:
+    """Raises a ValueError counting the NaN/Inf values of a floating NumPy array or tensor (other inputs pass)."""
+    if isinstance(value, tf.Tensor):
+        floating = value.dtype.is_floating
+    elif isinstance(value, np.ndarray):
+        floating = np.issubdtype(value.dtype, np.floating)
+    else:
+        return
+    bad = int(np.size(value) - np.count_nonzero(np.isfinite(np.asarray(value)))) if floating else 0
+    if bad:
+        raise ValueError(f"`{name}` contains {bad} NaN or Inf values; the estimate is only defined on finite samples")
+
+
+class _StopOnNonFinite(keras.callbacks.Callback):
+    """Raises a FloatingPointError naming the step where a logged value of an estimator first is NaN or Inf.
+
+    The estimators' counterpart of the GAN's `diagnostics.NonFiniteGuard`, reading the logs the same way
+    (`diagnostics.nonfinite_logs`); an estimator's step has few terms, so the logs name the culprit.
+    """
+
+    def __init__(self, owner: str):
+        super().__init__()
+        self.owner = owner
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        bad = nonfinite_logs(logs)
+        if bad:
+            self.model.stop_training = True
+            raise FloatingPointError(
+                f"{self.owner} training stopped: {sorted(bad)} became NaN or Inf at epoch {self.epoch + 1}, "
+                f"batch {batch + 1} (logs: {bad}). Check that batch for NaN/Inf values, or lower the learning rate."
+            )

@@ -1,6 +1,6 @@
 """Adversarial Lipschitz Regularization for any Keras model trained with `fit`.
 
-`LipschitzRegularizedModel(model, penalty_weight=λ, **alp_kwargs)` wraps a classifier, regressor or critic and
+`LipschitzRegularizedModel(model, penalty_weight=λ, **penalty_kwargs)` wraps a classifier, regressor or critic and
 adds λ·ALP (Eq. 20 of the paper) on the training inputs to the compiled loss. The penalty reuses the forward
 pass of the loss (`fx=`), so it costs one input-gradient pass and one forward-backward per sample.
 
@@ -19,7 +19,7 @@ import tensorflow as tf
 from tf_lipschitz import penalties
 from tf_lipschitz.foundations.replicas import check_jit_compile, first_batch_mean, is_multi_worker, multi_worker_logs
 from tf_lipschitz.layers.base import advance_power_iteration, power_iteration_frozen
-from tf_lipschitz.models.gan_support import check_finite, check_floating
+from tf_lipschitz.models.intake import check_finite, check_floating
 from tf_lipschitz.penalties import RelativeEpsilon
 from tf_lipschitz.penalties.specs import deserialize_kwargs
 from tf_lipschitz.foundations.validation import check_float
@@ -53,15 +53,24 @@ class LipschitzRegularizedModel(keras.Model):
     (`tf_lipschitz.layers`) inside the model advance their power iteration once per training step, and f(x)
     and f(x̂) use the same σ (see `train_step`).
 
+    Classifiers: `LipschitzRegularizedModel(cnn, penalty_weight=1.0, K=1.0)` trains an MNIST CNN that outputs
+    logits, on images scaled to [0, 1], compiled with `SparseCategoricalCrossentropy(from_logits=True)` and
+    Adam(1e-3): 98.4 % test accuracy after 2 epochs on the full data (`python examples/alr_classifier.py
+    --data-file mnist.npz`), 80.6 % after one epoch on 2048 images (81.2 % without the penalty). K bounds the ℓ2 change of the logits per unit of
+    input distance, which leaves a CNN room to separate digits (their typical distance is ≈ 10 in [0, 1]
+    units). Compile the loss to match the output: the string "sparse_categorical_crossentropy" expects
+    probabilities, and with a logits model it fails to train with or without the penalty (28 % after one
+    epoch on 10 000 images, plain or wrapped).
+
     Args:
         model: The Keras model to regularize; `wrapper.model` is it, and can be saved on its own.
         penalty_weight: λ ≥ 0.
         seed: Seed of the wrapper's `keras.random.SeedGenerator` (fresh noise every step).
-        **alp_kwargs: Options of `adversarial_lipschitz_penalty`: K, d_x, d_y, xi, epsilon,
+        **penalty_kwargs: Options of `adversarial_lipschitz_penalty`: K, d_x, d_y, xi, epsilon,
             power_iterations, reduction, clip, check_numerics. Remaining Model arguments (`name`) are accepted.
 
     Attributes:
-        resolved_penalty: The `penalties.Penalty` ("alp") with the validated options (`alp_kwargs`).
+        resolved_penalty: The `penalties.Penalty` ("alp") with the validated options (`penalty_kwargs`).
 
     Raises:
         ValueError: for an unknown ALP option or an invalid value (checked by `penalties.get("alp", ...)`),
@@ -87,16 +96,16 @@ class LipschitzRegularizedModel(keras.Model):
         seed: int | None = None,
         name: str | None = None,
         trainable: bool = True,
-        **alp_kwargs: Any,
+        **penalty_kwargs: Any,
     ):
-        penalty = penalties.get("alp", **{**_scale_free_defaults(), **alp_kwargs})
+        penalty = penalties.get("alp", **{**_scale_free_defaults(), **penalty_kwargs})
         penalty_weight = check_float("penalty_weight", penalty_weight, inclusive=True)
         super().__init__(name=name, trainable=trainable)
         self.model = model
         self.penalty_weight = penalty_weight
         self.seed = seed
         self.resolved_penalty = penalty
-        self.alp_kwargs = penalty.kwargs
+        self.penalty_kwargs = penalty.kwargs
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.alp_trackers = [keras.metrics.Mean(name=f"alp_{name}") for name in _DIAGNOSTICS]
 
@@ -174,6 +183,6 @@ class LipschitzRegularizedModel(keras.Model):
     @classmethod
     def from_config(cls, config: dict, custom_objects=None) -> "LipschitzRegularizedModel":
         own = {key: config[key] for key in _OWN_CONFIG if key in config}
-        alp_kwargs = deserialize_kwargs({k: v for k, v in config.items() if k not in _OWN_CONFIG}, custom_objects)
+        penalty_kwargs = deserialize_kwargs({k: v for k, v in config.items() if k not in _OWN_CONFIG}, custom_objects)
         model = keras.saving.deserialize_keras_object(own.pop("model"), custom_objects=custom_objects)
-        return cls(model, **own, **alp_kwargs)
+        return cls(model, **own, **penalty_kwargs)

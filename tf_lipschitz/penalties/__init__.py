@@ -10,10 +10,12 @@ precision policy (ratios are computed in float32) and per replica under a `tf.di
 This is the one package of the library that uses `tf.GradientTape` directly: the penalties differentiate with
 respect to inputs, which `keras.ops` does not express.
 
-Layout (imports run downwards only): `noise` (counter-based random numbers) and `_core` (result type,
-distances, checks) → `epsilon` (ε samplers) → `adversarial` (ALP, the quotient penalty, VAT) and `gradient`
-(GP, LP, R1) → `unconstrained` (the unconstrained WGAN's price of ‖f‖_L, from adversarial ratios) → `specs`
-(penalties by name: `get`, `available`). Everything public is re-exported here.
+Layout (imports run downwards only): `noise` (counter-based random numbers and per-step, per-replica seeds) and
+`_core` (result type, distances, checks) → `epsilon` (ε samplers) → `options` (one validator per option, the
+checks of combinations, and the `validated` decorator of the public functions) → `adversarial` (ALP, the
+quotient penalty, VAT) and `gradient` (GP, LP, R1) → `unconstrained` (the unconstrained WGAN's price of ‖f‖_L,
+from adversarial ratios) → `specs` (penalties by name: `get`, `available`, and how a loop calls each,
+`PenaltyCall`). Everything public is re-exported here. Nothing here imports `tf_lipschitz.models`.
 
 Units: `xi` and `epsilon` are lengths in the units of the data. The paper's ε ~ U[0.1, 10], ξ = 10 suit
 32×32×3 images in [-1, 1] (two such images are typically ≈ 40 apart). On 2-D data of unit scale they are far too
@@ -46,7 +48,7 @@ from tf_lipschitz.penalties.epsilon import (
 )
 from tf_lipschitz.penalties.gradient import gradient_penalty
 from tf_lipschitz.penalties.noise import Seed  # type alias of the `seed` arguments
-from tf_lipschitz.penalties.specs import Penalty, PenaltySpec, available, get
+from tf_lipschitz.penalties.specs import Penalty, PenaltyCall, PenaltySpec, available, get, join_halves, resolve
 from tf_lipschitz.penalties.unconstrained import unconstrained_wgan_penalty
 
 __all__ = [
@@ -64,7 +66,10 @@ __all__ = [
     "virtual_adversarial_loss",
     "unconstrained_wgan_penalty",
     "Penalty",
+    "PenaltyCall",
     "PenaltySpec",
+    "join_halves",
     "get",
+    "resolve",
     "available",
 ]

@@ -110,6 +110,8 @@ VALID_D_Y = tuple(D_Y)
 VALID_D_X = tuple(D_X)
 VALID_REDUCTIONS = tuple(REDUCTIONS)
 SAMPLES = ("interpolate", "real", "fake", "both")
+# Statistics of the adversarial ratios that estimate ‖f‖_L in the unconstrained WGAN (`penalties.unconstrained`).
+STATISTICS = ("max", "mean")
 
 
 def lookup(table: dict, name: str, arg: str):

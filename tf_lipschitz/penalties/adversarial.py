@@ -13,18 +13,23 @@ from typing import Callable, Sequence
 
 import tensorflow as tf
 
-from tf_lipschitz.ops import check_power_iterations
 from tf_lipschitz.penalties._core import (
-    D_X, D_Y, REDUCTIONS, TINY, PenaltyResult, Tensor, as_float_input, check_clip, check_positive, checked,
-    flat_outputs, lookup, penalty_result, per_sample, quotient_ratio, resolve_check,
+    D_X, D_Y, TINY, PenaltyResult, Tensor, as_float_input, checked, flat_outputs, penalty_result,
+    per_sample, quotient_ratio, resolve_check,
 )
-from tf_lipschitz.penalties.epsilon import Epsilon, check_epsilon, sample_epsilon
+from tf_lipschitz.penalties.epsilon import Epsilon, sample_epsilon
 from tf_lipschitz.penalties.noise import Seed, random_bits, seed_tensor, uniform
+from tf_lipschitz.penalties.options import is_limit, validated
 
 __all__ = [
     "adversarial_perturbation", "adversarial_lipschitz_penalty", "lipschitz_quotient_penalty",
     "virtual_adversarial_loss",
 ]
+
+
+def _range(clip: Sequence[float] | None) -> tuple[float, float] | None:
+    """A checked `clip` option as a (low, high) pair of floats."""
+    return None if clip is None else (float(clip[0]), float(clip[1]))
 
 
 def _clip(x: Tensor, clip: tuple[float, float] | None) -> Tensor:
@@ -60,19 +65,8 @@ def _power_step(
     return tf.where(per_sample(usable, v), grad, v), tf.where(usable, 1.0 / tf.where(usable, norm, 1.0), scale)
 
 
-# Output distances whose ξ → 0 limit of Eq. (23) is the input gradient (for one output per sample).
-_LIMIT_D_Y = ("abs", "l2")
-
-
-def _is_limit(xi) -> bool:
-    """True for ξ = 0 given as a Python number: the ξ → 0 limit of the power iteration (`adversarial_perturbation`)."""
-    return isinstance(xi, (int, float)) and not isinstance(xi, bool) and xi == 0
-
-
-def _check_limit(d_y: str, fx: Tensor) -> None:
-    if d_y not in _LIMIT_D_Y:
-        raise ValueError(f"`xi=0` (the limit ξ → 0) needs `d_y` in {_LIMIT_D_Y}: for other distances the limit is not "
-                         f"a gradient. Received: xi=0, d_y={d_y!r}")
+def _check_one_output(fx: Tensor) -> None:
+    """The limit ξ → 0 needs one output per sample (its `d_y` is checked with the options)."""
     if fx.shape[-1] is None:  # unknown until run time
         tf.debugging.assert_equal(tf.shape(fx)[1], 1, message="`xi=0` needs a model with one output per sample")
     elif fx.shape[-1] != 1:
@@ -130,6 +124,7 @@ def _limit_perturbation(f: Callable, x: Tensor, fx: Tensor, eps: Tensor, base: T
     return tf.cond(tf.reduce_all(usable), along_the_gradient, random_start_where_flat)
 
 
+@validated
 def adversarial_perturbation(
     f: Callable,
     x: Tensor,
@@ -195,29 +190,24 @@ def adversarial_perturbation(
         >>> [round(float(v), 3) for v in tf.abs(r[0])]
         [0.3, 0.4]
     """
-    d_y_fn = lookup(D_Y, d_y, "d_y")
-    check_power_iterations(power_iterations, minimum=0)
-    check_positive(xi, "xi", allow_zero=True)
-    check_epsilon(epsilon)
-    clip = check_clip(clip)
     check = resolve_check(check_numerics)
     x = checked(as_float_input(x), "x", check)
     if fx is None:
         fx = f(x)
     fx = checked(flat_outputs(fx), "f(x)", check)
-    if _is_limit(xi):
-        _check_limit(d_y, fx)
+    if is_limit(xi):
+        _check_one_output(fx)
     base = seed_tensor(seed)
     eps = sample_epsilon(epsilon, x, tf.bitcast(random_bits((2,), base, stream=2), tf.int32))
-    if _is_limit(xi) and power_iterations > 0:  # converged after one step: further steps give the same direction
+    if is_limit(xi) and power_iterations > 0:  # converged after one step: further steps give the same direction
         return tf.stop_gradient(tf.cast(_limit_perturbation(f, x, fx, eps, base), x.dtype))
     v, scale = _random_start(x, base)
     for _ in range(power_iterations):
-        v, scale = _power_step(f, tf.stop_gradient(x), tf.stop_gradient(fx), v, scale, xi, d_y_fn, clip)
+        v, scale = _power_step(f, tf.stop_gradient(x), tf.stop_gradient(fx), v, scale, xi, D_Y[d_y], _range(clip))
     return tf.stop_gradient(tf.cast(per_sample(eps * scale, v) * v, x.dtype))
 
 
-
+@validated
 def adversarial_lipschitz_penalty(
     f: Callable,
     x: Tensor,
@@ -283,26 +273,20 @@ def adversarial_lipschitz_penalty(
         >>> round(float(result.ratio_mean), 4), round(float(result.penalty), 4)
         (3.0, 4.0)
     """
-    d_x_fn = lookup(D_X, d_x, "d_x")
-    d_y_fn = lookup(D_Y, d_y, "d_y")
-    lookup(REDUCTIONS, reduction, "reduction")
-    check_positive(K, "K", allow_zero=True)
-    clip = check_clip(clip)
-    if clip_probe and clip is None:
-        raise ValueError(f"`clip_probe=True` needs a `clip` range. Received: clip=None, clip_probe={clip_probe!r}")
+    clip = _range(clip)
     check = resolve_check(check_numerics)
     x = checked(as_float_input(x), "x", check)
     fx = checked(flat_outputs(f(x) if fx is None else fx), "f(x)", check)
-    r_adv = adversarial_perturbation(
+    r_adv = adversarial_perturbation.unchecked(
         f, x, xi=xi, epsilon=epsilon, power_iterations=power_iterations, d_y=d_y, seed=seed, fx=fx,
         check_numerics=False, clip=clip if clip_probe else None,
     )
     x_hat = tf.stop_gradient(_clip(x + r_adv, clip))
     fx_hat = checked(flat_outputs(f(x_hat)), "f(x + r_adv)", check)
-    return penalty_result(quotient_ratio(fx, fx_hat, x, x_hat, d_x_fn, d_y_fn), K, reduction)
+    return penalty_result(quotient_ratio(fx, fx_hat, x, x_hat, D_X[d_x], D_Y[d_y]), K, reduction)
 
 
-
+@validated
 def lipschitz_quotient_penalty(
     f: Callable,
     x: Tensor,
@@ -343,20 +327,16 @@ def lipschitz_quotient_penalty(
         >>> round(float(result.ratio_max), 4)  # |7| / √2
         4.9497
     """
-    d_x_fn = lookup(D_X, d_x, "d_x")
-    d_y_fn = lookup(D_Y, d_y, "d_y")
-    lookup(REDUCTIONS, reduction, "reduction")
-    check_positive(K, "K", allow_zero=True)
     check = resolve_check(check_numerics)
     x = checked(as_float_input(x), "x", check)
     y = checked(tf.cast(y, x.dtype), "y", check)
     fx = checked(flat_outputs(f(x) if fx is None else fx), "f(x)", check)
     fy = checked(flat_outputs(f(y) if fy is None else fy), "f(y)", check)
-    return penalty_result(quotient_ratio(fx, fy, x, y, d_x_fn, d_y_fn), K, reduction)
-
+    return penalty_result(quotient_ratio(fx, fy, x, y, D_X[d_x], D_Y[d_y]), K, reduction)
 
 
 # --------------------------------------------------------------------------------------------------- VAT
+@validated
 def virtual_adversarial_loss(
     f: Callable,
     x: Tensor,
@@ -419,22 +399,16 @@ def virtual_adversarial_loss(
         >>> bool(result.penalty > 0)
         True
     """
-    d_x_fn = lookup(D_X, d_x, "d_x")
-    d_y_fn = lookup(D_Y, d_y, "d_y")
-    check_positive(K, "K", allow_zero=True)
-    check_positive(entropy_weight, "entropy_weight", allow_zero=True)
     check = resolve_check(check_numerics)
     x = checked(as_float_input(x), "x", check)
     logits = checked(flat_outputs(f(x) if fx is None else fx), "f(x)", check)
-    if f_direction is not None and not callable(f_direction):
-        raise ValueError(f"`f_direction` must be None or callable. Received: f_direction={f_direction!r}")
-    r_adv = adversarial_perturbation(
+    r_adv = adversarial_perturbation.unchecked(
         f if f_direction is None else f_direction, x, xi=xi, epsilon=epsilon, power_iterations=power_iterations,
         d_y=d_y, seed=seed, fx=logits if f_direction is None else None, check_numerics=False,
     )
     x_hat = tf.stop_gradient(x + r_adv)
     fx_hat = checked(flat_outputs(f(x_hat)), "f(x + r_adv)", check)
-    result = penalty_result(quotient_ratio(tf.stop_gradient(logits), fx_hat, x, x_hat, d_x_fn, d_y_fn), K, "abs")
+    result = penalty_result(quotient_ratio(tf.stop_gradient(logits), fx_hat, x, x_hat, D_X[d_x], D_Y[d_y]), K, "abs")
     if entropy_weight:
         log_p = tf.nn.log_softmax(logits, axis=1)
         entropy = -tf.reduce_mean(tf.reduce_sum(tf.exp(log_p) * log_p, axis=1))

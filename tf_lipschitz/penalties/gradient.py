@@ -13,14 +13,16 @@ from typing import Callable
 import tensorflow as tf
 
 from tf_lipschitz.penalties._core import (
-    SAMPLES, PenaltyResult, Tensor, as_float_input, check_positive, checked, flat, flat_outputs, per_sample,
-    resolve_check, safe_sqrt, with_diagnostics,
+    PenaltyResult, Tensor, as_float_input, checked, flat, flat_outputs, per_sample, resolve_check, safe_sqrt,
+    with_diagnostics,
 )
 from tf_lipschitz.penalties.noise import Seed, seed_tensor, uniform
+from tf_lipschitz.penalties.options import validated
 
 __all__ = ["gradient_penalty"]
 
 
+@validated
 def gradient_penalty(
     f: Callable,
     x_real: Tensor,
@@ -64,9 +66,6 @@ def gradient_penalty(
         >>> round(float(result.penalty), 4)  # (5 - 1)²
         16.0
     """
-    if sample not in SAMPLES:
-        raise ValueError(f"`sample` must be one of {SAMPLES}. Received: sample={sample!r}")
-    check_positive(target, "target", allow_zero=True)
     if x_fake is None and sample != "real":
         raise ValueError(f"`x_fake` is required for sample={sample!r}")
     check = resolve_check(check_numerics)

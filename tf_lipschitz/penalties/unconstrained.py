@@ -27,7 +27,7 @@ E_ν f − E_µ f + penalty is minus the objective, so
 `LipschitzGAN(gen, critic, latent_dim=d, loss="wgan", penalty="unconstrained", penalty_kwargs={"alpha": 2.0})`
 trains an unconstrained WGAN (with `regularize="both"`, L is estimated on the real and generated batches; its
 `critic_loss` log is −objective → −W^α). `tf_lipschitz.models.UnconstrainedWassersteinCritic` trains a critic
-alone with `fit`. `tf_lipschitz.unconstrained_wgan` names this module.
+alone with `fit`. `tf_lipschitz.penalties.unconstrained` names this module.
 
 Reference:
     Terjék, "Adversarial Lipschitz Regularization", ICLR 2020 (the adversarial ratio).
@@ -40,11 +40,11 @@ from typing import Any, Callable
 
 import tensorflow as tf
 
-from tf_lipschitz.penalties._core import D_X, D_Y, PenaltyResult, flat_outputs, quotient_ratio
+from tf_lipschitz.penalties._core import D_X, D_Y, STATISTICS, PenaltyResult, flat_outputs, quotient_ratio
 from tf_lipschitz.penalties.adversarial import adversarial_perturbation
 from tf_lipschitz.penalties.epsilon import Epsilon
 from tf_lipschitz.penalties.noise import Seed
-from tf_lipschitz.foundations.validation import check_choice, check_float
+from tf_lipschitz.penalties.options import validated
 
 __all__ = [
     "STATISTICS",
@@ -56,13 +56,9 @@ __all__ = [
 ]
 
 Tensor = Any
-STATISTICS = ("max", "mean")
 
 
-def _check_alpha(alpha: float) -> float:
-    return check_float("alpha", alpha, 1.0)
-
-
+@validated
 def unconstrained_wgan_regularizer(lipschitz: Tensor, alpha: float = 2.0) -> Tensor:
     """(α − 1)·α^{α/(1−α)}·L^{α/(α−1)}: the price of a critic with Lipschitz constant L.
 
@@ -83,12 +79,13 @@ def unconstrained_wgan_regularizer(lipschitz: Tensor, alpha: float = 2.0) -> Ten
         >>> round(float(unconstrained_wgan_regularizer(6.0, alpha=2.0)), 4)  # 6²/4
         9.0
     """
-    alpha = _check_alpha(alpha)
+    alpha = float(alpha)
     coefficient = (alpha - 1.0) * alpha ** (alpha / (1.0 - alpha))
     lipschitz = tf.cast(lipschitz, tf.float32)
     return coefficient * tf.pow(lipschitz, alpha / (alpha - 1.0))
 
 
+@validated
 def unconstrained_wgan_objective(f_mu: Tensor, f_nu: Tensor, lipschitz: Tensor, alpha: float = 2.0) -> Tensor:
     """The critic's objective E_µ f − E_ν f − (α − 1)·α^{α/(1−α)}·L^{α/(α−1)}; its supremum is W(µ, ν)^α.
 
@@ -110,9 +107,10 @@ def unconstrained_wgan_objective(f_mu: Tensor, f_nu: Tensor, lipschitz: Tensor, 
         9.0
     """
     difference = tf.reduce_mean(tf.cast(f_mu, tf.float32)) - tf.reduce_mean(tf.cast(f_nu, tf.float32))
-    return difference - unconstrained_wgan_regularizer(lipschitz, alpha)
+    return difference - unconstrained_wgan_regularizer.unchecked(lipschitz, alpha)
 
 
+@validated
 def adversarial_lipschitz_ratios(
     f: Callable,
     x: Tensor,
@@ -149,12 +147,27 @@ def adversarial_lipschitz_ratios(
     """
     x = tf.convert_to_tensor(x)
     fx = f(x) if fx is None else fx
-    r_adv = adversarial_perturbation(f, x, xi=xi, epsilon=epsilon, power_iterations=power_iterations, d_y="abs",
-                                     seed=seed, fx=fx, check_numerics=check_numerics)
+    r_adv = adversarial_perturbation.unchecked(f, x, xi=xi, epsilon=epsilon, power_iterations=power_iterations,
+                                               d_y="abs", seed=seed, fx=fx, check_numerics=check_numerics)
     x_hat = x + r_adv
     return quotient_ratio(flat_outputs(fx), flat_outputs(f(x_hat)), x, x_hat, D_X["l2"], D_Y["abs"])
 
 
+_EMPTY = "The Lipschitz estimate of f needs at least one sample; received an empty batch (0 ratios)"
+
+
+def _non_empty(ratios: Tensor) -> Tensor:
+    """`ratios`, refused when empty: statically by a ValueError, else by an assertion when the step runs."""
+    count = ratios.shape.num_elements()
+    if count == 0:
+        raise ValueError(_EMPTY)
+    if count is not None:
+        return ratios
+    with tf.control_dependencies([tf.debugging.assert_greater(tf.size(ratios), 0, message=_EMPTY)]):
+        return tf.identity(ratios)
+
+
+@validated
 def lipschitz_estimate(ratios: Tensor, statistic: str = "max") -> Tensor:
     """‖f‖_L from per-sample ratios: their maximum (default) or mean; see the module docstring for why max.
 
@@ -166,17 +179,19 @@ def lipschitz_estimate(ratios: Tensor, statistic: str = "max") -> Tensor:
         A float32 scalar; the gradient of "max" flows to the arg-max sample only.
 
     Raises:
-        ValueError: for an unknown statistic.
+        ValueError: for an unknown statistic, or no ratios at all (an empty batch has no Lipschitz estimate:
+            its max would be −∞ and its price ∞); inside a traced function whose batch size is not static,
+            `tf.errors.InvalidArgumentError` with the same message when the step runs.
 
     Example:
         >>> float(lipschitz_estimate([1.0, 3.0], "max")), float(lipschitz_estimate([1.0, 3.0], "mean"))
         (3.0, 2.0)
     """
-    check_choice("statistic", statistic, STATISTICS)
-    ratios = tf.cast(ratios, tf.float32)
+    ratios = _non_empty(tf.cast(ratios, tf.float32))
     return tf.reduce_max(ratios) if statistic == "max" else tf.reduce_mean(ratios)
 
 
+@validated
 def unconstrained_wgan_penalty(
     f: Callable,
     x: Tensor,
@@ -193,36 +208,55 @@ def unconstrained_wgan_penalty(
     """The unconstrained WGAN's price of ‖f‖_L as a penalty: (α − 1)·α^{α/(1−α)}·L^{α/(α−1)}, L from ALP ratios.
 
     Add it with weight 1 to the critic loss E_ν f − E_µ f; L is `lipschitz_estimate` of the adversarial ratios
-    at `x` (pass real and generated samples concatenated), and its gradient reaches the critic's weights.
+    at `x` (real and generated samples together), and its gradient reaches the critic's weights.
+
+    The price is of one L, the statistic of the whole batch: it is not a batch mean of per-sample terms, so the
+    price of a batch is not the mean of its parts' prices. To evaluate the real and the generated samples in
+    separate forward passes (a critic that couples the samples of a batch), pass them as a tuple
+    `x=(x_real, x_fake)` (and `fx=(f(x_real), f(x_fake))`): the ratios of the parts are joined before the
+    statistic, so L is e.g. the max over both halves, max(L_real, L_fake), and priced once
+    (`LipschitzGAN(regularize="both")` does this).
 
     Args:
         f: The critic (callable).
-        x: A float batch (n, ...).
+        x: A float batch (n, ...), or a tuple of batches evaluated in separate passes whose ratios are joined.
+            An empty batch is refused: the Lipschitz constant of f on no samples is undefined.
         alpha: α > 1.
         statistic: "max" (default) or "mean" of the ratios; see the module docstring.
-        xi, epsilon, power_iterations, seed, fx, check_numerics: As in `adversarial_lipschitz_ratios`.
+        xi, epsilon, power_iterations, seed, check_numerics: As in `adversarial_lipschitz_ratios`.
+        fx: f(x) if already computed (a tuple of the parts' outputs when `x` is a tuple).
 
     Returns:
         `PenaltyResult(penalty, ratio_mean, ratio_max, violation_fraction)`: the ratio is the adversarial ratio,
         and `violation_fraction` the fraction of samples above the estimate L (0 for "max").
 
     Raises:
-        ValueError: if α ≤ 1 or the statistic is unknown.
+        ValueError: if α ≤ 1, the statistic is unknown or the batch is empty (see `lipschitz_estimate`).
 
     Example:
         >>> w = tf.constant([[3.0], [4.0]])
         >>> result = unconstrained_wgan_penalty(lambda x: x @ w, tf.ones((3, 2)), alpha=2.0, seed=0)
         >>> round(float(result.penalty), 4), round(float(result.ratio_max), 4)  # 5²/4
         (6.25, 5.0)
+        >>> # slope 1 on the real half, 3 on the fake half: the price of max L = 3 is 3²/4, not (1² + 3²)/4/2
+        >>> f = lambda x: 3.0 * tf.nn.relu(x) - tf.nn.relu(-x)
+        >>> result = unconstrained_wgan_penalty(f, (-5.0 * tf.ones((4, 1)), 5.0 * tf.ones((4, 1))), seed=0)
+        >>> round(float(result.penalty), 4), round(float(result.ratio_mean), 4)
+        (2.25, 2.0)
     """
-    _check_alpha(alpha)
-    check_choice("statistic", statistic, STATISTICS)
-    ratios = adversarial_lipschitz_ratios(f, x, xi=xi, epsilon=epsilon, power_iterations=power_iterations,
-                                          seed=seed, fx=fx, check_numerics=check_numerics)
-    lipschitz = lipschitz_estimate(ratios, statistic)
+    parts = x if isinstance(x, tuple) else (x,)
+    part_outputs = fx if isinstance(x, tuple) and fx is not None else (fx,) * len(parts)
+    if len(part_outputs) != len(parts):
+        raise ValueError(f"`fx` must have one output per part of `x` ({len(parts)}). Received {len(part_outputs)}")
+    ratios = tf.concat([
+        adversarial_lipschitz_ratios.unchecked(f, part, xi=xi, epsilon=epsilon, power_iterations=power_iterations,
+                                               seed=seed, fx=part_fx, check_numerics=check_numerics)
+        for part, part_fx in zip(parts, part_outputs)
+    ], axis=0)
+    lipschitz = lipschitz_estimate.unchecked(ratios, statistic)
     constant = tf.stop_gradient(ratios)
     return PenaltyResult(
-        penalty=unconstrained_wgan_regularizer(lipschitz, alpha),
+        penalty=unconstrained_wgan_regularizer.unchecked(lipschitz, alpha),
         ratio_mean=tf.reduce_mean(constant),
         ratio_max=tf.reduce_max(constant),
         violation_fraction=tf.reduce_mean(tf.cast(constant > tf.stop_gradient(lipschitz), tf.float32)),

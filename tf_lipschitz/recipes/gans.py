@@ -22,10 +22,10 @@ TOY_ALP = {"xi": 1.0, "epsilon": (0.01, 0.5)}
 
 
 def make_gan(model: str, generator: keras.Model, critic: keras.Model, *, latent_dim: int, n_critic: int = N_CRITIC,
-             seed: int = 0, alp_kwargs: Mapping[str, Any] | None = None, **kwargs):
+             seed: int = 0, penalty_kwargs: Mapping[str, Any] | None = None, **kwargs):
     """A GAN model by name, with the papers' defaults for each.
 
-    - "wgan-alp": `WGANALP` (λ = 100, ALP on real and generated samples; `alp_kwargs` override ξ, ε, …).
+    - "wgan-alp": `WGANALP` (λ = 100, ALP on real and generated samples; `penalty_kwargs` override ξ, ε, …).
     - "wgan-gp": `WGANGP` (λ = 10 on interpolates).
     - "sn": `LipschitzGAN` with the non-saturating loss and no penalty; pass a spectral-normalized critic.
 
@@ -36,14 +36,15 @@ def make_gan(model: str, generator: keras.Model, critic: keras.Model, *, latent_
         latent_dim: Latent size.
         n_critic: Critic updates per generator step.
         seed: Seed of the training noise.
-        alp_kwargs: `penalty_kwargs` of the ALP (ignored by the other models).
+        penalty_kwargs: Options of the model's penalty (ALP for "wgan-alp", GP for "wgan-gp"); "sn" has no
+            penalty and refuses them.
         **kwargs: More `LipschitzGAN` arguments (e.g. `generator_batch_multiplier`, `drift`).
 
     Returns:
         An uncompiled `tf_lipschitz.models.LipschitzGAN`.
 
     Raises:
-        ValueError: for an unknown `model`.
+        ValueError: for an unknown `model`, or `penalty_kwargs` for "sn".
 
     Example:
         >>> from tf_lipschitz.recipes.networks import toy_networks
@@ -52,9 +53,9 @@ def make_gan(model: str, generator: keras.Model, critic: keras.Model, *, latent_
         'gp'
     """
     check_choice("model", model, MODELS)
-    common = dict(latent_dim=latent_dim, n_critic=n_critic, seed=seed, **kwargs)
+    common = dict(latent_dim=latent_dim, n_critic=n_critic, seed=seed, penalty_kwargs=penalty_kwargs, **kwargs)
     if model == "wgan-alp":
-        return WGANALP(generator, critic, penalty_kwargs=dict(alp_kwargs or {}), **common)
+        return WGANALP(generator, critic, **common)
     if model == "wgan-gp":
         return WGANGP(generator, critic, **common)
     return LipschitzGAN(generator, critic, loss=common.pop("loss", "ns-gan"), penalty=None, **common)

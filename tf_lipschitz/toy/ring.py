@@ -161,12 +161,13 @@ def grid_metrics(points: np.ndarray, values: np.ndarray, gradient_norms: np.ndar
 
     Returns:
         A dict of floats:
-          * `max_grad_norm`: max ‖∇f̂‖ over the grid (f̂ is at least this Lipschitz; f̂_opt has 1).
-          * `mean_grad_norm`: mean ‖∇f̂‖.
-          * `rmse_opt`: root-mean-square of f̂ − f̂_opt (the "error against f̂_opt").
-          * `max_abs_error_opt`: max |f̂ − f̂_opt|.
-          * `grad_norm_mae_opt`: mean |‖∇f̂‖ − ‖∇f̂_opt‖|, how closely the gradient-norm heatmaps match.
-          * `rmse_target`: root-mean-square of f̂ − f (f̂_opt itself has ≈ 0.157 on [-4, 4]²).
+
+            * `max_grad_norm`: max ‖∇f̂‖ over the grid (f̂ is at least this Lipschitz; f̂_opt has 1).
+            * `mean_grad_norm`: mean ‖∇f̂‖.
+            * `rmse_opt`: root-mean-square of f̂ − f̂_opt (the "error against f̂_opt").
+            * `max_abs_error_opt`: max |f̂ − f̂_opt|.
+            * `grad_norm_mae_opt`: mean |‖∇f̂‖ − ‖∇f̂_opt‖|, how closely the gradient-norm heatmaps match.
+            * `rmse_target`: root-mean-square of f̂ − f (f̂_opt itself has ≈ 0.157 on [-4, 4]²).
 
     Raises:
         ValueError: if the shapes disagree.

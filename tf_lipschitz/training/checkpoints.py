@@ -13,14 +13,16 @@ import json
 import logging
 import os
 import shutil
+import sys
 import tempfile
 
 import keras
 import tensorflow as tf
 
 from tf_lipschitz.foundations.validation import check_int
+from tf_lipschitz.models.diagnostics import nonfinite_logs
 
-__all__ = ["CheckpointCorruptedError", "RunCheckpoints", "CheckpointCallback"]
+__all__ = ["CheckpointCorruptedError", "CheckpointMismatchError", "RunCheckpoints", "CheckpointCallback"]
 
 _log = logging.getLogger(__name__)
 _PREFIX = "step-"
@@ -28,7 +30,11 @@ _MANIFEST = "manifest.json"
 
 
 class CheckpointCorruptedError(ValueError):
-    """A checkpoint on disk does not match its manifest (truncated, corrupted or incomplete)."""
+    """A checkpoint on disk does not match its manifest (truncated, corrupted, incomplete or malformed)."""
+
+
+class CheckpointMismatchError(ValueError):
+    """A checkpoint holds other variables than the objects it is restored into (e.g. another model)."""
 
 
 def _sha256(path: str) -> str:
@@ -117,12 +123,20 @@ class RunCheckpoints:
             CheckpointCorruptedError: naming the missing, truncated or altered file.
         """
         folder = self.path(step)
+        manifest_path = os.path.join(folder, _MANIFEST)
         try:
-            with open(os.path.join(folder, _MANIFEST)) as handle:
+            with open(manifest_path) as handle:
                 manifest = json.load(handle)
-        except (OSError, json.JSONDecodeError) as err:
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
             raise CheckpointCorruptedError(f"Checkpoint {folder} has no readable manifest: {err}") from err
-        for name, digest in manifest["files"].items():
+        files = manifest.get("files") if isinstance(manifest, dict) else None
+        if (not isinstance(files, dict) or "ckpt.index" not in files
+                or not all(isinstance(name, str) and isinstance(digest, str) for name, digest in files.items())
+                or any(os.path.basename(name) != name or name in ("", ".", "..") for name in files)):
+            raise CheckpointCorruptedError(
+                f"Checkpoint manifest {manifest_path} is malformed: it must be an object whose \"files\" maps "
+                f"each file of the checkpoint (ckpt.index included) to its SHA-256")
+        for name, digest in files.items():
             path = os.path.join(folder, name)
             if not os.path.exists(path):
                 raise CheckpointCorruptedError(f"Checkpoint file {path} is missing")
@@ -139,23 +153,57 @@ class RunCheckpoints:
 
         Raises:
             CheckpointCorruptedError: if the checkpoint fails verification.
+            CheckpointMismatchError: if it holds other variables than the objects (another model).
         """
         self.verify(step)
-        self._checkpoint.read(os.path.join(self.path(step), "ckpt")).assert_existing_objects_matched()
+        status = None
+        try:
+            status = self._checkpoint.read(os.path.join(self.path(step), "ckpt"))
+            status.assert_existing_objects_matched()
+        except (AssertionError, ValueError) as err:  # ValueError: a variable of another shape
+            if status is not None:
+                status.expect_partial()  # no "deleted with unrestored values" warnings on top of this error
+            first = str(err).strip().splitlines()[0][:300] if str(err).strip() else ""
+            raise CheckpointMismatchError(
+                f"Checkpoint {self.path(step)} was written by other networks or optimizers than these (its "
+                f"variables do not match: {first}); it cannot be restored into them.") from None
         return step
 
     def restore_latest(self) -> int:
         """Restores the newest checkpoint that verifies, skipping (and logging) corrupted ones.
 
+        Each one skipped is reported on stderr with the step it falls back to.
+
         Returns:
             The restored step, or 0 when there is no usable checkpoint (nothing is restored).
+
+        Raises:
+            CheckpointMismatchError: for a checkpoint of other networks (not skipped: falling back would not help).
         """
-        for step in reversed(self.steps()):
+        steps = self.steps()
+        for i in reversed(range(len(steps))):
             try:
-                return self.restore(step)
+                return self.restore(steps[i])
             except CheckpointCorruptedError as err:
-                _log.warning("%s; falling back to the previous checkpoint", err)
+                then = f"falling back to step {steps[i - 1]}" if i else "no older checkpoint: starting from step 0"
+                print(f"{err}; {then}.", file=sys.stderr, flush=True)
         return 0
+
+    def remove_partial(self) -> list[str]:
+        """Deletes the temporary folders of saves that were killed before their rename (`.tmp-*`).
+
+        Call it only from the process that writes this folder.
+
+        Returns:
+            The removed folders.
+        """
+        if not os.path.isdir(self.directory):
+            return []
+        removed = [os.path.join(self.directory, name) for name in sorted(os.listdir(self.directory))
+                   if name.startswith(".tmp-")]
+        for path in removed:
+            shutil.rmtree(path, ignore_errors=True)
+        return removed
 
 
 class CheckpointCallback(keras.callbacks.Callback):
@@ -169,6 +217,8 @@ class CheckpointCallback(keras.callbacks.Callback):
         every_n_steps: Save interval in batches (≥ 1).
         initial_step: The step training resumes from (from `restore_latest()`).
         final_step: The run's last step, saved even when it is not a multiple of `every_n_steps`; None: none.
+        at_epoch_end: Save at the end of every Keras epoch instead (after the callbacks listed before this one,
+            e.g. the log; `train_run` makes one epoch per interval, and an interrupted epoch ends early).
 
     Raises:
         ValueError: if `every_n_steps` < 1.
@@ -178,29 +228,32 @@ class CheckpointCallback(keras.callbacks.Callback):
     """
 
     def __init__(self, checkpoints: RunCheckpoints, every_n_steps: int, initial_step: int = 0,
-                 final_step: int | None = None):
+                 final_step: int | None = None, *, at_epoch_end: bool = False):
         super().__init__()
         self.checkpoints = checkpoints
         self.every_n_steps = check_int("every_n_steps", every_n_steps)
         self.step = initial_step
         self.final_step = final_step
+        self.at_epoch_end = at_epoch_end
         self.stopped_reason: str | None = None
+        self._saved = initial_step
 
     def on_train_batch_end(self, batch, logs=None):
         self.step += 1
-        for key, value in (logs or {}).items():
-            try:
-                finite = bool(tf.math.is_finite(tf.cast(value, tf.float32)))
-            except (TypeError, ValueError):
-                continue
-            if not finite:
-                last = self.checkpoints.steps()
-                self.stopped_reason = (
-                    f"Training diverged: '{key}' became {float(value)} at step {self.step}. "
-                    f"The last finite checkpoint is step {last[-1] if last else 'none'} in {self.checkpoints.directory}."
-                )
-                print(self.stopped_reason)
-                self.model.stop_training = True
-                return
-        if self.step % self.every_n_steps == 0 or self.step == self.final_step:
+        for key, value in nonfinite_logs(logs).items():  # the first non-finite log stops training
+            last = self.checkpoints.steps()
+            self.stopped_reason = (
+                f"Training diverged: '{key}' became {value} at step {self.step}. "
+                f"The last finite checkpoint is step {last[-1] if last else 'none'} in {self.checkpoints.directory}."
+            )
+            print(self.stopped_reason)
+            self.model.stop_training = True
+            return
+        if not self.at_epoch_end and (self.step % self.every_n_steps == 0 or self.step == self.final_step):
             self.checkpoints.save(self.step)
+            self._saved = self.step
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.at_epoch_end and self.stopped_reason is None and self.step > self._saved:
+            self.checkpoints.save(self.step)
+            self._saved = self.step

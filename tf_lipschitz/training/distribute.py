@@ -48,6 +48,8 @@ from tf_lipschitz.foundations.validation import check_choice, check_float, check
 __all__ = [
     "STRATEGIES",
     "WorkerTimeoutError",
+    "PeersUnreachableError",
+    "wait_for_peers",
     "make_strategy",
     "is_chief",
     "worker_dir",
@@ -57,6 +59,10 @@ __all__ = [
     "start_local_workers",
     "wait_workers",
 ]
+
+
+class PeersUnreachableError(TimeoutError):
+    """Some workers of `TF_CONFIG` did not answer within the connection timeout; the message names them."""
 
 
 class WorkerTimeoutError(TimeoutError):
@@ -76,7 +82,7 @@ def _tf_config() -> dict | None:
     return config
 
 
-def make_strategy(name: str = "auto") -> tf.distribute.Strategy:
+def make_strategy(name: str = "auto", *, connect_timeout: float | None = None) -> tf.distribute.Strategy:
     """The distribution strategy of a training run.
 
     Call it first, before any other TensorFlow op runs: the multi-worker strategy sets up the process's
@@ -86,12 +92,16 @@ def make_strategy(name: str = "auto") -> tf.distribute.Strategy:
         name: "auto" (multi-worker when `TF_CONFIG` is set, else the default strategy), "default" (one
             device), "mirrored" (`MirroredStrategy` over this machine's devices) or "multi-worker"
             (`MultiWorkerMirroredStrategy` from `TF_CONFIG`, ring all-reduce, which also runs on CPUs).
+        connect_timeout: Multi-worker only: seconds to wait for every peer of `TF_CONFIG` to answer
+            (`wait_for_peers`) before TensorFlow connects; None: no such wait (TensorFlow then waits for the
+            peers inside its own start-up, where the process does not react to SIGTERM).
 
     Returns:
         A `tf.distribute.Strategy`; build and compile the model under its `scope()`.
 
     Raises:
         ValueError: for an unknown `name` or a `TF_CONFIG` that is not JSON with a "cluster".
+        PeersUnreachableError: when a peer does not answer within `connect_timeout`.
 
     Example:
         >>> make_strategy("default").num_replicas_in_sync
@@ -104,11 +114,86 @@ def make_strategy(name: str = "auto") -> tf.distribute.Strategy:
         return tf.distribute.get_strategy()
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
-    _tf_config()  # a malformed TF_CONFIG fails here with a clear message
+    config = _tf_config()  # a malformed TF_CONFIG fails here with a clear message
+    if config is not None and connect_timeout is not None:
+        wait_for_peers(config, connect_timeout)
     options = tf.distribute.experimental.CommunicationOptions(
         implementation=tf.distribute.experimental.CommunicationImplementation.RING
     )
     return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+
+
+def _split_address(address: str) -> tuple[str, int]:
+    host, _, port = str(address).rpartition(":")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def wait_for_peers(config: Mapping, timeout: float, *, poll: float = 0.25) -> None:
+    """Waits, in Python, until every other chief/worker address of a `TF_CONFIG` accepts a TCP connection.
+
+    Meanwhile this task listens on its own address, so that the peers' waits end too; it closes that socket
+    before returning, and TensorFlow's server then binds the port. Waiting here rather than inside
+    TensorFlow's start-up keeps the process responsive: SIGTERM and Ctrl-C end it at once.
+
+    Args:
+        config: The `TF_CONFIG` dict ("cluster" and "task").
+        timeout: Seconds to wait (> 0).
+        poll: Seconds between attempts.
+
+    Raises:
+        PeersUnreachableError: naming the addresses that did not answer and the timeout.
+
+    Example:
+        >>> wait_for_peers(local_cluster(1)[0], timeout=1.0)  # no peers: returns at once
+    """
+    timeout = check_float("connect_timeout", timeout)
+    task = config.get("task") or {}
+    cluster = config.get("cluster") or {}
+    mine = None
+    if task.get("type") in cluster:
+        mine = cluster[task["type"]][int(task.get("index", 0))]
+    peers = [address for kind in ("chief", "worker") for address in cluster.get(kind, []) if address != mine]
+    listener = None
+    if mine is not None:
+        try:
+            listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.bind(("", _split_address(mine)[1]))
+            listener.listen(16)
+            listener.setblocking(False)
+        except OSError:  # the port is taken (TensorFlow's server already runs, or another process): only poll
+            listener.close()
+            listener = None
+    deadline = time.monotonic() + timeout
+    waiting = list(peers)
+    try:
+        while True:
+            if listener is not None:
+                try:
+                    while True:
+                        listener.accept()[0].close()
+                except OSError:
+                    pass
+            waiting = [address for address in waiting if not _answers(address)]
+            if not waiting:
+                return
+            if time.monotonic() >= deadline:
+                raise PeersUnreachableError(
+                    f"{task.get('type', 'this task')} {task.get('index', '')} could not reach "
+                    f"{', '.join(waiting)} (of TF_CONFIG's cluster) within the connection timeout of {timeout:g} s; "
+                    "giving up. Start every worker of the cluster (or raise the timeout).")
+            time.sleep(poll)
+    finally:
+        if listener is not None:
+            listener.close()
+
+
+def _answers(address: str) -> bool:
+    try:
+        with socket.create_connection(_split_address(address), timeout=1.0):
+            return True
+    except OSError:
+        return False
 
 
 def is_chief(strategy: tf.distribute.Strategy) -> bool:

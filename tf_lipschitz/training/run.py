@@ -17,7 +17,9 @@ from __future__ import annotations
 import csv
 import math
 import os
+import signal
 import sys
+import threading
 import time
 from typing import Sequence, TextIO
 
@@ -29,7 +31,10 @@ from tf_lipschitz.foundations.files import write_atomically
 from tf_lipschitz.foundations.validation import check_int
 from tf_lipschitz.training.checkpoints import CheckpointCallback, RunCheckpoints
 
-__all__ = ["TrainingDiverged", "StepLog", "StepProgress", "train_run", "read_log", "load_final_weights"]
+__all__ = [
+    "TrainingDiverged", "TrainingInterrupted", "ApplyLearningRate", "StepLog", "StepProgress", "train_run", "read_log",
+    "load_final_weights",
+]
 
 # The figures the progress display shows when they are logged, with their short labels.
 PROGRESS_KEYS = {"w1_exact": "W1", "wasserstein_estimate": "W1 est", "critic_loss": "critic",
@@ -38,6 +43,46 @@ PROGRESS_KEYS = {"w1_exact": "W1", "wasserstein_estimate": "W1 est", "critic_los
 
 class TrainingDiverged(RuntimeError):
     """Training produced a non-finite value; the message names the term, the step and the last good checkpoint."""
+
+
+class TrainingInterrupted(RuntimeError):
+    """SIGINT or SIGTERM stopped `train_run(interruptible=True)`; the state of `step` was checkpointed first.
+
+    Attributes:
+        step: The step the run stopped at (its checkpoint is the newest on disk).
+        signal: The signal's number.
+    """
+
+    def __init__(self, step: int, signum: int):
+        super().__init__(f"interrupted at step {step}; rerun the same command to resume")
+        self.step, self.signal = step, signum
+
+
+class _Interrupt(keras.callbacks.Callback):
+    """Turns SIGINT/SIGTERM into a stop at the end of the running batch (the epoch's end then logs and saves).
+
+    A second signal raises `KeyboardInterrupt` at once. The previous handlers come back with `restore()`.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.signum: int | None = None
+        self._previous = {sig: signal.signal(sig, self._handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def _handle(self, signum, frame):
+        if self.signum is not None:
+            raise KeyboardInterrupt
+        self.signum = signum
+        if self.model is not None:
+            self.model.stop_training = True
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.signum is not None:
+            self.model.stop_training = True
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
 
 
 def read_log(path: str) -> list[dict[str, float]]:
@@ -49,21 +94,24 @@ def read_log(path: str) -> list[dict[str, float]]:
     Returns:
         One dict per row, with the key "step".
 
+    Raises:
+        ValueError: naming the file when it is not such a log (a cell that is not a number, no "step" column).
+
     Example:
         >>> read_log("runs/toy/log.csv")[-1]["step"]  # doctest: +SKIP
         1000.0
     """
     if not os.path.exists(path):
         return []
-    with open(path, newline="") as handle:
-        return [{key: _number(value) for key, value in row.items()} for row in csv.DictReader(handle)]
-
-
-def _number(value) -> float:
     try:
-        return float(value)
-    except (TypeError, ValueError):  # an empty cell, or a marker such as "NA"
-        return math.nan
+        with open(path, newline="") as handle:
+            rows = [{key: float(value) if value not in ("", None) else math.nan for key, value in row.items()}
+                    for row in csv.DictReader(handle)]
+    except (ValueError, TypeError, UnicodeDecodeError, csv.Error) as err:
+        raise ValueError(f"{path} is not a log written by tf_lipschitz (a cell is not a number: {err})") from err
+    if rows and "step" not in rows[0]:
+        raise ValueError(f"{path} is not a log written by tf_lipschitz (no column 'step')")
+    return rows
 
 
 class StepLog(keras.callbacks.Callback):
@@ -73,7 +121,8 @@ class StepLog(keras.callbacks.Callback):
     so a row holds the step, the model's metrics averaged over the interval (Keras resets them at each
     epoch) and what callbacks added to the epoch's logs (e.g. `w1_exact`, `fid`). Columns that never get a
     value are not written. Rows after `initial_step` found in an existing file (from a run killed after its
-    last checkpoint) are dropped.
+    last checkpoint) are dropped; an existing file that is not such a log is moved aside (`<path>.unreadable`),
+    with a message, and a new log starts.
 
     Args:
         path: The CSV file.
@@ -87,7 +136,14 @@ class StepLog(keras.callbacks.Callback):
         super().__init__()
         self.path = path
         self.step = check_int("initial_step", initial_step, minimum=0)
-        self.rows = [row for row in read_log(path) if row["step"] <= initial_step]
+        try:
+            rows = read_log(path)
+        except ValueError as err:
+            aside = f"{path}.unreadable"
+            os.replace(path, aside)
+            print(f"{err}; moved it to {aside} and starting a new log at step {initial_step}.")
+            rows = []
+        self.rows = [row for row in rows if row["step"] <= initial_step]
 
     def on_train_batch_end(self, batch, logs=None):
         self.step += 1
@@ -121,6 +177,38 @@ class _StopAtStep(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+class ApplyLearningRate(keras.callbacks.Callback):
+    """Sets the learning rate of the model's optimizers when training begins, after a checkpoint was restored.
+
+    A checkpoint restores each optimizer's learning rate with its other variables; a run resumed with another
+    rate (`tf-lipschitz train --resume-anyway --lr ...`) applies the new one through this callback, and
+    says so. Optimizers with a schedule are left alone (their rate is not a variable).
+
+    Args:
+        learning_rate: The rate (> 0).
+
+    Example:
+        >>> callback = ApplyLearningRate(1e-4)
+    """
+
+    def __init__(self, learning_rate: float):
+        super().__init__()
+        self.learning_rate = float(learning_rate)
+
+    def on_train_begin(self, logs=None):
+        names = ("critic_optimizer", "generator_optimizer", "optimizer")
+        optimizers = {id(o): (name, o) for name in names
+                      if isinstance(o := getattr(self.model, name, None), keras.optimizers.Optimizer)}
+        for name, optimizer in optimizers.values():
+            rate = optimizer._learning_rate  # a variable, or a schedule that this callback leaves alone
+            if not isinstance(rate, keras.Variable):
+                continue
+            old = float(keras.ops.convert_to_numpy(rate))
+            if not math.isclose(old, self.learning_rate, rel_tol=1e-6):
+                rate.assign(self.learning_rate)
+                print(f"{name}: learning rate {old:g} (restored) replaced by {self.learning_rate:g}")
+
+
 def _cell(value: float, key: str) -> str:
     if math.isnan(value):
         return ""
@@ -132,6 +220,8 @@ class StepProgress(keras.callbacks.Callback):
 
     On a terminal, a bar redrawn in place; otherwise (or with `plain=True`) one plain line at the end of
     each Keras epoch (each checkpoint interval of `train_run`), so that a redirected log stays readable.
+    The pace (and the time left) is measured over the batches since the previous epoch's end, and at first
+    over those after the first batch, whose time is mostly TensorFlow tracing the step function.
 
     Args:
         total: The run's last step.
@@ -152,11 +242,13 @@ class StepProgress(keras.callbacks.Callback):
         self._start = time.perf_counter()
         self._mark = (self._start, initial)  # the pace is measured since the previous epoch's end
         self._drawn = 0.0
+        self._traced = False
         self._latest: dict[str, float] = {}
 
     def on_train_begin(self, logs=None):
         self._start = time.perf_counter()
         self._mark = (self._start, self.step)
+        self._traced = False
 
     def _remember(self, logs) -> None:
         self._latest.update({key: float(value) for key, value in (logs or {}).items()
@@ -165,6 +257,9 @@ class StepProgress(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         self.step += 1
         self._remember(logs)
+        if not self._traced:  # the first batch traces the step function: the pace is measured after it
+            self._traced = True
+            self._mark = (time.perf_counter(), self.step)
         if not self.plain and (self.step == self.total or time.perf_counter() - self._drawn > 0.2):
             self._draw()
 
@@ -188,7 +283,7 @@ class StepProgress(keras.callbacks.Callback):
             self.stream.write("\n")
 
     def line(self, bar: bool = False) -> str:
-        """The progress text: step, time, pace (since the previous epoch's end), time left and figures."""
+        """The progress text: step, time, pace (since the previous epoch's end or the first batch), time left."""
         now = time.perf_counter()
         elapsed, done = now - self._start, self.step - self._mark[1]
         pace = (now - self._mark[0]) / done if done else math.nan
@@ -230,13 +325,15 @@ def train_run(
     verbose: int | str = "auto",
     keep: int = 3,
     resume_from: str | None = None,
+    interruptible: bool = False,
 ) -> dict:
     """Trains a compiled model for `steps` batches in `run_dir`, resuming from its newest good checkpoint.
 
     The dataset must be deterministic (same seed, same order) so that skipping the batches already consumed
     resumes exactly. One Keras epoch is one checkpoint interval; the last one ends at `steps` even when
-    `steps` is not a multiple of `checkpoint_every`. Checkpoints are written every `checkpoint_every`
-    steps and at the last step, `log.csv` rows and plain progress lines at the end of each epoch.
+    `steps` is not a multiple of `checkpoint_every`. At the end of each epoch a `log.csv` row is written,
+    then the checkpoint (a run killed between the two redoes the interval), then a plain progress line.
+    Unfinished checkpoint folders a killed save left behind are removed, with a message.
 
     Args:
         model: A compiled `keras.Model` (e.g. `LipschitzGAN`); its optimizers must be attributes of it.
@@ -249,6 +346,9 @@ def train_run(
         keep: Number of checkpoints kept on disk.
         resume_from: Run directory whose checkpoints to resume from, when it is not `run_dir`: a non-chief
             worker writes into a temporary folder but resumes from the chief's (`tf_lipschitz.training.distribute`).
+        interruptible: On SIGINT (Ctrl-C) or SIGTERM (a cluster's preemption), finish the running batch, write
+            the log row and a checkpoint of that step, and raise `TrainingInterrupted` (a second signal stops at
+            once). Only in the main thread; the previous signal handlers are restored on return.
 
     Returns:
         `{"start_step": s, "end_step": e, "history": {key: [values]}}`, the history holding the rows of
@@ -257,6 +357,7 @@ def train_run(
     Raises:
         ValueError: if `steps` or `checkpoint_every` is not an integer ≥ 1.
         TrainingDiverged: when a loss term becomes NaN/Inf; the newest checkpoint on disk is the last finite one.
+        TrainingInterrupted: with `interruptible`, after a signal (the step's checkpoint is on disk).
 
     Example:
         >>> train_run(gan, toy_dataset("8gaussians", 1280), run_dir="runs/toy", steps=250)  # doctest: +SKIP
@@ -265,24 +366,39 @@ def train_run(
     checkpoint_every = check_int("checkpoint_every", checkpoint_every)
     os.makedirs(run_dir, exist_ok=True)
     checkpoints = RunCheckpoints(os.path.join(run_dir, "checkpoints"), keep=keep, model=model)
+    removed = checkpoints.remove_partial()
+    if removed:
+        print(f"Removed {len(removed)} unfinished checkpoint folder(s) left by an interrupted save: {', '.join(removed)}")
     source = RunCheckpoints(os.path.join(resume_from or run_dir, "checkpoints"), model=model)
     start = source.restore_latest()
     if start:
         print(f"Resuming from step {start} ({source.path(start)})")
+    elif source.steps():
+        print(f"None of the {len(source.steps())} checkpoints in {source.directory} can be restored (see above): "
+              "training starts from step 0.")
     history: dict = {}
     if start < steps:
-        saver = CheckpointCallback(checkpoints, checkpoint_every, initial_step=start, final_step=steps)
+        saver = CheckpointCallback(checkpoints, checkpoint_every, initial_step=start, final_step=steps,
+                                   at_epoch_end=True)
         log = StepLog(os.path.join(run_dir, "log.csv"), initial_step=start)
         more = [] if verbose == 0 else [StepProgress(steps, start, plain=verbose == 2 or None)]
         kept = len(log.rows)
+        interrupt = _Interrupt() if interruptible and threading.current_thread() is threading.main_thread() else None
         try:
+            # The log row comes before its checkpoint: a run killed between the two redoes the interval.
             model.fit(dataset.skip(start), steps_per_epoch=checkpoint_every, epochs=start // checkpoint_every
                       + math.ceil((steps - start) / checkpoint_every), initial_epoch=start // checkpoint_every,
-                      verbose=0, shuffle=False, callbacks=[saver, _StopAtStep(start, steps), *callbacks, log, *more])
+                      verbose=0, shuffle=False, callbacks=[_StopAtStep(start, steps), *callbacks, log, saver,
+                                                           *([interrupt] if interrupt else []), *more])
         except FloatingPointError as err:
             raise TrainingDiverged(f"{err} Last finite checkpoint: {_newest(checkpoints)}.") from err
+        finally:
+            if interrupt is not None:
+                interrupt.restore()
         if saver.stopped_reason:
             raise TrainingDiverged(saver.stopped_reason)
+        if interrupt is not None and interrupt.signum is not None and saver.step < steps:
+            raise TrainingInterrupted(saver.step, interrupt.signum)
         rows = log.rows[kept:]
         history = {key: [row.get(key, math.nan) for row in rows] for key in dict.fromkeys(k for r in rows for k in r)}
     weights = {f"w{i:04d}": w for i, w in enumerate(model.get_weights())}
