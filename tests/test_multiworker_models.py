@@ -28,7 +28,7 @@ from tf_lipschitz.training import distribute  # noqa: E402
 from workers import run_two_workers  # noqa: E402
 from tf_lipschitz.callbacks import SpectralGradientClamp  # noqa: E402
 from tf_lipschitz.layers import SpectralNormDense, lipschitz_layers  # noqa: E402
-from tf_lipschitz.models.gan import WGANALP  # noqa: E402
+from tf_lipschitz.models import WGANALP  # noqa: E402
 from tf_lipschitz.models.regularized import LipschitzRegularizedModel  # noqa: E402
 
 STEPS, GLOBAL_BATCH = 3, 16
