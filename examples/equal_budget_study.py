@@ -222,10 +222,12 @@ def measure_seconds_per_step(args: argparse.Namespace) -> dict:
             stored = json.load(handle)
         if set(args.models) <= set(stored["seconds_per_step"]):
             return stored["seconds_per_step"]
+    from tf_lipschitz.commands.train import settings
     from tf_lipschitz.commands.train_job import build
 
-    setups = {model: build(train_args(args, model, 0, args.timing_steps, os.path.join(args.out_dir, "timing")),
-                           report=lambda line: None) for model in args.models}
+    parsed = {model: train_args(args, model, 0, args.timing_steps, os.path.join(args.out_dir, "timing"))
+              for model in args.models}
+    setups = {model: build(parsed[model], settings(parsed[model]), report=lambda line: None) for model in args.models}
     pace, _ = time_in_alternation({model: (setup.gan, setup.dataset) for model, setup in setups.items()},
                                   args.timing_steps, args.timing_rounds, path)
     return pace

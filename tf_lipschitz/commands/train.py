@@ -370,7 +370,7 @@ def _run_locked(args: argparse.Namespace, config: dict) -> int:
 
     job = importlib.import_module("tf_lipschitz.commands.train_job")  # TensorFlow: once the flags are checked
     try:
-        return job.train(args, config)
+        return job.train(args, config, expected_seconds=expected_seconds(config))
     except OSError as err:
         print(f"tf-lipschitz train: error: {_cannot_write(err)}", file=sys.stderr)
         return 2

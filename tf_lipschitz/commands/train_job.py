@@ -13,7 +13,6 @@ import sys
 from typing import Any, Mapping, NamedTuple
 
 from tf_lipschitz.callbacks import SampleGrid, ToyW1Monitor
-from tf_lipschitz.commands.train import expected_seconds, settings
 from tf_lipschitz.data import image_dataset, load_images
 from tf_lipschitz.foundations.files import write_atomically
 from tf_lipschitz.foundations.replicas import check_jit_compile
@@ -37,13 +36,13 @@ class Setup(NamedTuple):
     write_dir: str  # run_dir on the chief; a temporary folder on the other workers (tf_lipschitz.training.distribute)
 
 
-def build(args: argparse.Namespace, config: dict | None = None, report=print, *,
+def build(args: argparse.Namespace, config: dict, report=print, *,
           gan_options: Mapping[str, Any] | None = None) -> Setup:
     """Builds and compiles the GAN, dataset and callbacks that `tf-lipschitz train` would train.
 
     Args:
         args: Parsed `train` arguments (`build_parser().parse_args(["train", ...])`).
-        config: `settings(args)`, computed when None.
+        config: `tf_lipschitz.commands.train.settings(args)`.
         report: Called with the line that says what data was loaded.
         gan_options: More `recipes.make_gan` arguments (e.g. `penalty_kwargs`, `penalty_weight`), for studies
             that change one setting of the command's GAN; a `penalty_kwargs` here replaces the toy set-up's
@@ -57,9 +56,10 @@ def build(args: argparse.Namespace, config: dict | None = None, report=print, *,
 
     Example:
         >>> from tf_lipschitz.commands.cli import build_parser
-        >>> setup = build(build_parser().parse_args(["train", "--steps", "10"]))  # doctest: +SKIP
+        >>> from tf_lipschitz.commands.train import settings
+        >>> args = build_parser().parse_args(["train", "--steps", "10"])
+        >>> setup = build(args, settings(args))  # doctest: +SKIP
     """
-    config = config or settings(args)
     # First: multi-worker set-up must precede other TF ops.
     strategy = distribute.make_strategy(config["strategy"], connect_timeout=getattr(args, "connect_timeout", None))
     check_jit_compile(strategy, config["jit"], name="--jit")
@@ -80,12 +80,13 @@ def build(args: argparse.Namespace, config: dict | None = None, report=print, *,
 
 
 
-def train(args: argparse.Namespace, config: dict) -> int:
+def train(args: argparse.Namespace, config: dict, *, expected_seconds: float) -> int:
     """Trains the run that `tf_lipschitz.commands.train.run` checked, then writes and prints its summary.
 
     Args:
         args: The parsed arguments.
-        config: `settings(args)`, its run directory locked and prepared.
+        config: `tf_lipschitz.commands.train.settings(args)`, its run directory locked and prepared.
+        expected_seconds: The run's expected duration (`tf_lipschitz.commands.train.expected_seconds`).
 
     Returns:
         0 on success, 1 when training diverged or the peers of a multi-worker run never came, 2 for a usage or
@@ -97,7 +98,9 @@ def train(args: argparse.Namespace, config: dict) -> int:
     Example:
         >>> from tf_lipschitz.commands.cli import build_parser
         >>> args = build_parser(["train"]).parse_args(["train", "--steps", "50"])
-        >>> train(args, settings(args))  # doctest: +SKIP
+        >>> from tf_lipschitz.commands.train import expected_seconds, settings
+        >>> config = settings(args)
+        >>> train(args, config, expected_seconds=expected_seconds(config))  # doctest: +SKIP
         0
     """
     run_dir = config["run_dir"]
@@ -107,7 +110,7 @@ def train(args: argparse.Namespace, config: dict) -> int:
           f"{config['batch_size']} x n_critic {config['n_critic']}, run dir {run_dir}")
     try:
         setup = build(args, config)
-        print(f"Expected duration: about {format_duration(expected_seconds(config))} on two idle CPU cores "
+        print(f"Expected duration: about {format_duration(expected_seconds)} on two idle CPU cores "
               "(the progress shows the real pace).", flush=True)
         train_run(setup.gan, setup.dataset, run_dir=setup.write_dir, resume_from=run_dir, steps=setup.steps,
                   checkpoint_every=config["checkpoint_every"], verbose=args.verbose, interruptible=True,
@@ -139,7 +142,7 @@ def summary(config: dict, notes: list[str]) -> str:
     """The end-of-run summary (Markdown): the figures of `log.csv` by step, the final ones, the output paths.
 
     Args:
-        config: `settings(args)`.
+        config: `tf_lipschitz.commands.train.settings(args)`.
         notes: More lines (from `_notes`).
 
     Returns:
