@@ -39,7 +39,7 @@ import keras
 from keras import ops
 
 from tf_lipschitz import ops as lip_ops
-from tf_lipschitz.layers.base import LipschitzLayer
+from tf_lipschitz.layers.base import LipschitzLayer, add_bias_and_activate
 from tf_lipschitz.layers.export import PlainExportMixin
 
 __all__ = ["AOLDense", "AOLConv2D", "aol_dense_scale", "aol_conv_scale", "conv_gram", "dilate_kernel"]
@@ -193,12 +193,7 @@ class _AOLMixin(PlainExportMixin, LipschitzLayer):
         return ops.cast(kernel, self.compute_dtype)
 
     def _add_bias_and_activate(self, outputs):
-        if self.bias is not None:
-            bias = self.bias
-            if getattr(self, "data_format", "channels_last") == "channels_first":
-                bias = ops.reshape(bias, (1, -1) + (1,) * (len(outputs.shape) - 2))
-            outputs = ops.add(outputs, bias)
-        return outputs if self.activation is None else self.activation(outputs)
+        return add_bias_and_activate(outputs, self.bias, self.activation, getattr(self, "data_format", None))
 
     def lipschitz_bound(self) -> float:
         """min(1, exact or certified norm of the rescaled kernel) times the activation's constant.

@@ -39,6 +39,7 @@ __all__ = [
     "power_iteration_frozen",
     "advance_power_iteration",
     "lipschitz_layers",
+    "add_bias_and_activate",
 ]
 
 # Guards the per-layer freeze counters: MirroredStrategy traces each replica in its own thread, and
@@ -342,14 +343,7 @@ class NormalizedKernelMixin(LipschitzLayer):
         return ops.cast(kernel, self.compute_dtype)
 
     def _add_bias_and_activate(self, outputs):
-        if self.bias is not None:
-            bias = self.bias
-            if getattr(self, "data_format", "channels_last") == "channels_first":
-                bias = ops.reshape(bias, (1, -1) + (1,) * (len(outputs.shape) - 2))
-            outputs = ops.add(outputs, bias)
-        if self.activation is not None:
-            outputs = self.activation(outputs)
-        return outputs
+        return add_bias_and_activate(outputs, self.bias, self.activation, getattr(self, "data_format", None))
 
     def _activation_bound(self) -> float:
         return activation_bound(self.activation)
@@ -360,3 +354,27 @@ class NormalizedKernelMixin(LipschitzLayer):
 
     def load_own_variables(self, store):
         keras.layers.Layer.load_own_variables(self, store)
+
+
+def add_bias_and_activate(outputs, bias, activation, data_format: str | None = None):
+    """outputs + bias (on the channel axis of `data_format`), then the activation; either may be None.
+
+    Args:
+        outputs: The layer's linear outputs.
+        bias: A bias vector, or None.
+        activation: A callable, or None.
+        data_format: "channels_first" puts the bias on axis 1; anything else on the last axis.
+
+    Returns:
+        A tensor shaped like `outputs`.
+
+    Example:
+        >>> y = add_bias_and_activate(ops.zeros((1, 2, 3)), ops.ones((2,)), None, "channels_first")
+        >>> ops.convert_to_numpy(y)[0, :, 0].tolist()
+        [1.0, 1.0]
+    """
+    if bias is not None:
+        if data_format == "channels_first":
+            bias = ops.reshape(bias, (1, -1) + (1,) * (len(outputs.shape) - 2))
+        outputs = ops.add(outputs, bias)
+    return outputs if activation is None else activation(outputs)
