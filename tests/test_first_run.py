@@ -20,7 +20,7 @@ from tf_lipschitz.training import StepProgress, read_log
 def test_the_first_progress_line_measures_the_pace_after_the_traced_first_batch(monkeypatch):
     # Read at: creation, train begin, the end of batch 1 (which traced: 100 s), the epoch's end (4 batches later).
     clock = iter([0.0, 0.0, 100.0, 104.0, 104.0])
-    monkeypatch.setattr(training.time, "perf_counter", lambda: next(clock))
+    monkeypatch.setattr(training.run.time, "perf_counter", lambda: next(clock))
     stream = io.StringIO()
     progress = StepProgress(total=105, plain=True, stream=stream)
     progress.on_train_begin()

@@ -41,6 +41,7 @@ from keras import ops
 from tf_lipschitz import ops as lip_ops
 from tf_lipschitz.layers.base import LipschitzLayer, add_bias_and_activate
 from tf_lipschitz.layers.export import PlainExportMixin
+from tf_lipschitz.ops.layer_norms import activation_bound
 
 __all__ = ["AOLDense", "AOLConv2D", "aol_dense_scale", "aol_conv_scale", "conv_gram", "dilate_kernel"]
 
@@ -208,7 +209,7 @@ class _AOLMixin(PlainExportMixin, LipschitzLayer):
         Raises:
             ValueError: if the layer is not built.
         """
-        guarantee = lip_ops._activation_bound(self.activation)
+        guarantee = activation_bound(self.activation)
         if None in self.built_input_shape()[1:]:
             return guarantee
         return min(guarantee, super().lipschitz_bound())
@@ -287,7 +288,7 @@ class AOLConv2D(_AOLMixin, keras.layers.Conv2D):
 
     def __init__(self, filters: int, kernel_size, **kwargs):
         super().__init__(filters, kernel_size, **kwargs)
-        lip_ops._check_padding(self.padding)
+        lip_ops.check_padding(self.padding)
         if self.groups != 1:
             raise ValueError(f"AOLConv2D supports only `groups=1`. Received: groups={self.groups}")
 

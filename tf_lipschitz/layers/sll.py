@@ -262,7 +262,7 @@ class SLLConv2D(_SLLMixin, keras.layers.Layer):
     def __init__(self, hidden_filters: int | None = None, kernel_size=3, kernel_initializer="glorot_normal",
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, **kwargs):
         super().__init__(**kwargs)
-        self.kernel_size = lip_ops._pair(kernel_size, "kernel_size")
+        self.kernel_size = lip_ops.check_pair(kernel_size, "kernel_size")
         self._init_sll(hidden_filters, kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer)
 
     def build(self, input_shape):

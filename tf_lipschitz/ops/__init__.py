@@ -10,6 +10,7 @@ Bounds and estimates of whole networks live one layer up, in `tf_lipschitz.analy
 
 from tf_lipschitz.ops.power_iteration import (
     check_padding,
+    check_pair,
     check_power_iterations,
     conv_operator,
     conv_operator_norm,
@@ -24,6 +25,7 @@ from tf_lipschitz.ops.power_iteration import (
 )
 
 __all__ = [
+    "check_pair",
     "l2_normalize",
     "check_power_iterations",
     "check_padding",

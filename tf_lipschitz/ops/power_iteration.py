@@ -173,7 +173,23 @@ def spectral_norm(matrix, *, power_iterations: int = 20, v=None, seed: int | Non
     )
 
 
-def _pair(value, name: str) -> tuple[int, int]:
+def check_pair(value, name: str) -> tuple[int, int]:
+    """A convolution's or pooling's size argument as a pair of positive ints (an int is used for both axes).
+
+    Args:
+        value: An int or a pair of ints.
+        name: The argument's name, for the message.
+
+    Returns:
+        A tuple of two ints.
+
+    Raises:
+        ValueError: naming the argument, for anything else.
+
+    Example:
+        >>> check_pair(2, "strides"), check_pair((1, 3), "pool_size")
+        ((2, 2), (1, 3))
+    """
     if isinstance(value, (int, np.integer)):
         value = (int(value), int(value))
     value = tuple(int(x) for x in value)
@@ -281,8 +297,8 @@ def conv_operator(kernel, input_shape, strides=1, padding="same", dilation_rate=
         >>> tuple(op(ops.ones((1, 5, 5, 1))).shape), tuple(adj(ops.ones((1, 5, 5, 2))).shape)
         ((1, 5, 5, 2), (1, 5, 5, 1))
     """
-    strides = _pair(strides, "strides")
-    dilation_rate = _pair(dilation_rate, "dilation_rate")
+    strides = check_pair(strides, "strides")
+    dilation_rate = check_pair(dilation_rate, "dilation_rate")
     padding = check_padding(padding).upper()
 
     def operator(x):
@@ -354,8 +370,8 @@ def reshaped_kernel_factor(kernel_size, strides=1) -> float:
         >>> reshaped_kernel_factor(3)
         3.0
     """
-    kh, kw = _pair(kernel_size, "kernel_size")
-    sh, sw = _pair(strides, "strides")
+    kh, kw = check_pair(kernel_size, "kernel_size")
+    sh, sw = check_pair(strides, "strides")
     return math.sqrt(math.ceil(kh / sh) * math.ceil(kw / sw))
 
 

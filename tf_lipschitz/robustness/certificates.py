@@ -33,8 +33,9 @@ import keras
 import numpy as np
 
 from tf_lipschitz.analysis import bounds
-from tf_lipschitz.layers.base import LipschitzLayer
 from tf_lipschitz.foundations.validation import check_choice, check_float, check_int
+from tf_lipschitz.layers.base import LipschitzLayer
+from tf_lipschitz.ops.layer_norms import as_float64
 
 __all__ = [
     "BOUNDS",
@@ -211,7 +212,7 @@ def _last_dense(model: keras.Model):
             f"{layer.name!r} is a {type(layer).__name__}. Use bound='global'."
         )
     prefix = keras.Model(model.inputs, layer.input)
-    return bounds.as_float64(plain.kernel), model_lipschitz(prefix)
+    return as_float64(plain.kernel), model_lipschitz(prefix)
 
 
 def _radii(model, x, lipschitz, bound: str, batch_size: int) -> tuple[np.ndarray, np.ndarray]:

@@ -85,8 +85,13 @@ class _Interrupt(keras.callbacks.Callback):
             signal.signal(sig, handler)
 
 
+_MISSING = ("", None, "NA")  # an empty cell, or Keras' CSVLogger's marker of a missing value
+
+
 def read_log(path: str) -> list[dict[str, float]]:
-    """The rows of a `log.csv` written by `StepLog`, as dicts of floats (a missing value is NaN): the one log reader.
+    """The rows of a `log.csv` written by `StepLog`, as dicts of floats (a missing value, empty or "NA", is NaN).
+
+    The one log reader of the library (`tf_lipschitz.reporting.read_csv_log` gives its columns).
 
     Args:
         path: The CSV file; a missing file has no rows.
@@ -105,7 +110,7 @@ def read_log(path: str) -> list[dict[str, float]]:
         return []
     try:
         with open(path, newline="") as handle:
-            rows = [{key: float(value) if value not in ("", None) else math.nan for key, value in row.items()}
+            rows = [{key: float(value) if value not in _MISSING else math.nan for key, value in row.items()}
                     for row in csv.DictReader(handle)]
     except (ValueError, TypeError, UnicodeDecodeError, csv.Error) as err:
         raise ValueError(f"{path} is not a log written by tf_lipschitz (a cell is not a number: {err})") from err
