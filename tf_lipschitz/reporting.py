@@ -35,14 +35,15 @@ RESULT_FILE = "result.json"
 
 
 def read_csv_log(path: str) -> dict[str, np.ndarray]:
-    """The columns of a `log.csv` written by `train_run`, as float arrays (empty dict for a missing file).
+    """The columns of a numeric `log.csv` (`train_run`'s, Keras' `CSVLogger`'s), as float arrays.
 
-    The rows are read by `tf_lipschitz.training.read_log` (a missing or non-numeric value is NaN).
+    The rows are read by `tf_lipschitz.training.read_log` (a missing value, empty or "NA", is NaN); a missing
+    file gives an empty dict.
 
     Example:
         >>> read_csv_log("runs/toy/log.csv")["w1_exact"]  # doctest: +SKIP
     """
-    rows = read_log(path)
+    rows = read_log(path, index=None)
     return {key: np.asarray([row[key] for row in rows]) for key in (rows[0] if rows else {})}
 
 

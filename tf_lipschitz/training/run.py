@@ -88,19 +88,21 @@ class _Interrupt(keras.callbacks.Callback):
 _MISSING = ("", None, "NA")  # an empty cell, or Keras' CSVLogger's marker of a missing value
 
 
-def read_log(path: str) -> list[dict[str, float]]:
+def read_log(path: str, *, index: str | None = "step") -> list[dict[str, float]]:
     """The rows of a `log.csv` written by `StepLog`, as dicts of floats (a missing value, empty or "NA", is NaN).
 
     The one log reader of the library (`tf_lipschitz.reporting.read_csv_log` gives its columns).
 
     Args:
         path: The CSV file; a missing file has no rows.
+        index: The column every row must have ("step" for `StepLog`'s logs, "epoch" for Keras' `CSVLogger`),
+            or None for any numeric CSV.
 
     Returns:
-        One dict per row, with the key "step".
+        One dict per row.
 
     Raises:
-        ValueError: naming the file when it is not such a log (a cell that is not a number, no "step" column).
+        ValueError: naming the file when it is not such a log (a cell that is not a number, no `index` column).
 
     Example:
         >>> read_log("runs/toy/log.csv")[-1]["step"]  # doctest: +SKIP
@@ -114,8 +116,8 @@ def read_log(path: str) -> list[dict[str, float]]:
                     for row in csv.DictReader(handle)]
     except (ValueError, TypeError, UnicodeDecodeError, csv.Error) as err:
         raise ValueError(f"{path} is not a log written by tf_lipschitz (a cell is not a number: {err})") from err
-    if rows and "step" not in rows[0]:
-        raise ValueError(f"{path} is not a log written by tf_lipschitz (no column 'step')")
+    if rows and index is not None and index not in rows[0]:
+        raise ValueError(f"{path} is not a log written by tf_lipschitz (no column {index!r})")
     return rows
 
 
