@@ -16,7 +16,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tf_lipschitz import bounds
+from tf_lipschitz.analysis import bounds
+from tf_lipschitz.foundations.validation import check_choice, check_float, check_int
 from tf_lipschitz.layers import (
     LipschitzLayer,
     SpectralNormConv2D,
@@ -28,7 +29,7 @@ from tf_lipschitz.layers import (
     ToeplitzNormDepthwiseConv2D,
     ToeplitzNormSeparableConv2D,
 )
-from tf_lipschitz.validation import check_choice, check_float, check_int
+from tf_lipschitz.ops.layer_norms import as_float64
 
 __all__ = ["lipschitz_clone", "export_plain", "ConversionReport", "LayerReport"]
 
@@ -46,7 +47,6 @@ _REPLACEMENTS: dict[type, tuple[type, type]] = {
     L.SeparableConv2D: (ToeplitzNormSeparableConv2D, ToeplitzNormSeparableConv2D),
     L.Conv2DTranspose: (ToeplitzNormConv2DTranspose, ToeplitzNormConv2DTranspose),
 }
-_SCALE_NAME = {SpectralNormDense: "k_sn", SpectralNormConv2D: "k_sn"}  # the others take `k`
 
 
 @dataclasses.dataclass(frozen=True)
@@ -157,21 +157,21 @@ def _fold_plan(model, wanted: Callable) -> list:
 
 def _folded_weights(linear, bn) -> dict:
     """The linear layer's weights with the batch norm's inference affine map a·y + b merged in, by name."""
-    variance = bounds.as_float64(bn.moving_variance)
-    a = (bounds.as_float64(bn.gamma) if bn.scale else 1.0) / np.sqrt(variance + bn.epsilon)
-    b = (bounds.as_float64(bn.beta) if bn.center else 0.0) - a * bounds.as_float64(bn.moving_mean)
+    variance = as_float64(bn.moving_variance)
+    a = (as_float64(bn.gamma) if bn.scale else 1.0) / np.sqrt(variance + bn.epsilon)
+    b = (as_float64(bn.beta) if bn.center else 0.0) - a * as_float64(bn.moving_mean)
     name = "pointwise_kernel" if type(linear) is L.SeparableConv2D else "kernel"
-    kernel = bounds.as_float64(getattr(linear, name))
+    kernel = as_float64(getattr(linear, name))
     if type(linear) is L.DepthwiseConv2D:
         kernel = kernel * a.reshape(kernel.shape[-2:])
     elif type(linear) is L.Conv2DTranspose:
         kernel = kernel * a[:, None]
     else:
         kernel = kernel * a
-    bias = bounds.as_float64(linear.bias) if linear.use_bias else 0.0
+    bias = as_float64(linear.bias) if linear.use_bias else 0.0
     weights = {name: kernel, "bias": a * bias + b}
     if name == "pointwise_kernel":
-        weights["depthwise_kernel"] = bounds.as_float64(linear.depthwise_kernel)
+        weights["depthwise_kernel"] = as_float64(linear.depthwise_kernel)
     return weights
 
 
@@ -199,10 +199,10 @@ def lipschitz_clone(
     the plain classes are replaced (subclasses are kept):
 
     * Dense → `SpectralNormDense(k_sn)` (its reshaped-kernel norm is its operator norm);
-    * Conv2D → `SpectralNormConv2D(k_sn)` (method="spectral", bound k_sn·√n) or `ToeplitzNormConv2D(k=k_sn)`
+    * Conv2D → `SpectralNormConv2D(k_sn)` (method="spectral", bound k_sn·√n) or `ToeplitzNormConv2D(k_sn)`
       (method="toeplitz");
     * Conv1D, Conv3D, DepthwiseConv2D, SeparableConv2D, Conv2DTranspose → their Toeplitz-normalized counterparts
-      (`tf_lipschitz.layers.operator_norm`, k=k_sn) with either method: there the reshaped-kernel norm gives no
+      (`tf_lipschitz.layers.operator_norm`, same k_sn) with either method: there the reshaped-kernel norm gives no
       useful operator bound.
 
     Batch normalization is folded into the linear layer that feeds it (and only it): at inference a batch norm is
@@ -261,7 +261,7 @@ def lipschitz_clone(
         if id(layer) in folded_into:
             config["use_bias"] = True
         new_class = _REPLACEMENTS[type(layer)][column]
-        return new_class(power_iterations=power_iterations, **{_SCALE_NAME.get(new_class, "k"): k_sn}, **config)
+        return new_class(power_iterations=power_iterations, k_sn=k_sn, **config)
 
     serialized = keras.saving.serialize_keras_object(model)
     serialized["config"] = _rewrite_config(
