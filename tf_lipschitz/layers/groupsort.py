@@ -91,6 +91,8 @@ class GroupSort(LipschitzLayer, keras.layers.Layer):
         Anil, Lucas and Grosse, "Sorting out Lipschitz function approximation", ICML 2019.
     """
 
+    positively_homogeneous = True  # sorting (a permutation) commutes with positive scaling
+
     def __init__(self, group_size: int = 2, **kwargs):
         super().__init__(**kwargs)
         self.group_size = check_int("group_size", group_size)
