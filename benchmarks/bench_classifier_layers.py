@@ -20,7 +20,7 @@ clock, from `python benchmarks/bench_classifier_layers.py --jit --steps 8 --roun
 
 AOL costs a few percent over a plain convolution (its rescaling is a small convolution of the kernel with itself,
 independent of the batch); SLL runs two convolutions per layer (C and its transpose), hence about 2-2.8×. An exported
-AOL/spectral/Toeplitz model (`tf_lipschitz.convert.export_plain`) is a plain Conv2D model at inference.
+AOL/spectral/Toeplitz model (`tf_lipschitz.analysis.convert.export_plain`) is a plain Conv2D model at inference.
 
 `--groupsort` measures GroupSort(2) as pairwise min/max (the library's path for group size 2) against the general
 `ops.sort` path, time / ops.sort, from `python benchmarks/bench_classifier_layers.py --groupsort --batch 128

@@ -21,7 +21,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from tf_lipschitz import distribute  # noqa: E402
+from tf_lipschitz.training import distribute  # noqa: E402
 
 # set-up → (critic batch, n_critic): the command's toy defaults; the DCGAN at the critic batch of bench_gan.
 SETUPS = {"toy": (256, 5), "dcgan": (32, 5)}

@@ -111,14 +111,15 @@ def build(args: argparse.Namespace, variant: str, run_dir: str):
         (gan, dataset, callbacks, n_critic).
     """
     from tf_lipschitz.penalties import RelativeEpsilon
-    from tf_lipschitz.train_command import build as build_setup
+    from tf_lipschitz.commands.train import settings
+    from tf_lipschitz.commands.train_job import build as build_setup
 
     alp, gan_kwargs, n_critic, lr = variant_settings(variant)
     alp = {k: RelativeEpsilon() if v == "relative" else v for k, v in alp.items()}
     n_critic = n_critic or study.MODELS["wgan-alp"]
     parsed = study.train_args(args, "wgan-alp", args.seed, args.steps, run_dir, n_critic=n_critic,
                               extra=("--lr", str(lr)) if lr else ())
-    setup = build_setup(parsed, report=lambda line: None, gan_options={"penalty_kwargs": alp, **gan_kwargs})
+    setup = build_setup(parsed, settings(parsed), report=lambda line: None, gan_options={"penalty_kwargs": alp, **gan_kwargs})
     return setup.gan, setup.dataset, setup.callbacks, n_critic
 
 
@@ -154,14 +155,15 @@ def timing(args: argparse.Namespace) -> str:
     Returns:
         The Markdown table (also in `<out-dir>/sweep/timing.md`; the rounds in `timing.json`).
     """
+    from tf_lipschitz.commands.train import settings
+    from tf_lipschitz.commands.train_job import build as build_setup
     from tf_lipschitz.reporting import markdown_table
-    from tf_lipschitz.train_command import build as build_setup
 
     folder = os.path.join(args.out_dir, "sweep", "timing")
     setups = {}
     for model, name in (("wgan-alp", "paper"), ("wgan-gp", "WGAN-GP")):
-        setup = build_setup(study.train_args(args, model, args.seed, args.timing_steps, os.path.join(folder, model)),
-                            report=lambda line: None)
+        parsed = study.train_args(args, model, args.seed, args.timing_steps, os.path.join(folder, model))
+        setup = build_setup(parsed, settings(parsed), report=lambda line: None)
         setups[name] = (setup.gan, setup.dataset)
     for variant in args.variants:
         gan, dataset, _, _ = build(args, variant, os.path.join(folder, variant))

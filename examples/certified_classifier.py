@@ -1,7 +1,7 @@
 """A 1-Lipschitz CNN on MNIST or Fashion-MNIST with certified L2 robustness, trained within a time budget.
 
 Every layer of the network is 1-Lipschitz (AOL convolutions and dense layers by default, GroupSort activations,
-stride-2 convolutions to down-sample), so the proven bound of the whole network (`tf_lipschitz.bounds`) is ≤ 1 and
+stride-2 convolutions to down-sample), so the proven bound of the whole network (`tf_lipschitz.analysis.bounds`) is ≤ 1 and
 each test image gets a certified radius (top logit − runner-up)/(√2·L) within which its prediction cannot change.
 The script trains with the τ-scaled cross-entropy (or a margin loss), one epoch at a time, until `--epochs` or the
 `--budget-minutes` wall-clock budget is reached, then prints clean accuracy, certified accuracy at each ε of
@@ -221,7 +221,7 @@ def _read_state(run_dir: str) -> dict:
 
 
 def _write_json(path: str, value) -> None:
-    from tf_lipschitz.files import write_atomically
+    from tf_lipschitz.foundations.files import write_atomically
 
     write_atomically(path, json.dumps(value, indent=2))
 
@@ -231,7 +231,7 @@ def train(args: argparse.Namespace, model, data: dict) -> dict:
     import keras
 
     from tf_lipschitz import reporting
-    from tf_lipschitz.checkpoints import RunCheckpoints
+    from tf_lipschitz.training.checkpoints import RunCheckpoints
 
     optimizer = keras.optimizers.Adam(args.lr)
     model.compile(optimizer=optimizer, loss=make_loss(args))
@@ -323,7 +323,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         _write_json(os.path.join(args.run_dir, f"soundness-{args.soundness_start}.json"), result["soundness"])
         print(f"PGD soundness check ({args.pgd_steps} steps, {args.pgd_restarts} restarts): {check}", flush=True)
     _write_json(os.path.join(args.run_dir, "results.json"), result)
-    from tf_lipschitz.files import write_atomically
+    from tf_lipschitz.foundations.files import write_atomically
 
     write_atomically(os.path.join(args.run_dir, "results.md"), table + "\n\n" + PUBLISHED + "\n")
     print(table)

@@ -2,7 +2,7 @@
 
 1. A plain CNN (Conv2D, BatchNormalization, ReLU, MaxPooling2D, Dropout, Dense) is trained normally with
    cross-entropy, and saved in the run directory (reloaded when the command is run again).
-2. `tf_lipschitz.convert.lipschitz_clone(model, method="toeplitz")` copies it with every convolution divided by its
+2. `tf_lipschitz.analysis.convert.lipschitz_clone(model, method="toeplitz")` copies it with every convolution divided by its
    operator norm on its input shape (`ToeplitzNormConv2D`) and every Dense by its spectral norm
    (`SpectralNormDense`); each batch normalization is folded into the convolution before it (its inference affine
    map merged into the kernel and bias, then normalized with it). Max pooling with non-overlapping windows and
@@ -141,9 +141,9 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
     os.makedirs(args.run_dir, exist_ok=True)
     import keras
 
-    from tf_lipschitz.convert import lipschitz_clone
+    from tf_lipschitz.analysis.convert import lipschitz_clone
     from tf_lipschitz.data import load_images
-    from tf_lipschitz.files import write_atomically
+    from tf_lipschitz.foundations.files import write_atomically
     from tf_lipschitz.robustness import MulticlassHinge, TauCategoricalCrossentropy
 
     keras.utils.set_random_seed(args.seed)

@@ -119,13 +119,13 @@ def _subset(flag: str, text: str, valid) -> list[str]:
 def estimate_seconds(args: argparse.Namespace) -> float:
     """The expected duration of the whole study: training, FID, the timing pass and start-up.
 
-    Training: WGAN-ALP's expected pace at these settings (`train_command.expected_seconds`, measured on two idle
+    Training: WGAN-ALP's expected pace at these settings (`commands.train.expected_seconds`, measured on two idle
     cores) per steps run; under the time budget every other model trains, in total, as long as WGAN-ALP did, and
     under the steps budget it trains for its share of that (estimated with the n_critic ratio).
     FID: every run's generated set plus the test set (and the training set for the floor) through the Inception
     network at `INCEPTION_IMAGES_PER_SECOND`.
     """
-    from tf_lipschitz.train_command import STARTUP_SECONDS, expected_seconds
+    from tf_lipschitz.commands.train import STARTUP_SECONDS, expected_seconds
 
     def pace(model: str, steps: int) -> float:
         config = {"dataset": args.dataset, "steps": steps, "batch_size": args.batch_size,
@@ -170,7 +170,7 @@ def time_budget_steps(steps: int, seconds_per_step: dict, model: str) -> int:
 def train_args(args: argparse.Namespace, model: str, seed: int, steps: int, directory: str, *,
                n_critic: int | None = None, extra: tuple[str, ...] = ()) -> argparse.Namespace:
     """The `tf-lipschitz train` arguments of one run (n_critic: the model's, unless given; `extra`: more flags)."""
-    from tf_lipschitz.cli import build_parser
+    from tf_lipschitz.commands.cli import build_parser
 
     return build_parser().parse_args([
         "train", "--dataset", args.dataset, "--data-dir", args.data_file, "--model", model, "--steps", str(steps),
@@ -222,10 +222,12 @@ def measure_seconds_per_step(args: argparse.Namespace) -> dict:
             stored = json.load(handle)
         if set(args.models) <= set(stored["seconds_per_step"]):
             return stored["seconds_per_step"]
-    from tf_lipschitz.train_command import build
+    from tf_lipschitz.commands.train import settings
+    from tf_lipschitz.commands.train_job import build
 
-    setups = {model: build(train_args(args, model, 0, args.timing_steps, os.path.join(args.out_dir, "timing")),
-                           report=lambda line: None) for model in args.models}
+    parsed = {model: train_args(args, model, 0, args.timing_steps, os.path.join(args.out_dir, "timing"))
+              for model in args.models}
+    setups = {model: build(parsed[model], settings(parsed[model]), report=lambda line: None) for model in args.models}
     pace, _ = time_in_alternation({model: (setup.gan, setup.dataset) for model, setup in setups.items()},
                                   args.timing_steps, args.timing_rounds, path)
     return pace
@@ -259,7 +261,8 @@ def train(args: argparse.Namespace, run: Run):
     A time run starts from its steps run's checkpoints and log (copied once), and its seconds include the
     steps run's.
     """
-    from tf_lipschitz.train_command import build, prepare_run_dir, settings
+    from tf_lipschitz.commands.train import prepare_run_dir, settings
+    from tf_lipschitz.commands.train_job import build
     from tf_lipschitz.training import train_run
 
     parsed = train_args(args, run.model, run.seed, run.steps, run.run_dir)

@@ -8,11 +8,11 @@ show that the same network with ReLU instead of GroupSort under-estimates W1, as
 
 µ is `--mu` (a toy of `tf_lipschitz.data`); ν is `--nu`: another toy, or "shifted", µ translated by `--shift`
 along x, for which W1 = shift exactly (the translation is an optimal transport plan). The reference is the exact
-W1 between the held-out samples (`tf_lipschitz.data.exact_w1`, optimal assignment).
+W1 between the held-out samples (`tf_lipschitz.toy.exact_w1`, optimal assignment).
 
 Output: a Markdown table (printed, and written to `--out` if given) with each critic's estimate E_µ f − E_ν f on
 the held-out samples beside the exact W1, and the critic's Lipschitz constant bracketed by
-`tf_lipschitz.estimation` (lower bound by search, layer-wise upper bound).
+`tf_lipschitz.analysis.estimation` (lower bound by search, layer-wise upper bound).
 
 Example:
     python examples/gnp_critic.py                                   # two_gaussians vs shifted by 3: W1 = 3
@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         >>> build_parser().parse_args([]).nu
         'shifted'
     """
-    from tf_lipschitz.data import TOY_DISTRIBUTIONS
+    from tf_lipschitz.toy import TOY_DISTRIBUTIONS
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mu", choices=TOY_DISTRIBUTIONS, default="two_gaussians", help="µ (default %(default)s)")
@@ -77,7 +77,7 @@ def sample(args: argparse.Namespace, n: int, seed: int) -> tuple[np.ndarray, np.
     Returns:
         (x_mu, x_nu), two (n, 2) float32 arrays.
     """
-    from tf_lipschitz.data import toy_samples
+    from tf_lipschitz.toy import toy_samples
 
     mu = toy_samples(args.mu, n, seed=seed)
     if args.nu == "shifted":
@@ -148,7 +148,7 @@ def evaluate(args: argparse.Namespace, kind: str, critic, x_mu: np.ndarray, x_nu
     """
     import keras
 
-    from tf_lipschitz import estimation
+    from tf_lipschitz.analysis import estimation
     from tf_lipschitz.layers import LipschitzLayer
 
     estimate = float(np.mean(critic(x_mu)) - np.mean(critic(x_nu)))
@@ -198,7 +198,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
         raise SystemExit(f"--width ({args.width}) must be a multiple of --group-size ({args.group_size})")
     import keras
 
-    from tf_lipschitz.data import exact_w1
+    from tf_lipschitz.toy import exact_w1
 
     x_mu, x_nu = sample(args, args.eval_samples, seed=args.seed * 1_000_003 + 1)
     exact = exact_w1(x_mu, x_nu)

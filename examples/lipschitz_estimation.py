@@ -1,7 +1,7 @@
 """Bracketing the Lipschitz constant of small networks: lower bound ≤ ‖f‖_L ≤ LipSDP ≤ layer-wise bound.
 
 For random fully connected networks (Glorot-initialized, ReLU or LeakyReLU(0.2)) of the given input dimension,
-widths and depths, the table lists the three estimates of `tf_lipschitz.estimation.estimate_lipschitz`:
+widths and depths, the table lists the three estimates of `tf_lipschitz.analysis.estimation.estimate_lipschitz`:
 
 * lower: the largest Jacobian norm found by search from `--points` Gaussian points (a true lower bound);
 * LipSDP: LipSDP-Neuron (Fazlyab et al., 2019), an upper bound, solved with cvxpy (`pip install
@@ -137,7 +137,7 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
         raise SystemExit("--input-dim, --points, --widths and --depths must be >= 1, --steps >= 0")
     if args.grid and args.input_dim != 2:
         raise SystemExit("--grid needs --input-dim 2")
-    from tf_lipschitz.estimation import estimate_lipschitz
+    from tf_lipschitz.analysis.estimation import estimate_lipschitz
 
     x = np.random.default_rng(args.seed).normal(size=(args.points, args.input_dim)).astype("float32")
     rows = []

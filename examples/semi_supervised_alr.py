@@ -63,9 +63,9 @@ from tqdm.auto import tqdm  # noqa: E402
 
 from tf_lipschitz import reporting  # noqa: E402
 from tf_lipschitz.architectures import conv_large  # noqa: E402
-from tf_lipschitz.checkpoints import RunCheckpoints  # noqa: E402
 from tf_lipschitz.data import load_images  # noqa: E402
 from tf_lipschitz.penalties import virtual_adversarial_loss  # noqa: E402
+from tf_lipschitz.training.checkpoints import RunCheckpoints  # noqa: E402
 
 METHODS = ("vat", "alr")
 DIRECTION_DROPOUT = ("shared", "off")

@@ -99,7 +99,7 @@ def run_specs(args: argparse.Namespace) -> list[dict]:
                        "critic": "spectral_norm", "target": experiment, "ratio": r} for r in values]
     if "toeplitz" in args.experiments:
         specs += [{"name": f"toeplitz_k{k:g}", "experiment": "toeplitz", "value": k, "critic": "toeplitz_norm",
-                   "k": k, "target": None, "ratio": None} for k in args.toeplitz_k]
+                   "k_sn": k, "target": None, "ratio": None} for k in args.toeplitz_k]
     return specs
 
 
@@ -163,7 +163,7 @@ def train_one(args: argparse.Namespace, spec: dict, dataset, classifier, evaluat
 
     keras.utils.set_random_seed(args.seed)
     generator = dcgan_generator(32, latent_dim=args.latent_dim, channels=1, width=args.width)
-    critic = dcgan_critic(32, channels=1, width=args.width, conv_layer=spec["critic"], k=spec.get("k", 1.0))
+    critic = dcgan_critic(32, channels=1, width=args.width, conv_layer=spec["critic"], k_sn=spec.get("k_sn", 1.0))
     gan = LipschitzGAN(generator, critic, latent_dim=args.latent_dim, loss=args.loss, n_critic=args.n_critic,
                        generator_batch_multiplier=1, seed=args.seed)
     jit = {"auto": "auto", "on": True, "off": False}[args.jit_compile]
@@ -197,7 +197,7 @@ def report(results: list[dict]) -> str:
     lines = []
     titles = {"generator": ("Spectral gradient clamping with ratio r in the generator", "r"),
               "critic": ("Spectral gradient clamping with ratio r in the critic", "r"),
-              "toeplitz": ("Toeplitz-normalized critic", "k")}
+              "toeplitz": ("Toeplitz-normalized critic", "k_sn")}
     for experiment, (title, column) in titles.items():
         rows = [r for r in results if r["experiment"] == experiment]
         if not rows:

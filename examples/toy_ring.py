@@ -55,10 +55,10 @@ import tensorflow as tf  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
 from tf_lipschitz import reporting  # noqa: E402
-from tf_lipschitz.toy import ring as toy_problems  # noqa: E402
 from tf_lipschitz.architectures import toy_mlp  # noqa: E402
-from tf_lipschitz.checkpoints import RunCheckpoints  # noqa: E402
 from tf_lipschitz.penalties import HalfNormalEpsilon, adversarial_lipschitz_penalty, gradient_penalty  # noqa: E402
+from tf_lipschitz.toy import ring as toy_problems  # noqa: E402
+from tf_lipschitz.training.checkpoints import RunCheckpoints  # noqa: E402
 
 METHODS = ("none", "sn", "lp", "alp")
 PAPER_ITERATIONS = 2**14

@@ -80,7 +80,8 @@ def train_one(args: argparse.Namespace, toy: str, model: str) -> dict:
 
     from tf_lipschitz.recipes import TOY_ALP, adam_optimizers, make_gan, run_training, seed_everything, toy_networks
     from tf_lipschitz.reporting import save_result
-    from tf_lipschitz.toy import ToyW1Monitor, exact_w1, toy_dataset
+    from tf_lipschitz.callbacks import ToyW1Monitor
+    from tf_lipschitz.toy import exact_w1, toy_dataset
 
     run_dir = os.path.join(args.run_dir, toy, model)
     keras.backend.clear_session()

@@ -10,7 +10,7 @@ N(0, I), where W = 3, so the objective's maximum is W^α and the optimal ‖f‖
 ‖f‖_L is measured independently of ALP, as the max input-gradient norm on samples and a grid.
 
 Every `--log-every` generator steps it prints the exact W1 between `--eval-samples` generated and real points
-(optimal assignment, `tf_lipschitz.data.exact_w1`; its noise floor, real vs real, is printed first) beside the
+(optimal assignment, `tf_lipschitz.toy.exact_w1`; its noise floor, real vs real, is printed first) beside the
 critic's estimates (objective)^{1/α} and (E_real f − E_fake f) / L, both → W as the critic converges;
 `--plot` saves samples and critic contours.
 
@@ -82,9 +82,10 @@ def two_gaussian_check(args: argparse.Namespace) -> dict:
     import numpy as np
     import tensorflow as tf
 
-    from tf_lipschitz import ops
+    from tf_lipschitz import analysis
+
     from tf_lipschitz.models import UnconstrainedWassersteinCritic
-    from tf_lipschitz.unconstrained_wgan import unconstrained_wgan_regularizer
+    from tf_lipschitz.penalties.unconstrained import unconstrained_wgan_regularizer
 
     keras.utils.set_random_seed(args.seed)
     rng = np.random.default_rng(args.seed)
@@ -104,8 +105,8 @@ def two_gaussian_check(args: argparse.Namespace) -> dict:
     a, b = mu(100_000), nu(100_000)
     axis = np.linspace(-3.0, 6.0, 61)
     grid = np.stack(np.meshgrid(axis, axis - 1.5), -1).reshape(-1, 2).astype("float32")
-    lipschitz = max(ops.empirical_lipschitz(critic, np.concatenate([a[:2000], b[:2000]])),
-                    ops.empirical_lipschitz(critic, grid))
+    lipschitz = max(analysis.empirical_lipschitz(critic, np.concatenate([a[:2000], b[:2000]])),
+                    analysis.empirical_lipschitz(critic, grid))
     difference = float(np.mean(critic.predict(a, batch_size=10_000, verbose=0))
                        - np.mean(critic.predict(b, batch_size=10_000, verbose=0)))
     result = {"objective": difference - float(unconstrained_wgan_regularizer(lipschitz, args.alpha)),
@@ -130,7 +131,7 @@ def train(args: argparse.Namespace) -> list[dict]:
     import keras
     import numpy as np
 
-    from tf_lipschitz.data import exact_w1, toy_samples
+    from tf_lipschitz.toy import exact_w1, toy_samples
     from tf_lipschitz.models import LipschitzGAN
 
     keras.utils.set_random_seed(args.seed)
@@ -177,7 +178,7 @@ def _plot(args: argparse.Namespace, generator, critic) -> None:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from tf_lipschitz.data import toy_samples
+    from tf_lipschitz.toy import toy_samples
 
     real = toy_samples(args.toy, 1000, seed=args.seed)
     fake = generator.predict(np.random.default_rng(args.seed).normal(size=(1000, 2)).astype("float32"), verbose=0)

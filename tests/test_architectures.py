@@ -80,18 +80,18 @@ def test_resnet_generator_output_is_tanh_bounded():
 
 
 @pytest.mark.parametrize(
-    "conv_layer, dense_layer, cls, attr",
+    "conv_layer, dense_layer, cls, k_sn",
     [
-        (SpectralNormConv2D, "spectral_norm", SpectralNormConv2D, ("k_sn", 2.0)),
-        ("toeplitz_norm", SpectralNormDense, ToeplitzNormConv2D, ("k", 0.5)),
+        (SpectralNormConv2D, "spectral_norm", SpectralNormConv2D, 2.0),
+        ("toeplitz_norm", SpectralNormDense, ToeplitzNormConv2D, 0.5),
     ],
 )
-def test_resnet_critic_accepts_lipschitz_layers(conv_layer, dense_layer, cls, attr):
-    d = resnet_critic(width=4, conv_layer=conv_layer, dense_layer=dense_layer, k_sn=2.0, k=0.5,
-                      power_iterations=2)
+def test_resnet_critic_accepts_lipschitz_layers(conv_layer, dense_layer, cls, k_sn):
+    d = resnet_critic(width=4, conv_layer=conv_layer, dense_layer=dense_layer, k_sn=k_sn, power_iterations=2)
     convs = [layer for layer in d.layers if "conv" in layer.name]
     assert len(convs) == 10 and all(isinstance(layer, cls) for layer in convs)
-    assert all(getattr(layer, attr[0]) == attr[1] and layer.power_iterations == 2 for layer in convs)
+    assert all(layer.k_sn == k_sn and layer.power_iterations == 2 for layer in convs)
+    assert d.get_layer("output_dense").k_sn == k_sn
     assert isinstance(d.get_layer("output_dense"), SpectralNormDense)
     assert_gradients_flow(d, np.random.default_rng(1).uniform(-1, 1, (2, 32, 32, 3)).astype("float32"))
 
@@ -162,7 +162,7 @@ def test_dcgan_small_widths_mnist_channels_and_plain_critic():
 
 
 def test_dcgan_critic_with_toeplitz_layers_runs():
-    d = dcgan_critic(32, width=2, conv_layer=ToeplitzNormConv2D, k=1.0)
+    d = dcgan_critic(32, width=2, conv_layer=ToeplitzNormConv2D, k_sn=1.0)
     assert len(layers_of(d, ToeplitzNormConv2D)) == 4
     assert_gradients_flow(d, np.zeros((2, 32, 32, 3), "float32") + 0.1)
 
@@ -390,7 +390,7 @@ def test_set_fade_in_reaches_nested_models():
 
 def test_spectral_normalized_nets_keep_their_promise():
     """With converged power iterations, the SN toy MLP is 1-Lipschitz and the SN DCGAN critic k_sn^n·√n-bounded."""
-    from tf_lipschitz.ops import empirical_lipschitz
+    from tf_lipschitz.analysis import empirical_lipschitz
 
     rng = np.random.default_rng(11)
     mlp = toy_mlp(spectral_norm=True, k_sn=1.0, power_iterations=100)

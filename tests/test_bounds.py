@@ -1,4 +1,4 @@
-"""True upper bounds (tf_lipschitz.certified, tf_lipschitz.bounds, ops.lipschitz_upper_bound) against independent
+"""True upper bounds (tf_lipschitz.ops.certified, tf_lipschitz.analysis.bounds, analysis.lipschitz_upper_bound) against independent
 references: SVD of explicit Toeplitz matrices and of autodiff Jacobians, exact closed forms, gradient ascent."""
 
 import keras
@@ -7,9 +7,10 @@ import pytest
 import tensorflow as tf
 
 from references import gradient_ascent_lipschitz, jacobian_matrix, top_singular_value, toeplitz_matrix
-from tf_lipschitz import bounds, certified
-from tf_lipschitz import ops as lip_ops
+from tf_lipschitz import analysis
+from tf_lipschitz.analysis import bounds
 from tf_lipschitz.architectures import resnet_critic
+from tf_lipschitz.ops import certified
 
 RNG = np.random.default_rng(0)
 L = keras.layers
@@ -135,7 +136,7 @@ def test_upper_bound_of_random_linear_stacks_bounds_their_composed_matrix():
     for _ in range(6):
         model = _linear_stack(rng)
         exact = top_singular_value(jacobian_matrix(model, (8, 7, 2)))
-        assert lip_ops.lipschitz_upper_bound(model) >= exact * (1 - 1e-5)
+        assert analysis.lipschitz_upper_bound(model) >= exact * (1 - 1e-5)
 
 
 def test_linear_residual_and_concatenation_models_against_their_explicit_matrix():
@@ -149,7 +150,7 @@ def test_linear_residual_and_concatenation_models_against_their_explicit_matrix(
     exact = top_singular_value(jacobian_matrix(model, (6, 6, 2)))
     c1, c2 = (bounds.layer_bound(c, (None, 6, 6, 2)) for c in (conv1, conv2))
     expected = np.sqrt(((1 + c1) * (c2 + 1) * 0.5) ** 2 + 0.5 ** 2)  # the documented graph rule, by hand
-    assert lip_ops.lipschitz_upper_bound(model) == pytest.approx(expected, rel=1e-9)
+    assert analysis.lipschitz_upper_bound(model) == pytest.approx(expected, rel=1e-9)
     assert expected >= exact * (1 - 1e-6)
 
 
@@ -157,51 +158,51 @@ def test_graph_rules_are_exact_on_scalings():
     inputs = keras.Input((3,))
     scale2, scale3 = L.Rescaling(2.0), L.Rescaling(3.0)
     model = keras.Model(inputs, L.Concatenate()([scale2(inputs), scale3(inputs)]))
-    assert lip_ops.lipschitz_upper_bound(model) == pytest.approx(np.sqrt(13.0))
+    assert analysis.lipschitz_upper_bound(model) == pytest.approx(np.sqrt(13.0))
     assert top_singular_value(jacobian_matrix(model, (3,))) == pytest.approx(np.sqrt(13.0), rel=1e-6)
     shared = keras.Model(inputs, L.Add()([scale2(inputs), scale2(scale2(inputs))]))  # a layer called twice
-    assert lip_ops.lipschitz_upper_bound(shared) == pytest.approx(6.0)
+    assert analysis.lipschitz_upper_bound(shared) == pytest.approx(6.0)
     two_in = keras.Input((3,))
     multi = keras.Model([inputs, two_in], [scale2(inputs), scale3(two_in)])
-    assert lip_ops.lipschitz_upper_bound(multi) == pytest.approx(np.sqrt(13.0))
+    assert analysis.lipschitz_upper_bound(multi) == pytest.approx(np.sqrt(13.0))
 
 
 def test_resnet_critic_bound_is_above_gradient_ascent():
     critic = resnet_critic(width=4, resolution=8)
     x0 = np.random.default_rng(3).normal(size=(2, 8, 8, 3)).astype("float32")
     lower = gradient_ascent_lipschitz(critic, x0, steps=10)
-    upper = lip_ops.lipschitz_upper_bound(critic)
+    upper = analysis.lipschitz_upper_bound(critic)
     assert 0 < lower <= upper
     normalized = resnet_critic(width=4, resolution=8, conv_layer="toeplitz_norm", dense_layer="spectral_norm")
     normalized(x0, training=True)
-    assert gradient_ascent_lipschitz(normalized, x0, steps=10) <= lip_ops.lipschitz_upper_bound(normalized)
+    assert gradient_ascent_lipschitz(normalized, x0, steps=10) <= analysis.lipschitz_upper_bound(normalized)
 
 
 def test_unknown_and_non_lipschitz_layers_are_named():
     inputs = keras.Input((3,))
     with pytest.raises(ValueError, match="'product'.*Multiply"):
-        lip_ops.lipschitz_upper_bound(keras.Model(inputs, L.Multiply(name="product")([inputs, inputs])))
+        analysis.lipschitz_upper_bound(keras.Model(inputs, L.Multiply(name="product")([inputs, inputs])))
     with pytest.raises(ValueError, match="'norm'.*LayerNormalization"):
-        lip_ops.lipschitz_upper_bound(keras.Model(inputs, L.LayerNormalization(name="norm")(inputs)))
+        analysis.lipschitz_upper_bound(keras.Model(inputs, L.LayerNormalization(name="norm")(inputs)))
 
     class Sub(keras.Model):
         def call(self, x):
             return x
 
     with pytest.raises(ValueError, match="subclassed"):
-        lip_ops.lipschitz_upper_bound(Sub())
+        analysis.lipschitz_upper_bound(Sub())
 
 
 def test_empirical_lipschitz_refuses_empty_nan_and_integer_batches():
     model = keras.Sequential([keras.Input((2,)), L.Dense(1)])
     with pytest.raises(ValueError, match="non-empty"):
-        lip_ops.empirical_lipschitz(model, np.zeros((0, 2), "float32"))
+        analysis.empirical_lipschitz(model, np.zeros((0, 2), "float32"))
     with pytest.raises(ValueError, match="NaN or Inf values in 3 of its 3 samples"):
-        lip_ops.empirical_lipschitz(model, np.full((3, 2), np.nan, "float32"))
+        analysis.empirical_lipschitz(model, np.full((3, 2), np.nan, "float32"))
     with pytest.raises(ValueError, match="NaN or Inf values in 1 of its 2 samples"):
-        lip_ops.empirical_lipschitz(model, np.array([[0.0, np.inf], [1.0, 2.0]], "float32"))
+        analysis.empirical_lipschitz(model, np.array([[0.0, np.inf], [1.0, 2.0]], "float32"))
     with pytest.raises(ValueError, match="floating-point"):
-        lip_ops.empirical_lipschitz(model, np.zeros((2, 2), "int32"))
+        analysis.empirical_lipschitz(model, np.zeros((2, 2), "int32"))
 
 
 def test_empirical_lipschitz_of_a_grouped_conv_on_every_kernel_set():
@@ -212,5 +213,5 @@ def test_empirical_lipschitz_of_a_grouped_conv_on_every_kernel_set():
     n = int(np.prod(shape))
     basis = np.eye(n, dtype="float32").reshape((n,) + shape)
     matrix = model(basis).numpy().reshape(n, -1).T
-    got = lip_ops.empirical_lipschitz(model, RNG.normal(size=(2,) + shape).astype("float32"))
+    got = analysis.empirical_lipschitz(model, RNG.normal(size=(2,) + shape).astype("float32"))
     assert got == pytest.approx(top_singular_value(matrix), rel=1e-5)

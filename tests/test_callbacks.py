@@ -13,18 +13,18 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
+from tf_lipschitz import analysis
 from tf_lipschitz import losses
-from tf_lipschitz import ops as lip_ops
 from tf_lipschitz.callbacks import DomainRangeLogger, LipschitzMonitor, SampleGrid, SpectralGradientClamp
-from tf_lipschitz.callbacks.domain_range import domain_range_table
 from tf_lipschitz.callbacks import monitors
-from tf_lipschitz.callbacks.spectral_clamp import spectral_clamp
+from tf_lipschitz.callbacks.domain_range import domain_range_table
 from tf_lipschitz.models.sampling import image_grid
+from tf_lipschitz.ops.spectral_clamp import spectral_clamp
 
 
 # ------------------------------------------------------------------------------------------ GAN test double
 class TinyGAN(keras.Model):
-    """Speaks the declared contract the callbacks use (`tf_lipschitz.contracts.GenerativeModel`): `generator`,
+    """Speaks the declared contract the callbacks use (`tf_lipschitz.foundations.contracts.GenerativeModel`): `generator`,
     `critic`, `latent_dim`, `gan_loss`, `latent_noise(n, seed)`, `generate(n, batch_size, seed=...)`, plus the
     `critic_optimizer`/`generator_optimizer` of the clamp, and no `step_counter` (so the callbacks count steps
     themselves). The noise comes with the data (`fit(x=real, y=z)`) so that two runs are bit-comparable; the
@@ -338,8 +338,8 @@ def test_lipschitz_monitor_chain_critic():
     monitor = LipschitzMonitor(x, every_n_steps=1, xi=1.0, epsilon=(0.01, 0.5))
     gan.fit(x, z, batch_size=8, verbose=0, callbacks=[monitor])
     logs = gan.history.history
-    assert logs["lipschitz_gradient_max"][-1] == pytest.approx(lip_ops.empirical_lipschitz(gan.critic, x), rel=1e-5)
-    upper = lip_ops.lipschitz_upper_bound(gan.critic)
+    assert logs["lipschitz_gradient_max"][-1] == pytest.approx(analysis.empirical_lipschitz(gan.critic, x), rel=1e-5)
+    upper = analysis.lipschitz_upper_bound(gan.critic)
     assert logs["lipschitz_upper_bound"][-1] == pytest.approx(upper, rel=1e-3)
     assert 0 < logs["lipschitz_alp_ratio_max"][-1] <= upper * 1.001
     assert logs["lipschitz_gradient_max"][-1] <= upper * 1.001
@@ -352,7 +352,7 @@ def test_lipschitz_monitor_residual_model_logs_bound_and_unknown_layer_skips_it(
     model.compile(optimizer="sgd", loss="mse")
     monitor = LipschitzMonitor(np.ones((4, 4), "float32"), every_n_steps=1, xi=1.0, epsilon=(0.01, 0.5))
     history = model.fit(np.ones((4, 4)), np.ones((4, 1)), verbose=0, epochs=2, callbacks=[monitor])
-    assert history.history["lipschitz_upper_bound"][-1] == pytest.approx(lip_ops.lipschitz_upper_bound(model))
+    assert history.history["lipschitz_upper_bound"][-1] == pytest.approx(analysis.lipschitz_upper_bound(model))
     assert history.history["lipschitz_gradient_max"][-1] <= history.history["lipschitz_upper_bound"][-1]
     outputs = keras.layers.LayerNormalization()(keras.layers.Dense(4)(inputs))
     model = keras.Model(inputs, keras.layers.Dense(1)(outputs))

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from tf_lipschitz.checkpoints import CheckpointCallback, CheckpointCorruptedError, RunCheckpoints
+from tf_lipschitz.training.checkpoints import CheckpointCallback, CheckpointCorruptedError, RunCheckpoints
 
 
 def trained_model():

@@ -10,7 +10,8 @@ import pytest
 import tensorflow as tf
 
 from references import jacobian_matrix, top_singular_value, toeplitz_matrix
-from tf_lipschitz import bounds, convert
+from tf_lipschitz.analysis import bounds
+from tf_lipschitz.analysis import convert
 from tf_lipschitz.layers import (
     AOLConv2D,
     AOLDense,

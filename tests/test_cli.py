@@ -7,12 +7,12 @@ import sys
 import numpy as np
 import pytest
 
-from tf_lipschitz.cli import build_parser, main
-from tf_lipschitz.train_command import MODELS, STRATEGIES, TOYS
+from tf_lipschitz.commands.cli import build_parser, main
+from tf_lipschitz.commands.train import MODELS, STRATEGIES, TOYS
 
 NO_TENSORFLOW = """
 import sys
-from tf_lipschitz.cli import main
+from tf_lipschitz.commands.cli import main
 try:
     code = main({argv!r})
 except SystemExit as exit:
@@ -51,7 +51,7 @@ def test_train_help_shows_every_flags_default(capsys):
 
 def test_choices_written_out_for_the_parser_match_the_library():
     from tf_lipschitz.toy import TOY_DISTRIBUTIONS
-    from tf_lipschitz.distribute import STRATEGIES as LIBRARY_STRATEGIES
+    from tf_lipschitz.training.distribute import STRATEGIES as LIBRARY_STRATEGIES
     from tf_lipschitz.recipes import MODELS as LIBRARY_MODELS
 
     assert MODELS == LIBRARY_MODELS and STRATEGIES == LIBRARY_STRATEGIES

@@ -9,9 +9,9 @@ import pytest
 import tensorflow as tf
 
 from references import gradient_ascent_lipschitz, jacobian_matrix, toeplitz_matrix, top_singular_value
-from tf_lipschitz import ops as lip_ops
+from tf_lipschitz import analysis
+from tf_lipschitz.analysis.convert import export_plain, lipschitz_clone
 from tf_lipschitz.architectures import resnet_critic
-from tf_lipschitz.convert import export_plain, lipschitz_clone
 from tf_lipschitz.layers import LipschitzLayer, SpectralNormConv2D, SpectralNormDense, ToeplitzNormConv2D
 
 L = keras.layers
@@ -139,9 +139,9 @@ def test_mobilenet_v2_is_fully_constrained():
     assert report.unconstrained == []
     assert "53 replaced, 52 folded" in str(report)
     assert all(isinstance(clone.get_layer(name), LipschitzLayer) for name in report.replaced)
-    bound = lip_ops.lipschitz_upper_bound(clone)
+    bound = analysis.lipschitz_upper_bound(clone)
     x = np.random.default_rng(6).normal(size=(2, 32, 32, 3)).astype("float32")
-    assert 0 < lip_ops.empirical_lipschitz(clone, x[:1]) <= bound < np.inf
+    assert 0 < analysis.empirical_lipschitz(clone, x[:1]) <= bound < np.inf
     np.testing.assert_allclose(export_plain(clone)(x), clone(x), rtol=1e-4, atol=1e-6)
     assert time.perf_counter() - start < 120  # ~25 s on two idle cores
 
@@ -170,7 +170,7 @@ def test_small_resnet_clone_jacobian_below_bound_and_bound_follows_the_report():
     assert report.folded == ["stem_bn", "bn1"] and not report.unconstrained
     b = {row.name: row.bound for row in report.layers}
     by_hand = b["stem"] * (1 + b["relu1"] * b["conv1"] * b["relu2"] * b["conv2"]) * b["pool"] * b["gap"] * b["out"]
-    bound = lip_ops.lipschitz_upper_bound(clone)
+    bound = analysis.lipschitz_upper_bound(clone)
     assert bound == pytest.approx(by_hand, rel=1e-9)
     assert bound == pytest.approx(2.0 / 4.0, rel=0.05)  # k = 1 everywhere; 1 + 1 at the addition; 1/√16 pooling
     x0 = rng.normal(size=(4, 8, 8, 2)).astype("float32")
@@ -182,7 +182,7 @@ def test_resnet_critic_clone_is_bounded_and_below_gradient_ascent():
     clone, report = lipschitz_clone(critic, method="toeplitz", return_report=True)
     assert len(report.replaced) == 11 and not report.unconstrained
     x0 = np.random.default_rng(8).normal(size=(2, 8, 8, 3)).astype("float32")
-    assert gradient_ascent_lipschitz(clone, x0, steps=10) <= lip_ops.lipschitz_upper_bound(clone)
+    assert gradient_ascent_lipschitz(clone, x0, steps=10) <= analysis.lipschitz_upper_bound(clone)
 
 
 def _plain_cnn():

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tf_lipschitz.data import exact_w1, image_dataset, load_images, toy_dataset, toy_samples
+from tf_lipschitz.data import image_dataset, load_images
+from tf_lipschitz.toy import exact_w1, toy_dataset, toy_samples
 
 
 def test_exact_w1_matches_brute_force_over_permutations():

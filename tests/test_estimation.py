@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tf_lipschitz import estimation
-from tf_lipschitz import ops as lip_ops
+from tf_lipschitz import analysis
+from tf_lipschitz.analysis import estimation
 from tf_lipschitz.layers import GroupSort, OrthonormalDense
 
 cvxpy = pytest.importorskip("cvxpy", reason="cvxpy is absent: LipSDP tests need `pip install tf-lipschitz[sdp]`")
@@ -95,7 +95,7 @@ def test_lower_bound_is_deterministic_and_at_least_the_jacobian_svd_at_the_data_
     first = estimation.lipschitz_lower_bound(model, x, steps=5, seed=7)
     assert first == estimation.lipschitz_lower_bound(model, x, steps=5, seed=7)
     # The search starts at the data: it ends at or above the largest Jacobian singular value there (tf.linalg.svd).
-    assert first >= lip_ops.empirical_lipschitz(model, x) * (1 - 1e-5)
+    assert first >= analysis.empirical_lipschitz(model, x) * (1 - 1e-5)
 
 
 def test_gnp_network_lipsdp_reads_orthonormal_layers_and_refuses_groupsort():
@@ -127,12 +127,12 @@ def test_missing_cvxpy_names_the_extra(monkeypatch):
 
 
 def test_lower_bound_refuses_nan_like_empirical_lipschitz():
-    # Before: estimate_lipschitz(method="lower") returned NaN where ops.empirical_lipschitz raised.
+    # Before: estimate_lipschitz(method="lower") returned NaN where analysis.empirical_lipschitz raised.
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     x = np.zeros((4, 2), "float32")
     x[1, 0] = np.nan
     for estimate in (lambda: estimation.estimate_lipschitz(model, x, method="lower"),
-                     lambda: lip_ops.empirical_lipschitz(model, x)):
+                     lambda: analysis.empirical_lipschitz(model, x)):
         with pytest.raises(ValueError, match="NaN or Inf values in 1 of its 4 samples"):
             estimate()
     model.layers[0].kernel.assign(np.full((2, 1), np.nan, "float32"))

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tf_lipschitz import cli, evaluation
+from tf_lipschitz import evaluation
+from tf_lipschitz.commands import cli
 
 SIZE = 8
 

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import scipy.linalg
 
-from tf_lipschitz import cli, evaluation
+from tf_lipschitz import evaluation
+from tf_lipschitz.commands import cli
 from tf_lipschitz.evaluation import images as images_lib
 from tf_lipschitz.evaluation import metrics, statistics
 
@@ -184,7 +185,7 @@ def test_evaluate_fid_against_a_nan_statistics_file_exits_2(tmp_path, keras_clas
 def test_help_and_argument_errors_answer_without_tensorflow(tmp_path, argv, exit_code, message):
     program = (
         "import sys\n"
-        "from tf_lipschitz import cli\n"
+        "from tf_lipschitz.commands import cli\n"
         "try:\n"
         f"    code = cli.main({argv!r})\n"
         "except SystemExit as stop:\n"

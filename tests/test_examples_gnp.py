@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from tf_lipschitz.data import exact_w1
+from tf_lipschitz.toy import exact_w1
 
 EXAMPLES = os.path.join(os.path.dirname(__file__), "..", "examples")
 

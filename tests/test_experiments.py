@@ -9,7 +9,8 @@ from PIL import Image
 
 import keras
 
-from tf_lipschitz import experiments, recipes, reporting
+from tf_lipschitz import recipes, reporting
+from tf_lipschitz.data import center_crop
 from tf_lipschitz.models import LipschitzGAN, WGANALP
 
 
@@ -54,7 +55,7 @@ def test_load_image_data_reads_a_folder_and_center_crops(tmp_path):
         Image.fromarray(np.full((12, 8, 3), i * 50, np.uint8)).save(tmp_path / f"{i}.png")
     images = recipes.load_image_data("cifar10", str(tmp_path))  # no cifar10/ inside: an image folder
     assert images.shape == (3, 8, 8, 3) and images.dtype == np.uint8
-    assert recipes.center_crop(np.arange(6 * 4).reshape(1, 6, 4, 1))[0, :, :, 0].tolist()[0] == [4, 5, 6, 7]
+    assert center_crop(np.arange(6 * 4).reshape(1, 6, 4, 1))[0, :, :, 0].tolist()[0] == [4, 5, 6, 7]
 
 
 def test_tables_plots_logs_and_results_round_trip(tmp_path):
@@ -117,8 +118,3 @@ def test_progressive_wgan_alp_is_the_papers_eq_32_setup():
     # The architecture's old attributes are views of the same preset.
     assert config.penalty_kwargs == gan.penalty_kwargs and config.optimizer_kwargs["beta_2"] == 0.99
 
-
-def test_old_experiments_module_re_exports_recipes_and_reporting():
-    assert experiments.make_gan is recipes.make_gan and experiments.TOY_ALP is recipes.TOY_ALP
-    assert experiments.markdown_table is reporting.markdown_table
-    assert set(experiments.__all__) == set(recipes.__all__) | set(reporting.__all__)

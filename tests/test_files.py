@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from tf_lipschitz import reporting
-from tf_lipschitz.cli import main
-from tf_lipschitz.files import write_atomically
+from tf_lipschitz.commands.cli import main
+from tf_lipschitz.foundations.files import write_atomically
 
 
 def plant_link(run_dir, name, outside):

@@ -11,16 +11,16 @@ import pytest
 
 import tf_lipschitz as tl
 from tf_lipschitz import losses as gan_losses
-from tf_lipschitz import ops, training
+from tf_lipschitz import analysis, ops, training
 from tf_lipschitz.callbacks import DomainRangeLogger
-from tf_lipschitz.cli import main
+from tf_lipschitz.commands.cli import main
 from tf_lipschitz.training import StepProgress, read_log
 
 
 def test_the_first_progress_line_measures_the_pace_after_the_traced_first_batch(monkeypatch):
     # Read at: creation, train begin, the end of batch 1 (which traced: 100 s), the epoch's end (4 batches later).
     clock = iter([0.0, 0.0, 100.0, 104.0, 104.0])
-    monkeypatch.setattr(training.time, "perf_counter", lambda: next(clock))
+    monkeypatch.setattr(training.run.time, "perf_counter", lambda: next(clock))
     stream = io.StringIO()
     progress = StepProgress(total=105, plain=True, stream=stream)
     progress.on_train_begin()
@@ -72,7 +72,7 @@ def _tour_critic():
 def test_an_untrained_critic_bound_says_its_power_iteration_has_not_converged_until_converged():
     critic = _tour_critic()
     with pytest.warns(UserWarning, match="has not converged.*converge_power_iteration"):
-        before = ops.lipschitz_upper_bound(critic)
+        before = analysis.lipschitz_upper_bound(critic)
     tl.layers.converge_power_iteration(critic)
     for layer in tl.layers.lipschitz_layers(critic):  # the estimate is the exact σ of the kernel matrix (SVD)
         matrix = np.reshape(np.asarray(layer.kernel), (-1, layer.kernel.shape[-1]))
@@ -82,14 +82,14 @@ def test_an_untrained_critic_bound_says_its_power_iteration_has_not_converged_un
         assert sigma > 0
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        after = ops.lipschitz_upper_bound(critic)
+        after = analysis.lipschitz_upper_bound(critic)
     assert after < before
     dense = critic.layers[-1]
     assert dense.lipschitz_bound() == pytest.approx(1.0, rel=1e-3)  # exactly k_sn once converged
 
 
 def test_the_train_command_turns_onednn_on_only_where_the_user_has_not_chosen(monkeypatch, tmp_path, capsys):
-    from tf_lipschitz.run_lock import RunDirLock
+    from tf_lipschitz.foundations.run_lock import RunDirLock
 
     command = ["train", "--steps", "2", "--run-dir", str(tmp_path)]
     with RunDirLock(str(tmp_path)):  # refused right after the choice: no training needed to see it

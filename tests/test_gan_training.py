@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tf_lipschitz.data import exact_w1, toy_samples
 from tf_lipschitz.layers import SpectralNormDense
 from tf_lipschitz.models import LipschitzGAN, WGANALP, WGANGP
+from tf_lipschitz.toy import exact_w1, toy_samples
 
 TOY_ALP = {"xi": 1.0, "epsilon": (0.01, 0.5)}  # unit-scale 2-D data: not the image defaults
 

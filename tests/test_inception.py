@@ -18,7 +18,8 @@ import keras
 import numpy as np
 import pytest
 
-from tf_lipschitz import cli, evaluation
+from tf_lipschitz import evaluation
+from tf_lipschitz.commands import cli
 from tf_lipschitz.evaluation import inception, inception_fetch, statistics, torchscript
 
 FIXTURE = os.path.join(os.path.dirname(__file__), "fixtures", "inception_2015.npz")

@@ -23,10 +23,10 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if __name__ == "__main__":  # run as a worker: this repository first on the path
     sys.path.insert(0, REPO)
 
-from tf_lipschitz import distribute  # noqa: E402
+from tf_lipschitz.training import distribute  # noqa: E402
 from workers import run_two_workers  # noqa: E402
 from tf_lipschitz.layers import SpectralNormDense, lipschitz_layers  # noqa: E402
-from tf_lipschitz.models.gan import WGANALP  # noqa: E402
+from tf_lipschitz.models import WGANALP  # noqa: E402
 from tf_lipschitz.penalties.noise import StepSeeds  # noqa: E402
 
 STEPS, N_CRITIC, REPLICA_BATCH, SEED = 3, 1, 8, 7

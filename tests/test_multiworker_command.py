@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tf_lipschitz import distribute
-from tf_lipschitz.checkpoints import RunCheckpoints
+from tf_lipschitz.training import distribute
 from tf_lipschitz.training import load_final_weights
+from tf_lipschitz.training.checkpoints import RunCheckpoints
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STEPS, EVERY = 20, 5

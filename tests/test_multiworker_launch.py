@@ -1,4 +1,4 @@
-"""`tf_lipschitz.distribute` without a cluster: argument checks, directories, sharding and the local launchers."""
+"""`tf_lipschitz.training.distribute` without a cluster: argument checks, directories, sharding and the local launchers."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tf_lipschitz import distribute
+from tf_lipschitz.foundations import replicas
+from tf_lipschitz.training import distribute
 
 
 def test_make_strategy_checks_its_arguments(monkeypatch):
@@ -50,7 +51,7 @@ def test_shard_by_worker_keeps_the_data_and_sets_data_sharding():
 
 def test_multi_worker_logs_leave_single_process_logs_alone():
     logs = {"loss": tf.constant(2.0)}
-    assert distribute.multi_worker_logs(logs) is logs
+    assert replicas.multi_worker_logs(logs) is logs
 
 
 def test_local_cluster_gives_each_worker_its_task_and_distinct_ports():

@@ -23,11 +23,12 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if __name__ == "__main__":  # run as a worker: this repository first on the path
     sys.path.insert(0, REPO)
 
-from tf_lipschitz import distribute  # noqa: E402
+from tf_lipschitz.foundations import replicas  # noqa: E402
+from tf_lipschitz.training import distribute  # noqa: E402
 from workers import run_two_workers  # noqa: E402
 from tf_lipschitz.callbacks import SpectralGradientClamp  # noqa: E402
 from tf_lipschitz.layers import SpectralNormDense, lipschitz_layers  # noqa: E402
-from tf_lipschitz.models.gan import WGANALP  # noqa: E402
+from tf_lipschitz.models import WGANALP  # noqa: E402
 from tf_lipschitz.models.regularized import LipschitzRegularizedModel  # noqa: E402
 
 STEPS, GLOBAL_BATCH = 3, 16
@@ -96,7 +97,7 @@ def _jit_refusals(strategy: tf.distribute.Strategy) -> dict[str, np.ndarray]:
                                    latent_dim=2).compile(jit_compile=True),
             "regularized": lambda: _compiled(LipschitzRegularizedModel(critic), jit_compile=True).fit(
                 np.ones((4, 2), "float32"), np.ones((4, 1), "float32"), verbose=0),
-            "command": lambda: distribute.check_jit_compile(strategy, True, name="--jit"),
+            "command": lambda: replicas.check_jit_compile(strategy, True, name="--jit"),
         }
         for key, attempt in attempts.items():
             try:

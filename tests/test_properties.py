@@ -7,8 +7,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from references import top_singular_value, toeplitz_matrix
-from tf_lipschitz import certified
 from tf_lipschitz.layers import SpectralNormConv2D, SpectralNormDense, ToeplitzNormConv2D
+from tf_lipschitz.ops import certified
 from tf_lipschitz.penalties import adversarial_lipschitz_penalty, gradient_penalty
 
 SETTINGS = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -44,7 +44,7 @@ def test_spectral_norm_dense_norm_is_k_sn(units, fan_in, k_sn, seed):
 )
 def test_toeplitz_conv_operator_norm_is_at_most_k(kernel_size, c_in, c_out, strides, padding, height, width, k, seed):
     tf.keras.utils.set_random_seed(seed)
-    layer = converged(ToeplitzNormConv2D(c_out, kernel_size, k=k, strides=strides, padding=padding, use_bias=False),
+    layer = converged(ToeplitzNormConv2D(c_out, kernel_size, k_sn=k, strides=strides, padding=padding, use_bias=False),
                       (None, height, width, c_in))
     kernel = np.asarray(layer.normalized_kernel())
     assert np.all(np.isfinite(kernel))
@@ -76,7 +76,7 @@ def test_toeplitz_bound_is_a_true_upper_bound_at_any_convergence(kernel_size, c_
     # explicit Toeplitz norm of the kernel actually used never exceeds it; the Fourier path alone is also a bound.
     tf.keras.utils.set_random_seed(seed)
     dilation = 1 if strides > 1 else dilation  # Keras refuses both > 1
-    layer = converged(ToeplitzNormConv2D(c_out, kernel_size, k=1.0, strides=strides, padding=padding,
+    layer = converged(ToeplitzNormConv2D(c_out, kernel_size, k_sn=1.0, strides=strides, padding=padding,
                                          dilation_rate=dilation, use_bias=False), (None, height, width, c_in),
                       iterations=iterations)
     kernel = np.asarray(layer.normalized_kernel(), dtype=np.float64)

@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tf_lipschitz import distribute
-from tf_lipschitz.checkpoints import CheckpointMismatchError, RunCheckpoints
-from tf_lipschitz.cli import build_parser, main
-from tf_lipschitz.run_lock import RunDirLock
-from tf_lipschitz.train_command import prepare_run_dir, settings
+from tf_lipschitz.training import distribute
+from tf_lipschitz.training.checkpoints import CheckpointMismatchError, RunCheckpoints
+from tf_lipschitz.commands.cli import build_parser, main
+from tf_lipschitz.foundations.run_lock import RunDirLock
+from tf_lipschitz.commands.train import prepare_run_dir, settings
 from tf_lipschitz.training import read_log, train_run
 
 _ABSL_PREAMBLE = re.compile(r"^(WARNING: All log messages before absl::InitializeLog|I\d{4} .*cudart_stub)")

@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tf_lipschitz.cli import main
+from tf_lipschitz.commands.cli import main
 from tf_lipschitz.training import StepProgress, load_final_weights, read_log, train_run
 
 FAST = ["--batch-size", "32", "--n-critic", "2", "--eval-samples", "64", "--verbose", "0"]
@@ -141,8 +141,9 @@ def test_diverging_run_stops_naming_the_term_and_keeps_the_last_finite_checkpoin
 
 
 def test_jit_flag_keeps_xla_on(tmp_path):
-    from tf_lipschitz.cli import build_parser
-    from tf_lipschitz.train_command import build
+    from tf_lipschitz.commands.cli import build_parser
+    from tf_lipschitz.commands.train import settings
+    from tf_lipschitz.commands.train_job import build
 
     args = build_parser().parse_args(["train", "--jit", "--steps", "5", "--run-dir", str(tmp_path), *FAST])
-    assert build(args).gan.jit_compile is True  # op determinism would make Keras drop XLA silently
+    assert build(args, settings(args)).gan.jit_compile is True  # op determinism would make Keras drop XLA silently

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tf_lipschitz import ops
-from tf_lipschitz import unconstrained_wgan as uw
+from tf_lipschitz import analysis
 from tf_lipschitz.models import UnconstrainedWassersteinCritic
+from tf_lipschitz.penalties import unconstrained as uw
 
 
 @pytest.mark.parametrize("alpha", [1.5, 2.0, 3.0])
@@ -85,8 +85,8 @@ def test_trained_critic_reaches_w_squared_and_slope_alpha_w():
     # Independent of ALP's estimate: the Lipschitz constant as the max input-gradient norm on samples and a grid.
     a, b = mu(100_000), nu(100_000)
     grid = np.stack(np.meshgrid(np.linspace(-3, 6, 61), np.linspace(-4, 4, 61)), -1).reshape(-1, 2)
-    lipschitz = max(ops.empirical_lipschitz(critic, np.concatenate([a[:2000], b[:2000]])),
-                    ops.empirical_lipschitz(critic, grid.astype("float32")))
+    lipschitz = max(analysis.empirical_lipschitz(critic, np.concatenate([a[:2000], b[:2000]])),
+                    analysis.empirical_lipschitz(critic, grid.astype("float32")))
     difference = float(np.mean(critic.predict(a, batch_size=10_000, verbose=0))
                        - np.mean(critic.predict(b, batch_size=10_000, verbose=0)))
     objective = difference - lipschitz**2 / 4  # α = 2
@@ -130,8 +130,8 @@ def test_lipschitz_gan_critic_reaches_w_squared_through_the_penalty_option():
     a = (rng.normal(size=(100_000, 2)) + [3.0, 0.0]).astype("float32")
     b = rng.normal(size=(100_000, 2)).astype("float32")
     grid = np.stack(np.meshgrid(np.linspace(-3, 6, 61), np.linspace(-4, 4, 61)), -1).reshape(-1, 2)
-    lipschitz = max(ops.empirical_lipschitz(critic, np.concatenate([a[:2000], b[:2000]])),
-                    ops.empirical_lipschitz(critic, grid.astype("float32")))
+    lipschitz = max(analysis.empirical_lipschitz(critic, np.concatenate([a[:2000], b[:2000]])),
+                    analysis.empirical_lipschitz(critic, grid.astype("float32")))
     difference = float(np.mean(critic.predict(a, batch_size=10_000, verbose=0))
                        - np.mean(critic.predict(b, batch_size=10_000, verbose=0)))
     assert lipschitz == pytest.approx(6.0, rel=0.15)  # α·W^{α−1}

@@ -12,7 +12,7 @@ import os
 import numpy as np
 import pytest
 
-from tf_lipschitz import distribute
+from tf_lipschitz.training import distribute
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

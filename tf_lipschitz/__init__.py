@@ -1,12 +1,15 @@
 """tf_lipschitz: Lipschitz-constrained layers, Adversarial Lipschitz Regularization and Lipschitz GANs for Keras 3.
 
-After `import tf_lipschitz as tfl`, every sub-package is an attribute, imported on first use: `tfl.layers`,
-`tfl.penalties`, `tfl.losses`, `tfl.models`, `tfl.callbacks` (the core: TensorFlow, Keras and NumPy only),
-`tfl.ops`, `tfl.optimizers`, `tfl.convert`, `tfl.constraints`, `tfl.architectures`, `tfl.evaluation` (the `[eval]` extra),
-`tfl.divergences`, `tfl.unconstrained_wgan`, `tfl.toy`, `tfl.recipes`, `tfl.reporting`, `tfl.data`,
-`tfl.training`, `tfl.checkpoints`, `tfl.distribute`, `tfl.contracts`, `tfl.validation`, `tfl.robustness`
-(certified radii and accuracy, margin losses, PGD). The layers are also
-exported at the top level.
+After `import tf_lipschitz as tfl`, every sub-package is an attribute, imported on first use. By layer, each
+importing only from those below it (README, "Where things are"; `lint-imports` checks it): `tfl.foundations`
+(validation, contracts, optional extras, files, defaults); `tfl.ops` (power iteration, operator norms);
+`tfl.layers`, `tfl.constraints`, `tfl.optimizers`, `tfl.penalties`, `tfl.losses`, `tfl.data`, `tfl.toy`;
+`tfl.divergences`; `tfl.analysis` (every bound and estimate of a network, `lipschitz_clone`, `export_plain`);
+`tfl.models`, `tfl.evaluation` (the `[eval]` extra), `tfl.robustness`; `tfl.callbacks`; `tfl.training` (run loop,
+checkpoints, `tf.distribute`); `tfl.architectures`; `tfl.recipes`, `tfl.reporting`; `tfl.commands`.
+`tfl.convert`, `tfl.checkpoints`, `tfl.distribute`, `tfl.contracts`, `tfl.validation` and `tfl.unconstrained_wgan`
+name the modules that hold those concepts (`tf_lipschitz.analysis.convert`, …). The layers are also exported at the
+top level.
 
 Example:
     >>> import tf_lipschitz as tfl
@@ -18,31 +21,21 @@ import importlib
 
 __version__ = "0.1.0"
 
-_SUBMODULES = (
-    "architectures",
-    "callbacks",
-    "checkpoints",
-    "constraints",
-    "contracts",
-    "convert",
-    "data",
-    "distribute",
-    "divergences",
-    "evaluation",
-    "layers",
-    "losses",
-    "models",
-    "ops",
-    "optimizers",
-    "penalties",
-    "recipes",
-    "reporting",
-    "robustness",
-    "toy",
-    "training",
-    "unconstrained_wgan",
-    "validation",
-)
+# `tfl.<name>` -> the module that holds it: the sub-packages by layer from the bottom (setup.cfg, [importlinter]),
+# then the short names earlier releases documented for modules that now live inside a package.
+_SUBMODULES = {
+    **{name: name for name in (
+        "foundations", "ops", "layers", "constraints", "optimizers", "penalties", "losses", "data", "toy",
+        "divergences", "analysis", "models", "evaluation", "robustness", "callbacks", "training", "architectures",
+        "recipes", "reporting", "commands",
+    )},
+    "validation": "foundations.validation",
+    "contracts": "foundations.contracts",
+    "unconstrained_wgan": "penalties.unconstrained",
+    "convert": "analysis.convert",
+    "checkpoints": "training.checkpoints",
+    "distribute": "training.distribute",
+}
 
 # The layer names exported at the top level, also loaded on first use: `import tf_lipschitz` imports no
 # TensorFlow, so that the `tf-lipschitz` command answers `--help` and argument errors at once.
@@ -61,7 +54,7 @@ def __getattr__(name: str):
     # PEP 562: sub-packages load on first access, so `import tf_lipschitz` stays light and optional extras
     # (evaluation, plots) are only needed when used.
     if name in _SUBMODULES:
-        return importlib.import_module(f"{__name__}.{name}")
+        return importlib.import_module(f"{__name__}.{_SUBMODULES[name]}")
     if name in _LAYER_EXPORTS:
         value = getattr(importlib.import_module(f"{__name__}.layers"), name)
         globals()[name] = value

@@ -2,7 +2,8 @@
 
 These are the weight-side normalizations the poster compares (weight clipping, weight normalization, spectral
 normalization) and spectral clamping of the weights themselves, the weight-space twin of
-`tf_lipschitz.callbacks.SpectralGradientClamp`. Keras applies a constraint after each optimizer update.
+`tf_lipschitz.callbacks.SpectralGradientClamp` (both clamp with `tf_lipschitz.ops.spectral_clamp`). Keras applies a
+constraint after each optimizer update.
 
 Reference:
     Arjovsky, Chintala and Bottou, "Wasserstein GAN", ICML 2017.
@@ -17,7 +18,8 @@ import keras
 from keras import ops
 
 from tf_lipschitz import ops as lip_ops
-from tf_lipschitz.validation import check_float
+from tf_lipschitz.foundations.validation import check_float
+from tf_lipschitz.ops.spectral_clamp import spectral_clamp_weights
 
 __all__ = ["WeightClip", "SpectralClamp", "WeightNorm", "spectral_clamp_weights", "weight_norm"]
 
@@ -51,38 +53,6 @@ class WeightClip(keras.constraints.Constraint):
 
     def get_config(self) -> dict:
         return {"c": self.c}
-
-
-def spectral_clamp_weights(w, ratio: float):
-    """Lowers the top singular value of a kernel to at most `ratio` times the second: σ0 ← min(σ0, r·σ1).
-
-    The kernel is read as the matrix (·, c_out) of `ops.kernel_matrix`; with its exact SVD the result is
-    W − max(0, σ0 − r·σ1)·u0·v0ᵀ, which changes σ0 only. Kernels whose matrix has a dimension of 1 (a single
-    singular value) are returned unchanged.
-
-    Args:
-        w: A kernel of rank ≥ 2 (Dense (in, out), Conv (kh, kw, c_in, c_out)).
-        ratio: r ≥ 1.
-
-    Returns:
-        A tensor of the shape and dtype of `w`.
-
-    Raises:
-        ValueError: if `ratio` < 1.
-
-    Example:
-        >>> w = spectral_clamp_weights(np.diag([10.0, 2.0, 1.0]).astype("float32"), 2.0)
-        >>> np.round(np.linalg.svd(np.asarray(w), compute_uv=False), 4)
-        array([4., 2., 1.], dtype=float32)
-    """
-    ratio = check_float("ratio", ratio, minimum=1.0, inclusive=True)
-    matrix = ops.cast(lip_ops.kernel_matrix(ops.convert_to_tensor(w)), "float32")
-    if min(matrix.shape) < 2:
-        return w
-    u, s, vh = ops.svd(matrix, full_matrices=False)
-    excess = ops.maximum(s[0] - ratio * s[1], 0.0)
-    clamped = matrix - excess * ops.matmul(u[:, :1], vh[:1, :])
-    return ops.cast(ops.reshape(clamped, ops.shape(w)), w.dtype)
 
 
 @keras.saving.register_keras_serializable(package="tf_lipschitz")

@@ -1,5 +1,5 @@
 """Data for the experiments: image datasets from local paths (an `.npz`, an image folder, or a TFDS `data_dir`),
-scaled to [-1, 1]. The 2-D toy distributions and the exact W1 live in `tf_lipschitz.toy` and are re-exported here.
+scaled to [-1, 1]. The 2-D toy distributions and the exact W1 live in `tf_lipschitz.toy`.
 
 Nothing here downloads at run time unless you ask TFDS to (`download=True`); on machines without internet,
 pass local files.
@@ -16,14 +16,9 @@ from typing import Callable
 import numpy as np
 import tensorflow as tf
 
-from tf_lipschitz.toy.data import TOY_DISTRIBUTIONS, toy_dataset, toy_samples
-from tf_lipschitz.toy.w1 import exact_w1
+from tf_lipschitz.foundations.optional import require
 
 __all__ = [
-    "TOY_DISTRIBUTIONS",
-    "toy_samples",
-    "toy_dataset",
-    "exact_w1",
     "IMAGE_EXTENSIONS",
     "image_files",
     "read_image",
@@ -104,7 +99,7 @@ def load_images(dataset: str, data_dir: str | None = None, *, split: str = "trai
                 report: Callable[[str], None] | None = None) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Loads an image dataset from a local path into memory, (N, S, S, C), optionally with its labels.
 
-    The one image loader of the library (the command, the examples and `experiments.load_image_data` use it).
+    The one image loader of the library (the command, the examples and `recipes.load_image_data` use it).
     Non-square images are center-cropped to their central square (not stretched). Integer images in
     [0, 255] become uint8. Float images are accepted only in a range that can be told from their values,
     tried in this order: [0, 1], [-1, 1], [0, 255] (integral values there become uint8 exactly); the others
@@ -397,7 +392,7 @@ def _conform(image: np.ndarray, size: int, channels: int) -> np.ndarray:
 
 def _load_tfds(dataset: str, data_dir: str | None, split: str, limit: int | None, download: bool,
                with_labels: bool) -> tuple[np.ndarray, np.ndarray | None]:
-    import tensorflow_datasets as tfds
+    tfds = require("tensorflow_datasets", extra="data")
 
     try:
         ds = tfds.load(dataset, split=split, data_dir=data_dir, download=download, as_supervised=False)

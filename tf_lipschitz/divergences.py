@@ -33,8 +33,8 @@ from typing import Any, Callable, NamedTuple
 
 import tensorflow as tf
 
+from tf_lipschitz.foundations.validation import check_float, check_int
 from tf_lipschitz.penalties import PenaltyResult, adversarial_lipschitz_penalty
-from tf_lipschitz.validation import check_float, check_int
 
 __all__ = [
     "DonskerVaradhanResult",

@@ -3,7 +3,7 @@
 Markdown tables (`markdown_table`), CSV rows written (`write_rows`) and read back (`read_csv_log`), the summary
 in Markdown, CSV and JSON (`write_summary`), line plots (`line_plot`, needs Matplotlib: the `[plots]` extra,
 imported inside the function) and a small JSON result per run (`save_result` / `load_result`). Used by the
-examples; nothing in the library imports it.
+examples; it sits on the training runtime (whose `read_log` it uses) and nothing in the library imports it.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from tf_lipschitz._optional import require
-from tf_lipschitz.files import write_atomically
+from tf_lipschitz.foundations.files import write_atomically
+from tf_lipschitz.foundations.optional import require
+from tf_lipschitz.training.run import read_log
 
 __all__ = [
     "RESULT_FILE",
@@ -34,25 +35,16 @@ RESULT_FILE = "result.json"
 
 
 def read_csv_log(path: str) -> dict[str, np.ndarray]:
-    """The columns of a `log.csv` written by `train_run`, as float arrays (empty dict for a missing file).
+    """The columns of a numeric `log.csv` (`train_run`'s, Keras' `CSVLogger`'s), as float arrays.
+
+    The rows are read by `tf_lipschitz.training.read_log` (a missing value, empty or "NA", is NaN); a missing
+    file gives an empty dict.
 
     Example:
         >>> read_csv_log("runs/toy/log.csv")["w1_exact"]  # doctest: +SKIP
     """
-    if not os.path.exists(path):
-        return {}
-    with open(path, newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    columns: dict[str, np.ndarray] = {}
-    for key in (rows[0] if rows else {}):
-        values = []
-        for row in rows:
-            try:
-                values.append(float(row[key]))
-            except (TypeError, ValueError):
-                values.append(float("nan"))
-        columns[key] = np.asarray(values)
-    return columns
+    rows = read_log(path, index=None)
+    return {key: np.asarray([row[key] for row in rows]) for key in (rows[0] if rows else {})}
 
 
 def write_rows(path: str, fields: Sequence[str], rows: Sequence[Mapping[str, Any]], mode: str = "w") -> None:

@@ -10,7 +10,7 @@ from typing import Callable, Union
 
 import keras
 
-from tf_lipschitz.layers import SpectralNormConv2D, SpectralNormDense, ToeplitzNormConv2D
+from tf_lipschitz.layers import NormalizedKernelMixin, SpectralNormConv2D, SpectralNormDense, ToeplitzNormConv2D
 
 __all__ = ["LayerSpec", "layer_factory"]
 
@@ -27,21 +27,20 @@ def layer_factory(
     kind: str = "conv",
     *,
     k_sn: float = 1.0,
-    k: float = 1.0,
     power_iterations: int = 1,
 ) -> Callable[..., keras.layers.Layer]:
     """Turns a layer specification into a factory `make(units_or_filters, *args, **kwargs)`.
 
-    A name or one of our Lipschitz classes receives the matching normalization options (`k_sn` for the
-    spectral-normalized layers, `k` for `ToeplitzNormConv2D`, `power_iterations` for both); a plain Keras class
-    or any other callable is called with the architecture's arguments only.
+    A name or one of our normalized Lipschitz classes receives the normalization options (`k_sn` and
+    `power_iterations`); a plain Keras class or any other callable is called with the architecture's arguments
+    only.
 
     Args:
         layer: "plain", "spectral_norm", "toeplitz_norm" (conv only), a layer class, or a callable with the
             signature of `keras.layers.Conv2D` / `keras.layers.Dense`.
         kind: "conv" or "dense": which aliases apply.
-        k_sn: Target spectral norm for `SpectralNormConv2D` / `SpectralNormDense`.
-        k: Target operator norm for `ToeplitzNormConv2D`.
+        k_sn: Target norm of each normalized layer (`SpectralNormConv2D`, `SpectralNormDense`,
+            `ToeplitzNormConv2D`).
         power_iterations: Power-iteration steps per update of the normalized layers.
 
     Returns:
@@ -67,10 +66,8 @@ def layer_factory(
     if not callable(layer):
         raise ValueError(f"`{kind}_layer` must be a name, a layer class or a callable. Received: {layer!r}")
     options = {}
-    if isinstance(layer, type) and issubclass(layer, (SpectralNormConv2D, SpectralNormDense)):
+    if isinstance(layer, type) and issubclass(layer, NormalizedKernelMixin):
         options = {"k_sn": k_sn, "power_iterations": power_iterations}
-    elif isinstance(layer, type) and issubclass(layer, ToeplitzNormConv2D):
-        options = {"k": k, "power_iterations": power_iterations}
 
     def make(*args, **kwargs) -> keras.layers.Layer:
         return layer(*args, **options, **kwargs)

@@ -14,7 +14,7 @@ import keras
 from keras import layers
 
 from tf_lipschitz.architectures._common import layer_factory
-from tf_lipschitz.validation import check_int
+from tf_lipschitz.foundations.validation import check_int
 
 __all__ = ["conv_large", "toy_mlp"]
 

@@ -24,7 +24,7 @@ import keras
 from keras import layers
 
 from tf_lipschitz.architectures._common import LayerSpec, layer_factory
-from tf_lipschitz.validation import check_int
+from tf_lipschitz.foundations.validation import check_int
 
 __all__ = ["dcgan_generator", "dcgan_critic"]
 
@@ -98,7 +98,6 @@ def dcgan_critic(
     power_iterations: int = 1,
     batch_norm: bool = False,
     conv_layer: LayerSpec | None = None,
-    k: float = 1.0,
     name: str | None = None,
 ) -> keras.Model:
     """The appendix-B critic: 4×4 stride-2 convolutions with LeakyReLU(0.2), spectral-normalized by default.
@@ -115,7 +114,6 @@ def dcgan_critic(
         power_iterations: Power-iteration steps of the normalized layers.
         batch_norm: Batch norm before each LeakyReLU, as in the GP critic of appendix C.
         conv_layer: Overrides `spectral_norm`: "plain", "spectral_norm", "toeplitz_norm", a class or a factory.
-        k: `k` of `ToeplitzNormConv2D` layers.
         name: Model name; default "dcgan_critic_{resolution}".
 
     Returns:
@@ -137,7 +135,7 @@ def dcgan_critic(
     channels = check_int("channels", channels)
     if conv_layer is None:
         conv_layer = "spectral_norm" if spectral_norm else "plain"
-    conv = layer_factory(conv_layer, "conv", k_sn=k_sn, k=k, power_iterations=power_iterations)
+    conv = layer_factory(conv_layer, "conv", k_sn=k_sn, power_iterations=power_iterations)
     images = keras.Input((resolution, resolution, channels), name="images")
     x = images
     for i, filters in enumerate(widths):

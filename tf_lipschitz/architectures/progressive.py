@@ -27,7 +27,6 @@ from typing import Any
 import keras
 from keras import layers
 
-from tf_lipschitz.validation import check_int
 from tf_lipschitz.architectures.progressive_layers import (
     EqualizedConv2D,
     EqualizedDense,
@@ -36,8 +35,10 @@ from tf_lipschitz.architectures.progressive_layers import (
     PixelNormalization,
     set_fade_in,
 )
+from tf_lipschitz.foundations.validation import check_int
 
 __all__ = [
+    "PROGRESSIVE_ALP",
     "ProgressiveGAN",
     "progressive_gan",
     "progressive_generator",
@@ -46,6 +47,24 @@ __all__ = [
     "feature_maps",
     "set_fade_in",
 ]
+
+# The ALR paper's Progressive GAN (appendix A.2, Eq. 32) as the author's fork of Karras et al.'s code runs it:
+# WGAN loss + λ·(P_real + P_fake), each P the batch mean of (q − 1)₊² + (q − 1)₊ over reals (or fakes) alone
+# (both_reduction="sum"), λ = 0.1, ε ~ U[0.1, 100], ξ = 10, one power iteration, K = 1, no clipping; drift 0.001;
+# n_critic 1; generator batch = critic batch; generator EMA β = 0.999; Adam(β = (0, 0.99), ε = 1e-8) with
+# the learning rate and minibatch by resolution of Karras et al.'s one-GPU preset ("preset-v2-1gpu", fp32):
+# `progressive_schedule`.
+PROGRESSIVE_ALP = {
+    "gan": {"loss": "wgan", "penalty": "alp", "penalty_weight": 0.1, "regularize": "both", "both_reduction": "sum",
+            "n_critic": 1, "generator_batch_multiplier": 1, "drift": 0.001, "generator_ema": 0.999},
+    "penalty_kwargs": {"reduction": "squared+abs", "epsilon": (0.1, 100.0), "xi": 10.0, "power_iterations": 1,
+                       "K": 1.0},
+    "adam": {"learning_rate": 1e-3, "beta_1": 0.0, "beta_2": 0.99, "epsilon": 1e-8},
+    # Minibatch by resolution (capped at 16/8/4 at 256/512/1024 for fp32 memory), and learning rates that differ
+    # from adam["learning_rate"].
+    "minibatch": {4: 128, 8: 128, 16: 128, 32: 64, 64: 32, 128: 16, 256: 8, 512: 4, 1024: 4},
+    "learning_rate": {1024: 1.5e-3},
+}
 
 _SLOPE = 0.2  # LeakyReLU slope throughout both networks
 
@@ -260,8 +279,8 @@ class ProgressiveGAN:
         training_images: Real images shown per stabilization phase (600k in the paper).
         transition_images: Real images shown per fade-in (600k in the paper).
 
-    The training hyper-parameters live in `tf_lipschitz.recipes.PROGRESSIVE_ALP`; `lipschitz_gan_kwargs`,
-    `penalty_kwargs` and `optimizer_kwargs` remain as read-only views of it for older code.
+    The training hyper-parameters are `PROGRESSIVE_ALP`; `lipschitz_gan_kwargs`, `penalty_kwargs` and
+    `optimizer_kwargs` are read-only views of it.
     """
 
     resolution: int
@@ -276,23 +295,17 @@ class ProgressiveGAN:
 
     @property
     def lipschitz_gan_kwargs(self) -> dict[str, Any]:
-        """`LipschitzGAN` arguments of the paper's setup (`recipes.PROGRESSIVE_ALP["gan"]` and `latent_dim`)."""
-        from tf_lipschitz.recipes import PROGRESSIVE_ALP
-
+        """`LipschitzGAN` arguments of the paper's setup (`PROGRESSIVE_ALP["gan"]` and `latent_dim`)."""
         return {"latent_dim": self.latent_dim, **PROGRESSIVE_ALP["gan"]}
 
     @property
     def penalty_kwargs(self) -> dict[str, Any]:
-        """The ALP options of Eq. (32) (`recipes.PROGRESSIVE_ALP["penalty_kwargs"]`)."""
-        from tf_lipschitz.recipes import PROGRESSIVE_ALP
-
+        """The ALP options of Eq. (32) (`PROGRESSIVE_ALP["penalty_kwargs"]`)."""
         return dict(PROGRESSIVE_ALP["penalty_kwargs"])
 
     @property
     def optimizer_kwargs(self) -> dict[str, Any]:
-        """The paper's Adam settings (`recipes.PROGRESSIVE_ALP["adam"]`)."""
-        from tf_lipschitz.recipes import PROGRESSIVE_ALP
-
+        """The paper's Adam settings (`PROGRESSIVE_ALP["adam"]`)."""
         return dict(PROGRESSIVE_ALP["adam"])
 
     @property

@@ -12,7 +12,7 @@ import math
 import keras
 from keras import ops
 
-from tf_lipschitz.validation import check_float, check_int
+from tf_lipschitz.foundations.validation import check_float, check_int
 
 __all__ = ["PixelNormalization", "MinibatchStdDev", "EqualizedDense", "EqualizedConv2D", "FadeIn", "set_fade_in"]
 

@@ -20,7 +20,7 @@ import keras
 from keras import layers
 
 from tf_lipschitz.architectures._common import LayerSpec, layer_factory
-from tf_lipschitz.validation import check_int
+from tf_lipschitz.foundations.validation import check_int
 
 __all__ = ["resnet_generator", "resnet_critic"]
 
@@ -117,7 +117,6 @@ def resnet_critic(
     conv_layer: LayerSpec = "plain",
     dense_layer: LayerSpec = "plain",
     k_sn: float = 1.0,
-    k: float = 1.0,
     power_iterations: int = 1,
     name: str = "resnet_critic",
 ) -> keras.Model:
@@ -134,8 +133,7 @@ def resnet_critic(
         conv_layer: "plain" (`keras.layers.Conv2D`, for GP/ALP), "spectral_norm", "toeplitz_norm", a layer class
             or a factory with Conv2D's signature; used for every convolution, shortcuts included.
         dense_layer: "plain", "spectral_norm", a class or a factory with Dense's signature, for the output.
-        k_sn: `k_sn` of spectral-normalized layers.
-        k: `k` of `ToeplitzNormConv2D` layers.
+        k_sn: `k_sn` of the normalized layers (spectral or Toeplitz).
         power_iterations: Power-iteration steps of the normalized layers.
         name: Model name.
 
@@ -158,8 +156,8 @@ def resnet_critic(
     resolution = check_int("resolution", resolution)
     if resolution % 4:
         raise ValueError(f"`resolution` must be a multiple of 4. Received: resolution={resolution}")
-    conv = layer_factory(conv_layer, "conv", k_sn=k_sn, k=k, power_iterations=power_iterations)
-    dense = layer_factory(dense_layer, "dense", k_sn=k_sn, k=k, power_iterations=power_iterations)
+    conv = layer_factory(conv_layer, "conv", k_sn=k_sn, power_iterations=power_iterations)
+    dense = layer_factory(dense_layer, "dense", k_sn=k_sn, power_iterations=power_iterations)
     images = keras.Input((resolution, resolution, channels), name="images")
     x = _critic_block(images, width, conv, "first", "block1")
     x = _critic_block(x, width, conv, "down", "block2")

@@ -2,15 +2,15 @@
 
 `PeriodicCallback` serves `LipschitzMonitor`, `DomainRangeLogger`, `SampleGrid`, the metric callbacks and the
 toy W1 monitor: a subclass says what to do at a scheduled step (`measure`) and, if it needs a certain kind of
-model, which declared interface (`tf_lipschitz.contracts`) the model must speak (`requires`).
+model, which declared interface (`tf_lipschitz.foundations.contracts`) the model must speak (`requires`).
 """
 
 from __future__ import annotations
 
 import keras
 
-from tf_lipschitz.contracts import members, training_step
-from tf_lipschitz.validation import check_int
+from tf_lipschitz.foundations.contracts import members, training_step
+from tf_lipschitz.foundations.validation import check_int
 
 __all__ = ["PeriodicCallback"]
 
@@ -60,7 +60,7 @@ class PeriodicCallback(keras.callbacks.Callback):
         if self.requires is not None and not isinstance(model, self.requires):
             names = ", ".join(f"`{name}`" for name in members(self.requires))
             raise ValueError(
-                f"{type(self).__name__} needs a GAN model with {names} (tf_lipschitz.contracts."
+                f"{type(self).__name__} needs a GAN model with {names} (tf_lipschitz.foundations.contracts."
                 f"{self.requires.__name__}, e.g. tf_lipschitz.models.LipschitzGAN); received a "
                 f"{type(model).__name__}."
             )

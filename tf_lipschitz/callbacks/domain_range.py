@@ -19,10 +19,10 @@ import numpy as np
 from keras import ops
 
 from tf_lipschitz import losses as gan_losses
-from tf_lipschitz._optional import require
 from tf_lipschitz.callbacks._periodic import PeriodicCallback
-from tf_lipschitz.contracts import GenerativeModel
-from tf_lipschitz.validation import check_int
+from tf_lipschitz.foundations.contracts import GenerativeModel
+from tf_lipschitz.foundations.optional import require
+from tf_lipschitz.foundations.validation import check_int
 
 __all__ = ["DomainRangeLogger", "domain_range", "plot_domain_history", "domain_range_table"]
 
@@ -180,7 +180,7 @@ class DomainRangeLogger(PeriodicCallback):
     to `plot_path`, and Figure 1(b), the Ω/Ψ table over all logged steps (Ω = ∪ Ω_i), to `table_path`,
     when they are given.
 
-    The model must be a `tf_lipschitz.contracts.GenerativeModel` (`critic`, `generate(n)` and `gan_loss`
+    The model must be a `tf_lipschitz.foundations.contracts.GenerativeModel` (`critic`, `generate(n)` and `gan_loss`
     with its α), as `tf_lipschitz.models.LipschitzGAN` is; `loss`/`alpha` arguments override the model's.
     The samples of the last measurement are kept in `last_real` / `last_fake`. The plot needs Matplotlib
     (`pip install "tf-lipschitz[plots]"`).

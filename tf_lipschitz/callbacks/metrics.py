@@ -12,7 +12,7 @@ When they run:
   the first evaluation), so that `History` and `CSVLogger` record it.
 
 Put these callbacks before `CSVLogger` in the `callbacks` list: callbacks see the epoch `logs` in list order.
-The model must be a `tf_lipschitz.contracts.Sampler` unless `generator_fn` is given. Scoring needs the
+The model must be a `tf_lipschitz.foundations.contracts.Sampler` unless `generator_fn` is given. Scoring needs the
 evaluation extra (`pip install "tf-lipschitz[eval]"`), imported when training starts.
 
 Reference:
@@ -27,10 +27,10 @@ import math
 import os
 from typing import Callable
 
-from tf_lipschitz._optional import require
 from tf_lipschitz.callbacks._periodic import PeriodicCallback
-from tf_lipschitz.contracts import Sampler
-from tf_lipschitz.validation import check_int
+from tf_lipschitz.foundations.contracts import Sampler
+from tf_lipschitz.foundations.optional import require
+from tf_lipschitz.foundations.validation import check_int
 
 __all__ = ["FrechetInceptionDistance", "InceptionScore"]
 
@@ -79,7 +79,7 @@ class _SampleMetric(PeriodicCallback):
         if self.generator_fn is None and not isinstance(model, Sampler):
             raise ValueError(
                 f"{type(self).__name__} needs samples: the model has no `generate(n, batch_size=...)` method "
-                "(tf_lipschitz.contracts.Sampler), so pass `generator_fn=lambda n: images`."
+                "(tf_lipschitz.foundations.contracts.Sampler), so pass `generator_fn=lambda n: images`."
             )
 
     def on_train_begin(self, logs=None):

@@ -18,13 +18,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tf_lipschitz import ops as lip_ops
 from tf_lipschitz import penalties
-from tf_lipschitz._optional import require
+from tf_lipschitz.analysis.bounds import lipschitz_upper_bound
+from tf_lipschitz.analysis.estimation import empirical_lipschitz
 from tf_lipschitz.callbacks._periodic import PeriodicCallback
-from tf_lipschitz.contracts import AveragesGenerator, GenerativeModel
+from tf_lipschitz.foundations.contracts import AveragesGenerator, GenerativeModel
+from tf_lipschitz.foundations.optional import require
+from tf_lipschitz.foundations.validation import check_float, check_int
 from tf_lipschitz.models.sampling import image_grid
-from tf_lipschitz.validation import check_float, check_int
 
 __all__ = ["LipschitzMonitor", "SampleGrid"]
 
@@ -35,15 +36,15 @@ class LipschitzMonitor(PeriodicCallback):
     Every `every_n_steps` training batches, on the held batch `data`:
 
     * `lipschitz_gradient_max`: max over the batch of ‖∇ₓf(x)‖₂ (the top singular value of each
-      sample's Jacobian for vector outputs), an empirical lower bound (`ops.empirical_lipschitz`);
+      sample's Jacobian for vector outputs), an empirical lower bound (`analysis.empirical_lipschitz`);
     * `lipschitz_alp_ratio_max`: the largest ALP ratio |f(x) − f(x + r_adv)| / ‖r_adv‖₂ with the
       adversarial perturbation r_adv of ALR, another lower bound, often tighter between samples;
-    * `lipschitz_upper_bound`: the graph-following bound of `ops.lipschitz_upper_bound` (path products,
+    * `lipschitz_upper_bound`: the graph-following bound of `analysis.lipschitz_upper_bound` (path products,
       residual sums; ResNet critics included). For a critic with a layer of unknown Lipschitz constant
       (or a non-Lipschitz merge) the key is left out of the logs (never NaN), and the reason is kept in
       `upper_bound_unavailable` and warned once.
 
-    The monitored network is `model.critic` for GAN models (`tf_lipschitz.contracts.GenerativeModel`) and
+    The monitored network is `model.critic` for GAN models (`tf_lipschitz.foundations.contracts.GenerativeModel`) and
     the model itself otherwise. The critic runs in inference mode. Values go into that batch's `logs`, the latest into every epoch's
     `logs`, and into `self.history`.
 
@@ -93,7 +94,7 @@ class LipschitzMonitor(PeriodicCallback):
 
     def measure(self) -> dict[str, float]:
         critic = self.network(self.model)
-        values = {"lipschitz_gradient_max": lip_ops.empirical_lipschitz(critic, self.data)}
+        values = {"lipschitz_gradient_max": empirical_lipschitz(critic, self.data)}
         alp = penalties.adversarial_lipschitz_penalty(
             lambda t: critic(t, training=False), self.data, xi=self.xi, epsilon=self.epsilon,
             power_iterations=self.alp_power_iterations, check_numerics=False,
@@ -102,8 +103,8 @@ class LipschitzMonitor(PeriodicCallback):
         if self.upper_bound_unavailable is None:
             try:
                 values["lipschitz_upper_bound"] = float(
-                    lip_ops.lipschitz_upper_bound(critic, power_iterations=self.power_iterations,
-                                                  warn_unconverged=False)
+                    lipschitz_upper_bound(critic, power_iterations=self.power_iterations,
+                                          warn_unconverged=False)
                 )
             except (ValueError, TypeError) as err:  # TypeError: a layer whose bound cannot be computed
                 self.upper_bound_unavailable = str(err)
@@ -134,7 +135,7 @@ class SampleGrid(PeriodicCallback):
     is also written as the TensorBoard image "samples" under `<log_dir>/train` (pass the `log_dir` of your
     `keras.callbacks.TensorBoard` to see them beside its scalars).
 
-    The model must be a `tf_lipschitz.contracts.GenerativeModel` (as `tf_lipschitz.models.LipschitzGAN` is).
+    The model must be a `tf_lipschitz.foundations.contracts.GenerativeModel` (as `tf_lipschitz.models.LipschitzGAN` is).
     Writing PNG files needs Pillow (`pip install "tf-lipschitz[plots]"`).
 
     Args:

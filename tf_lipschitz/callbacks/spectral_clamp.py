@@ -1,9 +1,9 @@
 """Spectral gradient clamping as a callback: a thin convenience over `tf_lipschitz.optimizers.SpectralClampOptimizer`.
 
 `SpectralGradientClamp` wraps the selected optimizer(s) of the model in a `SpectralClampOptimizer` for the
-duration of `fit` and logs its statistics; the clamping itself, and its math (`spectral_clamp`), live in
-`tf_lipschitz.optimizers`. To clamp without a callback (custom loops, or to save the wrapper with the model),
-pass `SpectralClampOptimizer(inner, ratio=...)` to `compile` directly.
+duration of `fit` and logs its statistics; the clamping lives in `tf_lipschitz.optimizers`, its math
+(`spectral_clamp`) in `tf_lipschitz.ops.spectral_clamp`. To clamp without a callback (custom loops, or to save
+the wrapper with the model), pass `SpectralClampOptimizer(inner, ratio=...)` to `compile` directly.
 
 Reference:
     K. Sargent, "Lipschitz Constraints in Wasserstein GANs" (poster, "Spectral Gradient Clipping").
@@ -18,10 +18,11 @@ from typing import Any, Protocol, runtime_checkable
 import keras
 
 from tf_lipschitz import ops as lip_ops
-from tf_lipschitz.optimizers import CLAMP_MODES, SpectralClampOptimizer, check_ratio, spectral_clamp
-from tf_lipschitz.validation import check_choice
+from tf_lipschitz.foundations.validation import check_choice
+from tf_lipschitz.ops.spectral_clamp import check_ratio
+from tf_lipschitz.optimizers import CLAMP_MODES, SpectralClampOptimizer
 
-__all__ = ["SpectralGradientClamp", "spectral_clamp", "VALID_TARGETS"]
+__all__ = ["SpectralGradientClamp", "VALID_TARGETS"]
 
 VALID_TARGETS = ("critic", "generator", "both")
 

@@ -19,11 +19,11 @@ import keras
 import numpy as np
 
 from tf_lipschitz import ops as lip_ops
-from tf_lipschitz._optional import require
 from tf_lipschitz.callbacks._periodic import PeriodicCallback
+from tf_lipschitz.foundations.optional import require
+from tf_lipschitz.foundations.validation import check_int
 from tf_lipschitz.layers.base import NormalizedKernelMixin
 from tf_lipschitz.layers.orthonormal import OrthonormalDense
-from tf_lipschitz.validation import check_int
 
 __all__ = ["WeightSpectrumMonitor", "kernel_layers", "effective_kernel"]
 

@@ -12,7 +12,7 @@ live in `tf_lipschitz.callbacks`, the command in `tf-lipschitz evaluate`.
 
 import importlib
 
-from tf_lipschitz._optional import require
+from tf_lipschitz.foundations.optional import require
 
 # The package needs the `[eval]` extra: say so when it is first used, not at the first metric. tqdm is the light
 # member of the extra (no TensorFlow import), so the commands' `--help` stays fast.

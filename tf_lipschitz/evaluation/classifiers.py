@@ -17,15 +17,17 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
-from typing import Any, Callable, Sequence
+from typing import Sequence
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from tf_lipschitz.evaluation.images import to_model_input
+from tf_lipschitz.evaluation import inception_fetch
+from tf_lipschitz.evaluation.classifier_type import Classifier, split_outputs
 from tf_lipschitz.evaluation.inception import preprocess_inception
 from tf_lipschitz.evaluation.statistics import fingerprint_path
+from tf_lipschitz.foundations.optional import require
 
 __all__ = [
     "INCEPTION_TFHUB",
@@ -39,77 +41,6 @@ __all__ = [
 
 INCEPTION_TFHUB = "https://tfhub.dev/tensorflow/tfgan/eval/inception/1"
 INCEPTION_IMAGE_SIZE = (299, 299)
-_POOL_KEYS = ("pool", "pool_3")
-
-
-@dataclasses.dataclass(frozen=True)
-class Classifier:
-    """A classifier for evaluation: `fn(x) -> (logits, pool)` on float32 images in [-1, 1].
-
-    Args:
-        fn: Maps a batch `(N, H, W, C)` in [-1, 1] to `(logits, pool)`, each with N rows.
-        name: Identifies the classifier in cache file names.
-        image_size: `(H, W)` that inputs are resized to; `None` keeps their size.
-        channels: 1 or 3, the channels `fn` expects; `None` keeps them.
-        has_logits: Whether `fn` returns class logits; `False` for a feature network (then both outputs
-            are the features, and the Inception Score refuses it).
-
-    Example:
-        >>> clf = Classifier(lambda x: (x[:, 0, 0, :], x[:, 0, 0, :]), name="corner", image_size=(4, 4))
-        >>> [a.shape for a in clf(np.zeros((2, 8, 8), "uint8"))]
-        [(2, 3), (2, 3)]
-    """
-
-    fn: Callable[[tf.Tensor], Any]
-    name: str
-    image_size: tuple[int, int] | None = None
-    channels: int | None = 3
-    has_logits: bool = True
-
-    def __call__(self, batch) -> tuple[np.ndarray, np.ndarray]:
-        """Logits and pooled features (float32 NumPy arrays, one row per image) of an image batch."""
-        x = to_model_input(batch, image_size=self.image_size, channels=self.channels)
-        logits, pool = split_outputs(self.fn(x))
-        n = x.shape[0]
-        return _as_rows(logits, n), _as_rows(pool, n)
-
-
-def _as_rows(tensor, n: int) -> np.ndarray:
-    return np.asarray(tensor, dtype=np.float32).reshape(n, -1)
-
-
-def split_outputs(outputs) -> tuple[Any, Any]:
-    """Reads `(logits, pool)` out of a model's outputs, by the rules in the module docstring.
-
-    Args:
-        outputs: A dict, a pair, or a single tensor.
-
-    Returns:
-        `(logits, pool)`.
-
-    Raises:
-        ValueError: If the outputs fit none of the rules.
-
-    Example:
-        >>> split_outputs({"output_1": 2, "output_0": 1})
-        (1, 2)
-    """
-    if isinstance(outputs, dict):
-        if "logits" in outputs:
-            pool = next((outputs[k] for k in _POOL_KEYS if k in outputs), outputs["logits"])
-            return outputs["logits"], pool
-        if len(outputs) == 2:
-            first, second = sorted(outputs)
-            return outputs[first], outputs[second]
-        if len(outputs) == 1:
-            (only,) = outputs.values()
-            return only, only
-        raise ValueError(f"Cannot tell logits from pool features among outputs {sorted(outputs)}.")
-    if isinstance(outputs, (list, tuple)):
-        if len(outputs) == 2:
-            return outputs[0], outputs[1]
-        raise ValueError(f"A classifier must return (logits, pool); it returned {len(outputs)} outputs.")
-    return outputs, outputs
 
 
 def _spatial_spec(shape: Sequence | None) -> tuple[tuple[int, int] | None, int | None]:
@@ -179,7 +110,7 @@ def tfgan_inception(handle: str | None = None) -> Classifier:
         >>> inception = tfgan_inception("/models/tfgan_inception_1")  # doctest: +SKIP
     """
     try:
-        import tensorflow_hub as hub  # Only this path needs TF-Hub: imported lazily.
+        hub = require("tensorflow_hub", extra="eval")  # only this path needs TF-Hub
     except ImportError as err:
         raise RuntimeError(
             'The default Inception classifier needs tensorflow-hub (`pip install "tf-lipschitz[eval]"`). Without it, '
@@ -223,8 +154,6 @@ def default_classifier(*, needs_logits: bool = False) -> Classifier:
         >>> default_classifier().name  # doctest: +SKIP
         'inception-2015-12-05'
     """
-    from tf_lipschitz.evaluation import inception_fetch  # imports this module: loaded on demand
-
     if not needs_logits and inception_fetch.is_prepared():
         return inception_fetch.fid_inception()
     try:

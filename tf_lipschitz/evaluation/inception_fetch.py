@@ -32,11 +32,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tf_lipschitz.evaluation.classifiers import Classifier
-from tf_lipschitz.files import write_atomically
+from tf_lipschitz.evaluation.classifier_type import Classifier
 from tf_lipschitz.evaluation.inception import inception_2015, inception_conv_layers, preprocess_inception
 from tf_lipschitz.evaluation.statistics import cache_root
 from tf_lipschitz.evaluation.torchscript import TorchScriptArchive, load_torchscript
+from tf_lipschitz.foundations.files import write_atomically
 
 __all__ = [
     "INCEPTION_REQUIREMENT",

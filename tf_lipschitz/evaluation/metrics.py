@@ -22,7 +22,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 import tensorflow as tf
 
-from tf_lipschitz._optional import require
+from tf_lipschitz.foundations.optional import require
 from tf_lipschitz.evaluation import tfgan_compat
 from tf_lipschitz.evaluation.classifiers import Classifier, load_classifier
 from tf_lipschitz.evaluation.images import iter_batches, num_images

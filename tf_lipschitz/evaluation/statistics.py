@@ -26,7 +26,7 @@ from typing import BinaryIO, Callable
 
 import numpy as np
 
-from tf_lipschitz.files import write_atomically
+from tf_lipschitz.foundations.files import write_atomically
 
 __all__ = [
     "FeatureStatistics",

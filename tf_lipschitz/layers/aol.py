@@ -39,8 +39,9 @@ import keras
 from keras import ops
 
 from tf_lipschitz import ops as lip_ops
-from tf_lipschitz.layers.base import LipschitzLayer
+from tf_lipschitz.layers.base import LipschitzLayer, add_bias_and_activate
 from tf_lipschitz.layers.export import PlainExportMixin
+from tf_lipschitz.ops.layer_norms import activation_bound
 
 __all__ = ["AOLDense", "AOLConv2D", "aol_dense_scale", "aol_conv_scale", "conv_gram", "dilate_kernel"]
 
@@ -193,17 +194,12 @@ class _AOLMixin(PlainExportMixin, LipschitzLayer):
         return ops.cast(kernel, self.compute_dtype)
 
     def _add_bias_and_activate(self, outputs):
-        if self.bias is not None:
-            bias = self.bias
-            if getattr(self, "data_format", "channels_last") == "channels_first":
-                bias = ops.reshape(bias, (1, -1) + (1,) * (len(outputs.shape) - 2))
-            outputs = ops.add(outputs, bias)
-        return outputs if self.activation is None else self.activation(outputs)
+        return add_bias_and_activate(outputs, self.bias, self.activation, getattr(self, "data_format", None))
 
     def lipschitz_bound(self) -> float:
         """min(1, exact or certified norm of the rescaled kernel) times the activation's constant.
 
-        1 is AOL's guarantee; the plain export's bound (`tf_lipschitz.bounds`: SVD for Dense, the Fourier bound on
+        1 is AOL's guarantee; the plain export's bound (`tf_lipschitz.analysis.bounds`: SVD for Dense, the Fourier bound on
         the built input shape for Conv2D) is often smaller, and both are true upper bounds. On an input shape with
         unknown spatial dimensions only the guarantee is used.
 
@@ -213,7 +209,7 @@ class _AOLMixin(PlainExportMixin, LipschitzLayer):
         Raises:
             ValueError: if the layer is not built.
         """
-        guarantee = lip_ops._activation_bound(self.activation)
+        guarantee = activation_bound(self.activation)
         if None in self.built_input_shape()[1:]:
             return guarantee
         return min(guarantee, super().lipschitz_bound())
@@ -267,7 +263,7 @@ class AOLConv2D(_AOLMixin, keras.layers.Conv2D):
     each stride phase φ (`conv_gram`); the proof that the layer's operator norm is ≤ 1 on every input size with
     'valid' or 'same' zero padding is in the module docstring. The rescaling is recomputed in every call, with
     gradients through it; no input shape is needed, so the layer accepts any spatial size. For deployment,
-    `export_plain()` (or `tf_lipschitz.convert.export_plain(model)`) bakes the rescaled kernel into a plain Conv2D.
+    `export_plain()` (or `tf_lipschitz.analysis.convert.export_plain(model)`) bakes the rescaled kernel into a plain Conv2D.
 
     Args:
         filters: Number of output channels.
@@ -292,7 +288,7 @@ class AOLConv2D(_AOLMixin, keras.layers.Conv2D):
 
     def __init__(self, filters: int, kernel_size, **kwargs):
         super().__init__(filters, kernel_size, **kwargs)
-        lip_ops._check_padding(self.padding)
+        lip_ops.check_padding(self.padding)
         if self.groups != 1:
             raise ValueError(f"AOLConv2D supports only `groups=1`. Received: groups={self.groups}")
 

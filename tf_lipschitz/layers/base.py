@@ -31,6 +31,7 @@ import numpy as np
 from keras import ops
 
 from tf_lipschitz import ops as lip_ops
+from tf_lipschitz.ops.layer_norms import activation_bound
 
 __all__ = [
     "LipschitzLayer",
@@ -38,6 +39,7 @@ __all__ = [
     "power_iteration_frozen",
     "advance_power_iteration",
     "lipschitz_layers",
+    "add_bias_and_activate",
 ]
 
 # Guards the per-layer freeze counters: MirroredStrategy traces each replica in its own thread, and
@@ -105,8 +107,8 @@ def power_iteration_frozen(*models) -> Iterator[None]:
 class LipschitzLayer:
     """Mixin of layers that state their own promise: a Lipschitz bound and a plain-Keras equivalent.
 
-    `tf_lipschitz.ops.lipschitz_upper_bound` and `tf_lipschitz.convert.export_plain` ask these two methods and
-    never switch on layer types, so a new Lipschitz layer works with both by implementing them.
+    `tf_lipschitz.analysis.lipschitz_upper_bound` and `tf_lipschitz.analysis.export_plain` ask these two methods
+    and never switch on layer types, so a new Lipschitz layer works with both by implementing them.
 
     A parameter-free layer that commutes with positive scaling (f(c·x) = c·f(x) for c > 0: GroupSort, a
     permutation of the entries) sets the class attribute `positively_homogeneous = True`; `lipschitz_clone` reads it
@@ -256,8 +258,15 @@ def converge_power_iteration(model, *, tol: float = 1e-4, max_steps: int = 2000)
 class NormalizedKernelMixin(LipschitzLayer):
     """Divides a Dense/Conv kernel by an operator norm estimated with a persistent power iteration.
 
-    Subclasses define `_operators(kernel)` returning the (A, Aᵀ) callables, `_vector_shape(input_shape)`,
-    and `_scale()` (the target norm, `k_sn` or `k`). The host class must keep its kernel in `self._kernel`.
+    Every normalized layer names its target constant `k_sn`, after the k_SN of the papers (Miyato et al.'s
+    spectral normalization scales the kernel to W·k_SN/σ(W); "How does Lipschitz regularization influence GAN
+    training?" studies k_SN): the kernel used is k_sn · W / σ, with σ the norm of the layer's own operator (the
+    reshaped kernel for the SN layers, the convolution itself for the Toeplitz layers), so the linear map has norm
+    k_sn once the power iteration has converged.
+
+    Subclasses define `_operators(kernel)` returning the (A, Aᵀ) callables and `_vector_shape(input_shape)`,
+    and call `_init_normalization(k_sn, power_iterations)` in `__init__`. The host class must keep its kernel in
+    `self._kernel`.
     """
 
     # How many `power_iteration_frozen(...)` blocks currently hold this layer (read at trace time).
@@ -268,10 +277,14 @@ class NormalizedKernelMixin(LipschitzLayer):
         """Whether calls with `training=True` currently use the stored state without advancing it."""
         return self._power_iteration_freezes > 0 or _context_frozen.get() > 0
 
-    def _init_normalization(self, scale: float, scale_name: str, power_iterations: int) -> None:
-        if not isinstance(scale, (int, float, np.floating, np.integer)) or not scale > 0:
-            raise ValueError(f"`{scale_name}` must be > 0. Received: {scale_name}={scale}")
+    def _init_normalization(self, k_sn: float, power_iterations: int) -> None:
+        if not isinstance(k_sn, (int, float, np.floating, np.integer)) or not k_sn > 0:
+            raise ValueError(f"`k_sn` must be > 0. Received: k_sn={k_sn}")
+        self.k_sn = float(k_sn)
         self.power_iterations = lip_ops.check_power_iterations(power_iterations)
+
+    def _normalization_config(self) -> dict:
+        return {"k_sn": self.k_sn, "power_iterations": self.power_iterations}
 
     def add_weight(self, *args, **kwargs):
         # The kernel is read in float32 for the power iteration even under mixed precision; the
@@ -332,21 +345,14 @@ class NormalizedKernelMixin(LipschitzLayer):
             A tensor shaped like the kernel.
         """
         sigma = ops.maximum(self.operator_norm(training), 1e-12)
-        kernel = self._kernel_float32() * (self._scale() / sigma)
+        kernel = self._kernel_float32() * (self.k_sn / sigma)
         return ops.cast(kernel, self.compute_dtype)
 
     def _add_bias_and_activate(self, outputs):
-        if self.bias is not None:
-            bias = self.bias
-            if getattr(self, "data_format", "channels_last") == "channels_first":
-                bias = ops.reshape(bias, (1, -1) + (1,) * (len(outputs.shape) - 2))
-            outputs = ops.add(outputs, bias)
-        if self.activation is not None:
-            outputs = self.activation(outputs)
-        return outputs
+        return add_bias_and_activate(outputs, self.bias, self.activation, getattr(self, "data_format", None))
 
     def _activation_bound(self) -> float:
-        return lip_ops._activation_bound(self.activation)
+        return activation_bound(self.activation)
 
     # Keras' Dense/Conv serialize only kernel and bias; the power-iteration state must persist too.
     def save_own_variables(self, store):
@@ -354,3 +360,27 @@ class NormalizedKernelMixin(LipschitzLayer):
 
     def load_own_variables(self, store):
         keras.layers.Layer.load_own_variables(self, store)
+
+
+def add_bias_and_activate(outputs, bias, activation, data_format: str | None = None):
+    """outputs + bias (on the channel axis of `data_format`), then the activation; either may be None.
+
+    Args:
+        outputs: The layer's linear outputs.
+        bias: A bias vector, or None.
+        activation: A callable, or None.
+        data_format: "channels_first" puts the bias on axis 1; anything else on the last axis.
+
+    Returns:
+        A tensor shaped like `outputs`.
+
+    Example:
+        >>> y = add_bias_and_activate(ops.zeros((1, 2, 3)), ops.ones((2,)), None, "channels_first")
+        >>> ops.convert_to_numpy(y)[0, :, 0].tolist()
+        [1.0, 1.0]
+    """
+    if bias is not None:
+        if data_format == "channels_first":
+            bias = ops.reshape(bias, (1, -1) + (1,) * (len(outputs.shape) - 2))
+        outputs = ops.add(outputs, bias)
+    return outputs if activation is None else activation(outputs)

@@ -1,8 +1,8 @@
 """The promise of a normalized layer, derived from its plain export: `export_plain` and `lipschitz_bound`.
 
-A normalized layer computes a plain Keras layer's function with its kernel scaled (k · W / σ). Exporting that plain
+A normalized layer computes a plain Keras layer's function with its kernel scaled (k_sn · W / σ). Exporting that plain
 layer with the scaled kernel baked in gives both halves of the `LipschitzLayer` contract at once: the export
-itself, and the layer's bound as the exact or certified bound of the export (`tf_lipschitz.bounds`), which holds
+itself, and the layer's bound as the exact or certified bound of the export (`tf_lipschitz.analysis.bounds`), which holds
 whatever state the power iteration is in.
 """
 
@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import keras
 
+from tf_lipschitz.ops.layer_norms import plain_layer_bound
+
 __all__ = ["PlainExportMixin"]
 
 # Keys of a normalized layer's config that the plain layer does not take.
-_NORMALIZATION_KEYS = ("k_sn", "k", "power_iterations")
+_NORMALIZATION_KEYS = ("k_sn", "power_iterations")
 
 
 class PlainExportMixin:
@@ -78,6 +80,4 @@ class PlainExportMixin:
         Returns:
             A float, a true upper bound however far the power iteration has converged.
         """
-        from tf_lipschitz import bounds  # bounds imports the layers
-
-        return bounds.layer_bound(self.export_plain(), self.built_input_shape())
+        return plain_layer_bound(self.export_plain(), self.built_input_shape())

@@ -13,8 +13,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from tf_lipschitz.foundations.validation import check_int
 from tf_lipschitz.layers.base import LipschitzLayer
-from tf_lipschitz.validation import check_int
 
 __all__ = ["GroupSort", "group_sort"]
 

@@ -2,9 +2,9 @@
 
 Each layer divides its kernel by the operator norm of its own linear map on its (static) input shape, estimated by
 the library's power iteration with the layer's convolution as A and the gradient of it as A* (so strides, padding,
-dilation, groups and data formats are those of the layer itself). The kernel used is k · W / ‖A_W‖₂, so the layer
-has Lipschitz constant k before its activation once the power iteration has converged; `lipschitz_bound()` is the
-certified bound of the current state (`tf_lipschitz.certified`).
+dilation, groups and data formats are those of the layer itself). The kernel used is k_sn · W / ‖A_W‖₂, so the layer
+has Lipschitz constant k_sn before its activation once the power iteration has converged; `lipschitz_bound()` is the
+certified bound of the current state (`tf_lipschitz.ops.certified`).
 
 A separable convolution is normalized as one operator (depthwise then pointwise): its pointwise kernel is scaled,
 its depthwise kernel is used as is. `ToeplitzNormConv2D` (in `toeplitz_norm.py`) is the 2-D member of the family.
@@ -34,9 +34,8 @@ __all__ = [
 class _OperatorNorm(PlainExportMixin, NormalizedKernelMixin):
     """Normalizes the layer's own linear map (`linear(inputs, kernel)`) by its norm on the built input shape."""
 
-    def __init__(self, *args, k: float = 1.0, power_iterations: int = 1, **kwargs):
-        self._init_normalization(k, "k", power_iterations)
-        self.k = float(k)
+    def __init__(self, *args, k_sn: float = 1.0, power_iterations: int = 1, **kwargs):
+        self._init_normalization(k_sn, power_iterations)
         super().__init__(*args, **kwargs)
 
     def build(self, input_shape):
@@ -65,31 +64,28 @@ class _OperatorNorm(PlainExportMixin, NormalizedKernelMixin):
 
         return operator, lip_ops.linear_adjoint(operator, self.power_iteration_vector.shape)
 
-    def _scale(self) -> float:
-        return self.k
-
     def call(self, inputs, training=None):
         return self._add_bias_and_activate(self.linear(inputs, self.normalized_kernel(bool(training))))
 
     def get_config(self):
-        return {**super().get_config(), "k": self.k, "power_iterations": self.power_iterations}
+        return {**super().get_config(), **self._normalization_config()}
 
 
 @keras.saving.register_keras_serializable(package="tf_lipschitz")
 class ToeplitzNormConv1D(_OperatorNorm, keras.layers.Conv1D):
-    """Conv1D whose kernel is k · W / ‖T_W‖₂ on the input length ('valid', 'same' or 'causal' padding).
+    """Conv1D whose kernel is k_sn · W / ‖T_W‖₂ on the input length ('valid', 'same' or 'causal' padding).
 
     Args:
         filters, kernel_size: As in `keras.layers.Conv1D`.
-        k: Target operator norm (> 0).
+        k_sn: Target operator norm (> 0).
         power_iterations: Power-iteration steps per training update (≥ 1).
         **kwargs: Any `keras.layers.Conv1D` argument.
 
     Raises:
-        ValueError: if `k` ≤ 0, `power_iterations` < 1, or the input length is not static.
+        ValueError: if `k_sn` ≤ 0, `power_iterations` < 1, or the input length is not static.
 
     Example:
-        >>> layer = ToeplitzNormConv1D(4, 3, k=1.0, padding="causal")
+        >>> layer = ToeplitzNormConv1D(4, 3, k_sn=1.0, padding="causal")
         >>> layer(np.ones((2, 10, 3), "float32"), training=True).shape
         TensorShape([2, 10, 4])
     """
@@ -111,16 +107,16 @@ class ToeplitzNormConv1D(_OperatorNorm, keras.layers.Conv1D):
 
 @keras.saving.register_keras_serializable(package="tf_lipschitz")
 class ToeplitzNormConv3D(_OperatorNorm, keras.layers.Conv3D):
-    """Conv3D whose kernel is k · W / ‖T_W‖₂ on the input volume.
+    """Conv3D whose kernel is k_sn · W / ‖T_W‖₂ on the input volume.
 
     Args:
         filters, kernel_size: As in `keras.layers.Conv3D`.
-        k: Target operator norm (> 0).
+        k_sn: Target operator norm (> 0).
         power_iterations: Power-iteration steps per training update (≥ 1).
         **kwargs: Any `keras.layers.Conv3D` argument.
 
     Raises:
-        ValueError: if `k` ≤ 0, `power_iterations` < 1, or the input shape is not static.
+        ValueError: if `k_sn` ≤ 0, `power_iterations` < 1, or the input shape is not static.
 
     Example:
         >>> layer = ToeplitzNormConv3D(2, 3, padding="same")
@@ -137,16 +133,16 @@ class ToeplitzNormConv3D(_OperatorNorm, keras.layers.Conv3D):
 
 @keras.saving.register_keras_serializable(package="tf_lipschitz")
 class ToeplitzNormDepthwiseConv2D(_OperatorNorm, keras.layers.DepthwiseConv2D):
-    """DepthwiseConv2D whose kernel is k · W / ‖T_W‖₂ (the norm of all channels' convolutions together).
+    """DepthwiseConv2D whose kernel is k_sn · W / ‖T_W‖₂ (the norm of all channels' convolutions together).
 
     Args:
         kernel_size: As in `keras.layers.DepthwiseConv2D`.
-        k: Target operator norm (> 0).
+        k_sn: Target operator norm (> 0).
         power_iterations: Power-iteration steps per training update (≥ 1).
         **kwargs: Any `keras.layers.DepthwiseConv2D` argument (depth_multiplier, strides, padding, …).
 
     Raises:
-        ValueError: if `k` ≤ 0, `power_iterations` < 1, or the input shape is not static.
+        ValueError: if `k_sn` ≤ 0, `power_iterations` < 1, or the input shape is not static.
 
     Example:
         >>> layer = ToeplitzNormDepthwiseConv2D(3, padding="same")
@@ -164,16 +160,16 @@ class ToeplitzNormDepthwiseConv2D(_OperatorNorm, keras.layers.DepthwiseConv2D):
 
 @keras.saving.register_keras_serializable(package="tf_lipschitz")
 class ToeplitzNormSeparableConv2D(_OperatorNorm, keras.layers.SeparableConv2D):
-    """SeparableConv2D normalized as one operator: the pointwise kernel is scaled by k / ‖T_{P∘D}‖₂.
+    """SeparableConv2D normalized as one operator: the pointwise kernel is scaled by k_sn / ‖T_{P∘D}‖₂.
 
     Args:
         filters, kernel_size: As in `keras.layers.SeparableConv2D`.
-        k: Target operator norm of depthwise-then-pointwise (> 0).
+        k_sn: Target operator norm of depthwise-then-pointwise (> 0).
         power_iterations: Power-iteration steps per training update (≥ 1).
         **kwargs: Any `keras.layers.SeparableConv2D` argument.
 
     Raises:
-        ValueError: if `k` ≤ 0, `power_iterations` < 1, or the input shape is not static.
+        ValueError: if `k_sn` ≤ 0, `power_iterations` < 1, or the input shape is not static.
 
     Example:
         >>> layer = ToeplitzNormSeparableConv2D(4, 3, padding="same")
@@ -204,16 +200,16 @@ class ToeplitzNormSeparableConv2D(_OperatorNorm, keras.layers.SeparableConv2D):
 
 @keras.saving.register_keras_serializable(package="tf_lipschitz")
 class ToeplitzNormConv2DTranspose(_OperatorNorm, keras.layers.Conv2DTranspose):
-    """Conv2DTranspose whose kernel is k · W / ‖T_W‖₂ (the norm of the transposed convolution on its input).
+    """Conv2DTranspose whose kernel is k_sn · W / ‖T_W‖₂ (the norm of the transposed convolution on its input).
 
     Args:
         filters, kernel_size: As in `keras.layers.Conv2DTranspose`.
-        k: Target operator norm (> 0).
+        k_sn: Target operator norm (> 0).
         power_iterations: Power-iteration steps per training update (≥ 1).
         **kwargs: Any `keras.layers.Conv2DTranspose` argument.
 
     Raises:
-        ValueError: if `k` ≤ 0, `power_iterations` < 1, or the input shape is not static.
+        ValueError: if `k_sn` ≤ 0, `power_iterations` < 1, or the input shape is not static.
 
     Example:
         >>> layer = ToeplitzNormConv2DTranspose(2, 3, strides=2, padding="same")

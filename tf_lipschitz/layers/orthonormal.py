@@ -26,9 +26,9 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from tf_lipschitz import ops as lip_ops
+from tf_lipschitz.foundations.validation import check_float, check_int
 from tf_lipschitz.layers.base import LipschitzLayer
-from tf_lipschitz.validation import check_float, check_int
+from tf_lipschitz.ops.layer_norms import activation_bound
 
 __all__ = ["OrthonormalDense", "bjorck_orthonormalize", "orthonormality_error", "sigma_max_bound"]
 
@@ -217,7 +217,7 @@ class OrthonormalDense(LipschitzLayer, keras.layers.Dense):
     def lipschitz_bound(self) -> float:
         """σ_max of the orthonormalized kernel (exact SVD, ≈ 1) times the activation's constant."""
         kernel = np.asarray(ops.convert_to_numpy(self.orthonormal_kernel()), np.float64)
-        return float(np.linalg.svd(kernel, compute_uv=False)[0]) * lip_ops._activation_bound(self.activation)
+        return float(np.linalg.svd(kernel, compute_uv=False)[0]) * activation_bound(self.activation)
 
     def export_plain(self) -> keras.layers.Layer:
         """A built `keras.layers.Dense` with the orthonormalized kernel baked in (same bias and activation).

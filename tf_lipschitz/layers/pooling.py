@@ -116,9 +116,9 @@ class L2NormPooling2D(_ParameterFreeLipschitz, keras.layers.Layer):
 
     def __init__(self, pool_size=2, strides=None, padding: str = "valid", data_format=None, **kwargs):
         super().__init__(**kwargs)
-        self.pool_size = lip_ops._pair(pool_size, "pool_size")
-        self.strides = self.pool_size if strides is None else lip_ops._pair(strides, "strides")
-        self.padding = lip_ops._check_padding(padding)
+        self.pool_size = lip_ops.check_pair(pool_size, "pool_size")
+        self.strides = self.pool_size if strides is None else lip_ops.check_pair(strides, "strides")
+        self.padding = lip_ops.check_padding(padding)
         self.data_format = _check_channels_last(data_format)
         self.scale = l2_norm_pooling_scale(self.pool_size, self.strides)
 
@@ -224,7 +224,7 @@ class InvertibleDownSampling(LipschitzLayer, keras.layers.Layer):
 
     def __init__(self, pool_size=2, data_format=None, **kwargs):
         super().__init__(**kwargs)
-        self.pool_size = lip_ops._pair(pool_size, "pool_size")
+        self.pool_size = lip_ops.check_pair(pool_size, "pool_size")
         self.data_format = _check_channels_last(data_format)
 
     def build(self, input_shape):

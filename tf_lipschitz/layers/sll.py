@@ -31,7 +31,7 @@ from keras import ops
 from tf_lipschitz import ops as lip_ops
 from tf_lipschitz.layers.aol import conv_gram
 from tf_lipschitz.layers.base import LipschitzLayer
-from tf_lipschitz.validation import check_int
+from tf_lipschitz.foundations.validation import check_int
 
 __all__ = ["SLLDense", "SLLConv2D", "sll_dense_t", "sll_conv_t"]
 
@@ -203,7 +203,7 @@ class SLLDense(_SLLMixin, keras.layers.Layer):
         """A functional block of plain layers: Dense(hidden_units, relu) → Dense(features, no bias) → Add(input).
 
         The second Dense holds −2 Wᵀ/t (T folded in). The block computes the same function, but its graph bound
-        (`tf_lipschitz.bounds`) is the triangle inequality 1 + ‖W‖·‖2 T⁻¹Wᵀ‖ ≥ 1, not the layer's proven 1: certify
+        (`tf_lipschitz.analysis.bounds`) is the triangle inequality 1 + ‖W‖·‖2 T⁻¹Wᵀ‖ ≥ 1, not the layer's proven 1: certify
         with the SLL layer, deploy with the export.
 
         Returns:
@@ -262,7 +262,7 @@ class SLLConv2D(_SLLMixin, keras.layers.Layer):
     def __init__(self, hidden_filters: int | None = None, kernel_size=3, kernel_initializer="glorot_normal",
                  bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None, **kwargs):
         super().__init__(**kwargs)
-        self.kernel_size = lip_ops._pair(kernel_size, "kernel_size")
+        self.kernel_size = lip_ops.check_pair(kernel_size, "kernel_size")
         self._init_sll(hidden_filters, kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer)
 
     def build(self, input_shape):

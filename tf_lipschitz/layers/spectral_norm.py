@@ -19,10 +19,11 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from tf_lipschitz import certified
 from tf_lipschitz import ops as lip_ops
 from tf_lipschitz.layers.base import NormalizedKernelMixin
 from tf_lipschitz.layers.export import PlainExportMixin
+from tf_lipschitz.ops import certified
+from tf_lipschitz.ops.layer_norms import as_float64
 
 __all__ = ["SpectralNormDense", "SpectralNormConv2D"]
 
@@ -40,15 +41,12 @@ class _ReshapedKernelNorm(PlainExportMixin, NormalizedKernelMixin):
     def _vector_shape(self, input_shape):
         return (int(self.kernel.shape[-1]), 1)
 
-    def _scale(self) -> float:
-        return self.k_sn
-
     def build(self, input_shape):
         super().build(input_shape)
         self._build_power_iteration(input_shape)
 
     def get_config(self):
-        return {**super().get_config(), "k_sn": self.k_sn, "power_iterations": self.power_iterations}
+        return {**super().get_config(), **self._normalization_config()}
 
 
 @keras.saving.register_keras_serializable(package="tf_lipschitz")
@@ -76,8 +74,7 @@ class SpectralNormDense(_ReshapedKernelNorm, keras.layers.Dense):
     """
 
     def __init__(self, units: int, k_sn: float = 1.0, power_iterations: int = 1, **kwargs):
-        self._init_normalization(k_sn, "k_sn", power_iterations)
-        self.k_sn = float(k_sn)
+        self._init_normalization(k_sn, power_iterations)
         super().__init__(units, **kwargs)
 
     def call(self, inputs, training=None):
@@ -119,10 +116,9 @@ class SpectralNormConv2D(_ReshapedKernelNorm, keras.layers.Conv2D):
     """
 
     def __init__(self, filters: int, kernel_size, k_sn: float = 1.0, power_iterations: int = 1, **kwargs):
-        self._init_normalization(k_sn, "k_sn", power_iterations)
-        self.k_sn = float(k_sn)
+        self._init_normalization(k_sn, power_iterations)
         super().__init__(filters, kernel_size, **kwargs)
-        lip_ops._check_padding(self.padding)
+        lip_ops.check_padding(self.padding)
 
     def call(self, inputs, training=None):
         kernel = self.normalized_kernel(bool(training))
@@ -134,14 +130,12 @@ class SpectralNormConv2D(_ReshapedKernelNorm, keras.layers.Conv2D):
         """min(√n · σ(R_W), certified Fourier bound on the built input shape) times the activation's constant.
 
         √n · σ(R_W) (Tsuzuku et al., ≈ √n · k_sn) holds for any input size; the Fourier bound
-        (`tf_lipschitz.certified.conv_norm_bound`) is usually much tighter. Both use the exact σ of the
+        (`tf_lipschitz.ops.certified.conv_norm_bound`) is usually much tighter. Both use the exact σ of the
         normalized kernel, so the bound holds before the power iteration converges.
 
         Returns:
             A float.
         """
-        from tf_lipschitz import bounds  # bounds imports the layers
-
-        kernel = bounds.as_float64(self.normalized_kernel(training=False))
+        kernel = as_float64(self.normalized_kernel(training=False))
         reshaped = certified.matrix_norm(kernel) * lip_ops.reshaped_kernel_factor(self.kernel_size, self.strides)
         return min(reshaped * self._activation_bound(), super().lipschitz_bound())

@@ -13,7 +13,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tf_lipschitz.validation import check_float
+from tf_lipschitz.foundations.validation import check_float
 
 __all__ = ["WeightAverage"]
 

@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tf_lipschitz.contracts import training_step
+from tf_lipschitz.foundations.contracts import training_step
 
 __all__ = ["GAN_LOGS", "EVALUATION_LOGS", "nonfinite_logs", "TermChecks", "NamesTerms", "NonFiniteGuard"]
 

@@ -33,12 +33,10 @@ import numpy as np
 import tensorflow as tf
 
 from tf_lipschitz import divergences, penalties
-from tf_lipschitz.layers import advance_power_iteration, power_iteration_frozen
-from tf_lipschitz.models.diagnostics import nonfinite_logs
+from tf_lipschitz.foundations.validation import check_float
+from tf_lipschitz.models.two_sample import TwoSampleCritic, check_finite_array
 from tf_lipschitz.penalties import RelativeEpsilon
 from tf_lipschitz.penalties import unconstrained as unconstrained_wgan
-from tf_lipschitz.penalties.specs import deserialize_kwargs
-from tf_lipschitz.validation import check_float
 
 __all__ = ["DivergenceEstimator", "MutualInformationEstimator", "UnconstrainedWassersteinCritic"]
 
@@ -59,88 +57,8 @@ def _alp_for_estimator(penalty_kwargs: dict) -> penalties.Penalty:
     return penalties.get("alp", **{"xi": 1.0, "epsilon": RelativeEpsilon(), **penalty_kwargs})
 
 
-class _TwoSampleCritic(keras.Model):
-    """A critic trained with `fit` to maximize an objective of two batches; subclasses define the objective."""
-
-    def __init__(self, critic: keras.Model, *, log_names: tuple, seed: int | None = None, name: str | None = None,
-                 trainable: bool = True):
-        super().__init__(name=name, trainable=trainable)
-        self.critic = critic
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
-        self.trackers = {log: keras.metrics.Mean(name=log) for log in ("loss",) + log_names}
-        self.built = True  # no weights of its own to build; the critic builds itself
-
-    def call(self, inputs, training=None):
-        return self.critic(inputs, training=training)
-
-    @property
-    def metrics(self) -> list:
-        return list(self.trackers.values())
-
-    def fit(self, x=None, y=None, *args, **kwargs):
-        """`keras.Model.fit`, refusing arrays with NaN or Inf first and stopping at the first non-finite step.
-
-        Raises:
-            ValueError: for a NumPy array or tensor `x` or `y` with NaN or Inf values (with their count).
-            FloatingPointError: when a logged value (the loss, the estimate, ALP's diagnostics) becomes NaN
-                or Inf, naming the epoch, the batch and the non-finite logs; training stops there.
-        """
-        for name, value in (("x", x), ("y", y)):
-            _check_finite_array(name, value)
-        callbacks = list(kwargs.pop("callbacks", None) or [])
-        callbacks.insert(0, _StopOnNonFinite(type(self).__name__))
-        return super().fit(x, y, *args, callbacks=callbacks, **kwargs)
-
-    def _batches(self, data) -> tuple:
-        """The two critic batches (µ's, ν's) of one `fit` element."""
-        if not isinstance(data, (tuple, list)) or len(data) < 2:
-            raise ValueError(f"{type(self).__name__} needs (x, y) batches. Received: {type(data).__name__}")
-        return data[0], data[1]
-
-    def _objective(self, first, second, training: bool) -> tuple:
-        """(objective to maximize, {log name: value}) of one step."""
-        raise NotImplementedError
-
-    def _report(self, loss, logs: dict) -> dict:
-        self.trackers["loss"].update_state(loss)
-        for log, value in logs.items():
-            self.trackers[log].update_state(value)
-        return {log: tracker.result() for log, tracker in self.trackers.items()}
-
-    def train_step(self, data):
-        first, second = self._batches(data)
-        advance_power_iteration(self.critic)  # once per update, however often the critic is called
-        variables = self.critic.trainable_variables
-        with tf.GradientTape() as tape:
-            with power_iteration_frozen(self.critic):
-                objective, logs = self._objective(first, second, training=True)
-            loss = -objective
-            # Gradients are summed over replicas: each replica's share is its estimate / the number of replicas.
-            replicas = tf.distribute.get_strategy().num_replicas_in_sync
-            scaled = self.optimizer.scale_loss(loss / replicas)
-        self.optimizer.apply(tape.gradient(scaled, variables), variables)
-        return self._report(loss, logs)
-
-    def test_step(self, data):
-        first, second = self._batches(data)
-        with power_iteration_frozen(self.critic):
-            objective, logs = self._objective(first, second, training=False)
-        return self._report(-objective, logs)
-
-    def get_config(self) -> dict:
-        return {"name": self.name, "trainable": self.trainable, "seed": self.seed,
-                "critic": keras.saving.serialize_keras_object(self.critic)}
-
-    @classmethod
-    def from_config(cls, config: dict, custom_objects=None):
-        config = dict(config)
-        critic = keras.saving.deserialize_keras_object(config.pop("critic"), custom_objects=custom_objects)
-        return cls(critic, **deserialize_kwargs(config, custom_objects))
-
-
 @keras.saving.register_keras_serializable(package="tf_lipschitz")
-class DivergenceEstimator(_TwoSampleCritic):
+class DivergenceEstimator(TwoSampleCritic):
     """Estimates D(µ‖ν) by the Donsker–Varadhan bound, or D_λ(µ‖ν) with a λ-Lipschitz critic, with `fit`.
 
     Each step maximizes E_µ f − log E_ν e^f on a batch of each (− `penalty_weight`·ALP at K = λ when `lam` is
@@ -239,8 +157,8 @@ class DivergenceEstimator(_TwoSampleCritic):
             ValueError: for samples with NaN or Inf, or a non-finite value (the critic's outputs are not
                 finite, e.g. NaN weights after a diverged `fit`).
         """
-        _check_finite_array("x_mu", x_mu)
-        _check_finite_array("x_nu", x_nu)
+        check_finite_array("x_mu", x_mu)
+        check_finite_array("x_nu", x_nu)
         value = float(divergences.donsker_varadhan(self.critic(x_mu), self.critic(x_nu)))
         if not math.isfinite(value):
             raise ValueError(
@@ -341,7 +259,7 @@ class MutualInformationEstimator(DivergenceEstimator):
 
 
 @keras.saving.register_keras_serializable(package="tf_lipschitz")
-class UnconstrainedWassersteinCritic(_TwoSampleCritic):
+class UnconstrainedWassersteinCritic(TwoSampleCritic):
     """Trains a critic alone on the unconstrained WGAN objective, whose maximum is W(µ, ν)^α.
 
     Each step maximizes E_µ f − E_ν f − (α − 1)·α^{α/(1−α)}·L^{α/(α−1)} with L the max (or mean) of the
@@ -410,41 +328,3 @@ _ONE_PAIR = ("MINE needs at least 2 pairs per batch: with 1, the product of marg
 def _check_pairs(n: int, name: str) -> None:
     if n < 2:
         raise ValueError(f"{_ONE_PAIR} Received: {name} of {n} pair(s)")
-
-
-def _check_finite_array(name: str, value) -> None:
-    """Raises a ValueError counting the NaN/Inf values of a floating NumPy array or tensor (other inputs pass)."""
-    if isinstance(value, tf.Tensor):
-        floating = value.dtype.is_floating
-    elif isinstance(value, np.ndarray):
-        floating = np.issubdtype(value.dtype, np.floating)
-    else:
-        return
-    bad = int(np.size(value) - np.count_nonzero(np.isfinite(np.asarray(value)))) if floating else 0
-    if bad:
-        raise ValueError(f"`{name}` contains {bad} NaN or Inf values; the estimate is only defined on finite samples")
-
-
-class _StopOnNonFinite(keras.callbacks.Callback):
-    """Raises a FloatingPointError naming the step where a logged value of an estimator first is NaN or Inf.
-
-    The estimators' counterpart of the GAN's `diagnostics.NonFiniteGuard`, reading the logs the same way
-    (`diagnostics.nonfinite_logs`); an estimator's step has few terms, so the logs name the culprit.
-    """
-
-    def __init__(self, owner: str):
-        super().__init__()
-        self.owner = owner
-        self.epoch = 0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch = epoch
-
-    def on_train_batch_end(self, batch, logs=None):
-        bad = nonfinite_logs(logs)
-        if bad:
-            self.model.stop_training = True
-            raise FloatingPointError(
-                f"{self.owner} training stopped: {sorted(bad)} became NaN or Inf at epoch {self.epoch + 1}, "
-                f"batch {batch + 1} (logs: {bad}). Check that batch for NaN/Inf values, or lower the learning rate."
-            )

@@ -21,7 +21,7 @@ import tensorflow as tf
 
 from tf_lipschitz import losses as gan_losses
 from tf_lipschitz import penalties
-from tf_lipschitz.distribute import multi_worker_logs
+from tf_lipschitz.foundations.replicas import multi_worker_logs
 from tf_lipschitz.layers import advance_power_iteration, power_iteration_frozen
 from tf_lipschitz.models.diagnostics import EVALUATION_LOGS, NonFiniteGuard, TermChecks
 from tf_lipschitz.penalties.noise import StepSeeds

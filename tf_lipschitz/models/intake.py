@@ -14,7 +14,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tf_lipschitz.validation import check_float, check_int
+from tf_lipschitz.foundations.validation import check_float, check_int
 
 __all__ = [
     "GANIntake", "sample_shape", "resolve_data_range", "check_floating", "check_finite", "check_real_spec", "check_real_values", "check_split",

@@ -17,12 +17,12 @@ import numpy as np
 import tensorflow as tf
 
 from tf_lipschitz import penalties
-from tf_lipschitz.distribute import check_jit_compile, first_batch_mean, is_multi_worker, multi_worker_logs
+from tf_lipschitz.foundations.replicas import check_jit_compile, first_batch_mean, is_multi_worker, multi_worker_logs
 from tf_lipschitz.layers.base import advance_power_iteration, power_iteration_frozen
 from tf_lipschitz.models.intake import check_finite, check_floating
 from tf_lipschitz.penalties import RelativeEpsilon
 from tf_lipschitz.penalties.specs import deserialize_kwargs
-from tf_lipschitz.validation import check_float
+from tf_lipschitz.foundations.validation import check_float
 
 __all__ = ["LipschitzRegularizedModel"]
 
@@ -123,7 +123,7 @@ class LipschitzRegularizedModel(keras.Model):
             return multi_worker_logs(super().train_step(data))
 
     def test_step(self, data):
-        """Keras' evaluation step (logs shaped for a multi-worker reduction, see `distribute.multi_worker_logs`)."""
+        """Keras' evaluation step (logs shaped for a multi-worker reduction, see `replicas.multi_worker_logs`)."""
         return multi_worker_logs(super().test_step(data))
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
@@ -142,7 +142,7 @@ class LipschitzRegularizedModel(keras.Model):
         Raises:
             ValueError: for non-floating inputs (e.g. uint8 images) or inputs with NaN or Inf, naming what was
                 received; for a model compiled with `jit_compile=True` in multi-worker training on CPUs (XLA
-                has no CPU collectives; `distribute.check_jit_compile`).
+                has no CPU collectives; `replicas.check_jit_compile`).
         """
         check_jit_compile(self.distribute_strategy, self.jit_compile)
         if isinstance(x, (np.ndarray, tf.Tensor)):

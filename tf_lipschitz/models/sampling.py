@@ -1,7 +1,7 @@
 """Sampling a GAN: latent noise and `generate` (`GeneratorSampling`), a fixed-noise sampler and an image grid.
 
 `GeneratorSampling` is the sampling side of `LipschitzGAN` (the `Sampler`/`GenerativeModel` interfaces of
-`tf_lipschitz.contracts`): latent vectors, batched inference-mode generation, with the generator's moving
+`tf_lipschitz.foundations.contracts`): latent vectors, batched inference-mode generation, with the generator's moving
 average if the model keeps one. A fixed set of latent vectors, rendered after every epoch, shows how the same
 points of the latent space evolve during training; `FixedNoiseSampler` holds them and `image_grid` tiles the
 images.

@@ -10,7 +10,7 @@ from typing import Any, Callable, NamedTuple, Sequence
 import keras
 import tensorflow as tf
 
-from tf_lipschitz.validation import check_float
+from tf_lipschitz.foundations.validation import check_float
 
 Tensor = Any
 TINY = 1e-12

@@ -18,7 +18,7 @@ from typing import Any, Callable, Mapping
 from tf_lipschitz.ops import check_power_iterations
 from tf_lipschitz.penalties._core import D_X, D_Y, REDUCTIONS, SAMPLES, STATISTICS, check_clip, check_positive, lookup
 from tf_lipschitz.penalties.epsilon import check_epsilon
-from tf_lipschitz.validation import check_choice, check_float
+from tf_lipschitz.foundations.validation import check_choice, check_float
 
 __all__ = ["VALIDATORS", "LIMIT_D_Y", "is_limit", "check_options", "validated"]
 

@@ -34,7 +34,7 @@ from tf_lipschitz.penalties.adversarial import adversarial_lipschitz_penalty
 from tf_lipschitz.penalties.gradient import gradient_penalty
 from tf_lipschitz.penalties import options
 from tf_lipschitz.penalties.unconstrained import unconstrained_wgan_penalty
-from tf_lipschitz.validation import check_choice
+from tf_lipschitz.foundations.validation import check_choice
 
 __all__ = [
     "PenaltyCall", "PenaltySpec", "Penalty", "get", "resolve", "available", "deserialize_kwargs", "join_halves",

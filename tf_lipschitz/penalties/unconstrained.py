@@ -27,7 +27,7 @@ E_ν f − E_µ f + penalty is minus the objective, so
 `LipschitzGAN(gen, critic, latent_dim=d, loss="wgan", penalty="unconstrained", penalty_kwargs={"alpha": 2.0})`
 trains an unconstrained WGAN (with `regularize="both"`, L is estimated on the real and generated batches; its
 `critic_loss` log is −objective → −W^α). `tf_lipschitz.models.UnconstrainedWassersteinCritic` trains a critic
-alone with `fit`. `tf_lipschitz.unconstrained_wgan` re-exports this module.
+alone with `fit`. `tf_lipschitz.penalties.unconstrained` names this module.
 
 Reference:
     Terjék, "Adversarial Lipschitz Regularization", ICLR 2020 (the adversarial ratio).

@@ -20,7 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from tf_lipschitz.robustness import certificates
-from tf_lipschitz.validation import check_float, check_int
+from tf_lipschitz.foundations.validation import check_float, check_int
 
 __all__ = ["pgd_l2", "soundness_check", "SoundnessReport"]
 

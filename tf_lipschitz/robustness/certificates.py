@@ -6,7 +6,7 @@ c = argmax f(x) cannot change within
     r(x) = (f_c(x) − max_{j≠c} f_j(x)) / (√2·L)                     (several logits)
     r(x) = |f(x)| / L                                                (one logit, predicted class 1 where f > 0)
 
-(Tsuzuku, Sato and Sugiyama, 2018). L is the model's proven upper bound (`tf_lipschitz.bounds.model_bound`, the
+(Tsuzuku, Sato and Sugiyama, 2018). L is the model's proven upper bound (`tf_lipschitz.analysis.bounds.model_bound`, the
 graph-following bound of exact and certified layer norms); a model with a layer whose bound cannot be proven is
 refused, naming the layer.
 
@@ -32,9 +32,10 @@ from typing import Sequence
 import keras
 import numpy as np
 
-from tf_lipschitz import bounds
+from tf_lipschitz.analysis import bounds
+from tf_lipschitz.foundations.validation import check_choice, check_float, check_int
 from tf_lipschitz.layers.base import LipschitzLayer
-from tf_lipschitz.validation import check_choice, check_float, check_int
+from tf_lipschitz.ops.layer_norms import as_float64
 
 __all__ = [
     "BOUNDS",
@@ -56,7 +57,7 @@ def model_lipschitz(model: keras.Model) -> float:
         model: A built Sequential or functional `keras.Model` mapping inputs to logits.
 
     Returns:
-        A finite float > 0 (`tf_lipschitz.bounds.model_bound`, inference mode).
+        A finite float > 0 (`tf_lipschitz.analysis.bounds.model_bound`, inference mode).
 
     Raises:
         ValueError: naming the layer with no known bound (an unconstrained model), for a subclassed model, or when
@@ -211,7 +212,7 @@ def _last_dense(model: keras.Model):
             f"{layer.name!r} is a {type(layer).__name__}. Use bound='global'."
         )
     prefix = keras.Model(model.inputs, layer.input)
-    return bounds.as_float64(plain.kernel), model_lipschitz(prefix)
+    return as_float64(plain.kernel), model_lipschitz(prefix)
 
 
 def _radii(model, x, lipschitz, bound: str, batch_size: int) -> tuple[np.ndarray, np.ndarray]:

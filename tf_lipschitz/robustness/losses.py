@@ -29,7 +29,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from tf_lipschitz.validation import check_float
+from tf_lipschitz.foundations.validation import check_float
 
 __all__ = [
     "kantorovich_rubinstein",

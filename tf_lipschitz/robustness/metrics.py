@@ -17,7 +17,7 @@ import tensorflow as tf
 from keras import ops
 
 from tf_lipschitz.robustness import certificates
-from tf_lipschitz.validation import check_float
+from tf_lipschitz.foundations.validation import check_float
 
 __all__ = ["CertifiedAccuracy", "certified_mask"]
 

@@ -12,11 +12,11 @@ from typing import Iterator
 import numpy as np
 import tensorflow as tf
 
-from tf_lipschitz.validation import check_int
+from tf_lipschitz.foundations.defaults import TOY_DISTRIBUTIONS
+from tf_lipschitz.foundations.validation import check_int
 
 __all__ = ["TOY_DISTRIBUTIONS", "toy_samples", "toy_dataset"]
 
-TOY_DISTRIBUTIONS = ("8gaussians", "25gaussians", "swissroll", "two_gaussians")
 
 
 def toy_samples(name: str, n: int, *, seed: int | None = None) -> np.ndarray:

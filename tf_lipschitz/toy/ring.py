@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 import tensorflow as tf
 
-from tf_lipschitz.validation import check_float, check_int
+from tf_lipschitz.foundations.validation import check_float, check_int
 
 __all__ = [
     "RING_LIMIT",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tf_lipschitz._optional import require
+from tf_lipschitz.foundations.optional import require
 
 __all__ = ["exact_w1"]
 

@@ -6,12 +6,12 @@ import os
 
 import numpy as np
 
-from tf_lipschitz._optional import require
 from tf_lipschitz.callbacks._periodic import PeriodicCallback
-from tf_lipschitz.contracts import GenerativeModel
+from tf_lipschitz.foundations.contracts import GenerativeModel
+from tf_lipschitz.foundations.optional import require
+from tf_lipschitz.foundations.validation import check_int
 from tf_lipschitz.toy.data import toy_samples
 from tf_lipschitz.toy.w1 import exact_w1
-from tf_lipschitz.validation import check_int
 
 __all__ = ["ToyW1Monitor"]
 
@@ -23,7 +23,7 @@ class ToyW1Monitor(PeriodicCallback):
     Wasserstein estimate and logged as `w1_exact` (into the batch's and every epoch's `logs`, and `history`).
     `noise_floor` is the W1 between two real samples of the same size: a perfect generator scores about that.
     At the end of training a PNG shows real and generated samples over the critic's contour lines. The model
-    must be a `tf_lipschitz.contracts.GenerativeModel`; steps are numbered by its `step_counter` when it has one.
+    must be a `tf_lipschitz.foundations.contracts.GenerativeModel`; steps are numbered by its `step_counter` when it has one.
     Needs SciPy (`pip install "tf-lipschitz[toy]"`) and, for the plot, Matplotlib (`[plots]`).
 
     Args:

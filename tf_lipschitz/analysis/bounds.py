@@ -1,10 +1,10 @@
 """True upper bounds of Lipschitz constants (L2 norms) of Keras layers and of whole functional graphs.
 
 A Lipschitz layer (`tf_lipschitz.layers.LipschitzLayer`) states its own bound. A plain Keras layer gets one from
-the table below, each a true upper bound in inference mode (exact where marked):
+the table of `tf_lipschitz.ops.layer_norms`, each a true upper bound in inference mode (exact where marked):
 
 * Dense: ‖W‖₂ by SVD (exact); Conv1D/2D/3D, DepthwiseConv1D/2D, SeparableConv1D/2D and Conv1D/2D/3DTranspose: the
-  certified Fourier bound of `tf_lipschitz.certified.conv_norm_bound` on the layer's input (or, for a transposed
+  certified Fourier bound of `tf_lipschitz.ops.certified.conv_norm_bound` on the layer's input (or, for a transposed
   convolution, output) shape. Either times the activation's constant.
 * BatchNormalization: maxᶜ |γ_c| / √(var_c + ε) (exact at inference; batch statistics are not a per-sample map).
 * Activations: ReLU, ReLU6, LeakyReLU(|slope| ≤ 1), tanh, ELU(α ≤ 1), softplus, softsign, softmax: 1;
@@ -26,142 +26,21 @@ not Lipschitz on an unbounded domain and raise, as does any layer not in the tab
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Callable
 
 import keras
 import numpy as np
-import tensorflow as tf
 
-from tf_lipschitz import certified
-from tf_lipschitz import ops as lip_ops
-from tf_lipschitz.layers.base import LipschitzLayer
+from tf_lipschitz.layers.base import LipschitzLayer, lipschitz_layers, power_iteration_gap
+from tf_lipschitz.ops.layer_norms import plain_layer_bound
+from tf_lipschitz.ops.power_iteration import check_power_iterations
 
-__all__ = ["layer_bound", "model_bound", "is_merge", "graph_nodes", "model_io", "as_float64"]
+__all__ = ["layer_bound", "model_bound", "is_merge", "graph_nodes", "model_io", "layer_lipschitz_bound",
+           "lipschitz_upper_bound"]
 
 L = keras.layers
 
-
-def _spatial(shape, data_format: str) -> tuple[int, ...]:
-    spatial = tuple(shape[1:-1]) if data_format == "channels_last" else tuple(shape[2:])
-    if any(d is None for d in spatial):
-        raise ValueError(f"needs a static spatial input shape; got {tuple(shape)}")
-    return tuple(int(d) for d in spatial)
-
-
-def as_float64(value) -> np.ndarray:
-    """A tensor, variable or array as a float64 NumPy array (through a tensor: NumPy 2 warns on variables).
-
-    Args:
-        value: A tensor, Keras variable or array.
-
-    Returns:
-        A float64 `np.ndarray`.
-
-    Example:
-        >>> as_float64(keras.Variable([1.0, 2.0])).dtype
-        dtype('float64')
-    """
-    return np.asarray(tf.convert_to_tensor(value).numpy(), dtype=np.float64)
-
-
-def _act(layer) -> float:
-    return lip_ops._activation_bound(layer.activation)
-
-
-def _dense(layer, shape) -> float:
-    return certified.matrix_norm(as_float64(layer.kernel)) * _act(layer)
-
-
-def _conv(layer, shape) -> float:
-    return certified.conv_norm_bound(
-        as_float64(layer.kernel), _spatial(shape, layer.data_format), layer.strides, layer.padding, layer.dilation_rate,
-        groups=layer.groups,
-    ) * _act(layer)
-
-
-def _depthwise(layer, shape) -> float:
-    kernel = as_float64(layer.kernel)
-    return certified.conv_norm_bound(
-        certified.depthwise_as_grouped(kernel), _spatial(shape, layer.data_format), layer.strides, layer.padding,
-        layer.dilation_rate, groups=kernel.shape[-2],
-    ) * _act(layer)
-
-
-def _separable(layer, shape) -> float:
-    kernel = certified.separable_as_full(as_float64(layer.depthwise_kernel), as_float64(layer.pointwise_kernel))
-    return certified.conv_norm_bound(
-        kernel, _spatial(shape, layer.data_format), layer.strides, layer.padding, layer.dilation_rate
-    ) * _act(layer)
-
-
-def _conv_transpose(layer, shape) -> float:
-    # The transposed convolution is the adjoint of the convolution on its output shape: same norm.
-    out = layer.compute_output_shape(shape)
-    return certified.conv_norm_bound(
-        as_float64(layer.kernel), _spatial(out, layer.data_format), layer.strides, layer.padding, layer.dilation_rate
-    ) * _act(layer)
-
-
-def _batch_norm(layer, shape) -> float:
-    variance = as_float64(layer.moving_variance)
-    scale = np.abs(as_float64(layer.gamma)) if layer.scale else np.ones_like(variance)
-    return float(np.max(scale / np.sqrt(variance + layer.epsilon)))
-
-
-def _max_pool(layer, shape) -> float:
-    return math.sqrt(math.prod(-(-p // s) for p, s in zip(layer.pool_size, layer.strides)))
-
-
-def _average_pool(layer, shape) -> float:
-    return certified.average_pooling_norm(
-        _spatial(shape, layer.data_format), layer.pool_size, layer.strides, layer.padding
-    )
-
-
-def _global_average_pool(layer, shape) -> float:
-    return 1.0 / math.sqrt(math.prod(_spatial(shape, layer.data_format)))
-
-
-def _upsampling(layer, shape) -> float:
-    if getattr(layer, "interpolation", "nearest") != "nearest":
-        raise ValueError(f"has no known bound for interpolation={layer.interpolation!r}")
-    size = layer.size if isinstance(layer.size, (tuple, list)) else (layer.size,)
-    return math.sqrt(math.prod(size))
-
-
-def _slope(name: str) -> Callable:
-    def bound(layer, shape) -> float:
-        return max(1.0, float(np.max(np.abs(as_float64(getattr(layer, name))))))  # a public hyper-parameter or weight
-    return bound
-
-
-def _one(layer, shape) -> float:
-    return 1.0
-
-
-_RULES: dict[type, Callable] = {
-    L.Dense: _dense,
-    L.Conv1D: _conv, L.Conv2D: _conv, L.Conv3D: _conv,
-    L.DepthwiseConv1D: _depthwise, L.DepthwiseConv2D: _depthwise,
-    L.SeparableConv1D: _separable, L.SeparableConv2D: _separable,
-    L.Conv1DTranspose: _conv_transpose, L.Conv2DTranspose: _conv_transpose, L.Conv3DTranspose: _conv_transpose,
-    L.BatchNormalization: _batch_norm,
-    L.Activation: lambda layer, shape: _act(layer),
-    L.ReLU: _slope("negative_slope"), L.LeakyReLU: _slope("negative_slope"), L.ELU: _slope("alpha"),
-    L.PReLU: _slope("alpha"), L.Softmax: _one,
-    L.MaxPooling1D: _max_pool, L.MaxPooling2D: _max_pool, L.MaxPooling3D: _max_pool,
-    L.AveragePooling1D: _average_pool, L.AveragePooling2D: _average_pool, L.AveragePooling3D: _average_pool,
-    L.GlobalAveragePooling1D: _global_average_pool, L.GlobalAveragePooling2D: _global_average_pool,
-    L.GlobalAveragePooling3D: _global_average_pool,
-    L.UpSampling1D: _upsampling, L.UpSampling2D: _upsampling, L.UpSampling3D: _upsampling,
-    L.RepeatVector: lambda layer, shape: math.sqrt(layer.n),
-    L.Rescaling: lambda layer, shape: float(np.max(np.abs(np.asarray(layer.scale, dtype=np.float64)))),
-}
-for _cls in (L.InputLayer, L.Identity, L.Flatten, L.Reshape, L.Permute, L.ZeroPadding1D, L.ZeroPadding2D,
-             L.ZeroPadding3D, L.Cropping1D, L.Cropping2D, L.Cropping3D, L.Dropout, L.SpatialDropout1D,
-             L.SpatialDropout2D, L.SpatialDropout3D, L.GaussianNoise, L.GaussianDropout, L.AlphaDropout,
-             L.ActivityRegularization, L.GlobalMaxPooling1D, L.GlobalMaxPooling2D, L.GlobalMaxPooling3D):
-    _RULES[_cls] = _one
 
 # How merge layers combine the bounds of their inputs.
 _MERGES: dict[type, Callable[[list], float]] = {
@@ -194,8 +73,8 @@ def layer_bound(layer, input_shape=None) -> float:
     """An upper bound of one layer's Lipschitz constant (L2 norms, inference mode), activation included.
 
     Args:
-        layer: A built Keras layer: a `LipschitzLayer` (which answers itself), a nested model, or a layer of the
-            module's table.
+        layer: A built Keras layer: a `LipschitzLayer` (which answers itself), a nested model, or a layer of the table
+            of `tf_lipschitz.ops.layer_norms`.
         input_shape: The shape the layer is applied to (with batch axis); needed for convolutions and pooling.
 
     Returns:
@@ -215,16 +94,7 @@ def layer_bound(layer, input_shape=None) -> float:
         return float(layer.lipschitz_bound())
     if isinstance(layer, keras.Model):
         return model_bound(layer)
-    rule = _RULES.get(type(layer))
-    if rule is None:
-        raise ValueError(
-            f"No Lipschitz bound is known for layer {layer.name!r} of type {type(layer).__name__}; use a "
-            "LipschitzLayer or one of the layers listed in tf_lipschitz.bounds"
-        )
-    try:
-        return float(rule(layer, input_shape))
-    except ValueError as err:
-        raise ValueError(f"Layer {layer.name!r} ({type(layer).__name__}): {err}") from err
+    return plain_layer_bound(layer, input_shape)
 
 
 def _keras_tensors(value) -> list[dict]:
@@ -355,3 +225,76 @@ def _call_bound(node: dict, incoming: list[float]) -> float:
             f"{len(incoming)} inputs (Multiply and Dot are not Lipschitz)"
         )
     return incoming[0] * layer_bound(layer, node["input_shapes"][0])
+
+
+def layer_lipschitz_bound(layer, *, power_iterations: int = 50, input_shape=None) -> float:
+    """A true upper bound of one layer's Lipschitz constant (L2 norm, inference mode), activation included.
+
+    Lipschitz layers answer with their own guarantee (`layer.lipschitz_bound()`); plain layers get an exact or
+    certified bound from the table of `tf_lipschitz.ops.layer_norms` (SVD for Dense, the Fourier bound for convolutions,
+    known constants for activations and pooling).
+
+    Args:
+        layer: A built Keras layer.
+        power_iterations: Kept for compatibility and validated; no longer used, since the bounds of plain layers
+            are exact or certified instead of power-iteration estimates (which approach σ from below).
+        input_shape: The shape the layer is applied to; defaults to the shape it was built on.
+
+    Returns:
+        A float bound.
+
+    Raises:
+        ValueError: naming the layer, for a layer of unknown kind or without a static input shape.
+
+    Example:
+        >>> layer = keras.layers.Dense(2, use_bias=False); layer.build((None, 2))
+        >>> _ = layer.kernel.assign(np.diag([3.0, 1.0]).astype("float32"))
+        >>> round(layer_lipschitz_bound(layer), 3)
+        3.0
+    """
+    check_power_iterations(power_iterations)
+    if input_shape is None and not isinstance(layer, keras.Model):
+        input_shape = (layer.get_build_config() or {}).get("input_shape")
+        if input_shape is None and layer.built and not isinstance(layer.input, (list, tuple)):
+            input_shape = tuple(layer.input.shape)  # parameter-free layers keep no build config
+    return layer_bound(layer, input_shape)
+
+
+def lipschitz_upper_bound(model, *, power_iterations: int = 50, warn_unconverged: bool = True) -> float:
+    """A true upper bound of a Sequential or functional model's Lipschitz constant (L2 norms, inference mode).
+
+    Follows the graph: the bound of a path is the product of its layers' bounds, residual additions add the
+    bounds of their branches, concatenations take the root of the sum of squares, pooling and activations
+    contribute their known constants (listed in `tf_lipschitz.ops.layer_norms`). It warns when a normalized
+    layer's power iteration has not converged (an untrained model): its kernel is then normalized to more than
+    its target norm; `tf_lipschitz.layers.converge_power_iteration(model)` converges it first.
+
+    Args:
+        model: A built Sequential or functional `keras.Model` (nested models included).
+        power_iterations: Kept for compatibility (see `layer_lipschitz_bound`).
+        warn_unconverged: Warn when a normalized layer's power iteration has not converged (monitors that
+            bound a model during training turn this off).
+
+    Returns:
+        A float upper bound of ‖f‖_L with respect to the L2 norm.
+
+    Raises:
+        ValueError: naming the layer with no known bound, or for a subclassed model.
+
+    Example:
+        >>> m = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, use_bias=False)])
+        >>> _ = m.layers[0].kernel.assign([[3.0], [4.0]])
+        >>> round(lipschitz_upper_bound(m), 4)
+        5.0
+    """
+    check_power_iterations(power_iterations)
+    behind = [(layer.name, gap) for layer in (lipschitz_layers(model) if warn_unconverged else [])
+              if layer.built and (gap := power_iteration_gap(layer, steps=5)) > 1e-3]
+    if behind:
+        warnings.warn(
+            f"lipschitz_upper_bound: the power iteration of {len(behind)} normalized layer(s) has not converged ("
+            + ", ".join(f"'{name}': 5 more steps raise its σ estimate by {gap:.2%}" for name, gap in behind)
+            + "), so their kernels are normalized to more than their target norm and the bound, true for the "
+            "model as it is, is larger than after training. For the bound of converged layers, call "
+            "tf_lipschitz.layers.converge_power_iteration(model) first.", stacklevel=2)
+    return model_bound(model)

@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
         (message on stderr).
 
     Example:
-        >>> from tf_lipschitz.cli import main
+        >>> from tf_lipschitz.commands.cli import main
         >>> main(["evaluate", "--real", "x.npz", "--fake", "samples/"])  # doctest: +SKIP
     """
     for flag, path in (("--fake", args.fake), ("--real", args.real)):

@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         0 on success, 1 if the download, the hash or the conversion fails (reason on stderr).
 
     Example:
-        >>> from tf_lipschitz.cli import main
+        >>> from tf_lipschitz.commands.cli import main
         >>> main(["fetch-inception"])  # doctest: +SKIP
     """
     try:

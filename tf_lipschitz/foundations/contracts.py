@@ -14,8 +14,7 @@ an interface by having its members, no base class needed. `tf_lipschitz.models.L
 - `CountsSteps`: `step_counter`, a scalar variable with the number of training steps done (restored on resume).
   Periodic callbacks number their outputs by it when the model has one.
 
-Imports run one way: callbacks (and anything else) import this module; it imports nothing of the library at run
-time.
+Imports run one way: callbacks (and anything else) import this module; it imports nothing of the library.
 """
 
 from __future__ import annotations
@@ -26,8 +25,6 @@ import numpy as np
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     import keras
-
-    from tf_lipschitz.losses import GANLoss
 
 __all__ = ["Sampler", "GenerativeModel", "AveragesGenerator", "CountsSteps", "members", "training_step"]
 
@@ -66,7 +63,7 @@ class GenerativeModel(Sampler, Protocol):
     generator: keras.Model
     critic: keras.Model
     latent_dim: int
-    gan_loss: GANLoss
+    gan_loss: Any  # a `tf_lipschitz.losses.GANLoss` (losses sit above this module, so it is not imported here)
 
     def latent_noise(self, n: int, seed: int | None = None) -> np.ndarray:
         """n latent vectors z ~ N(0, I), shape (n, latent_dim); the same for the same `seed`."""

@@ -6,7 +6,7 @@ with the same weights as an uninterrupted run, because `LipschitzGAN` draws its 
 counter. Any number of steps works: a checkpoint is written every `checkpoint_every` steps and at the last.
 
 Run directory layout:
-    checkpoints/step-XXXXXXXX/   atomic, verified checkpoints (`tf_lipschitz.checkpoints`)
+    checkpoints/step-XXXXXXXX/   atomic, verified checkpoints (`tf_lipschitz.training.checkpoints`)
     log.csv                      one row per checkpoint interval (column `step`): the model's metrics averaged
                                  over the interval and what callbacks logged; only columns with values
     final.weights.npz            every weight of the model after the last step
@@ -27,11 +27,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tf_lipschitz.checkpoints import CheckpointCallback, RunCheckpoints
-from tf_lipschitz.files import write_atomically
-from tf_lipschitz.validation import check_int
+from tf_lipschitz.foundations.files import write_atomically
+from tf_lipschitz.foundations.validation import check_int
+from tf_lipschitz.training.checkpoints import CheckpointCallback, RunCheckpoints
 
-__all__ = ["TrainingDiverged", "TrainingInterrupted", "ApplyLearningRate", "StepLog", "StepProgress", "train_run", "read_log", "load_final_weights"]
+__all__ = [
+    "TrainingDiverged", "TrainingInterrupted", "ApplyLearningRate", "StepLog", "StepProgress", "train_run", "read_log",
+    "load_final_weights",
+]
 
 # The figures the progress display shows when they are logged, with their short labels.
 PROGRESS_KEYS = {"w1_exact": "W1", "wasserstein_estimate": "W1 est", "critic_loss": "critic",
@@ -82,17 +85,24 @@ class _Interrupt(keras.callbacks.Callback):
             signal.signal(sig, handler)
 
 
-def read_log(path: str) -> list[dict[str, float]]:
-    """The rows of a `log.csv` written by `StepLog`, as dicts of floats (a missing value is NaN).
+_MISSING = ("", None, "NA")  # an empty cell, or Keras' CSVLogger's marker of a missing value
+
+
+def read_log(path: str, *, index: str | None = "step") -> list[dict[str, float]]:
+    """The rows of a `log.csv` written by `StepLog`, as dicts of floats (a missing value, empty or "NA", is NaN).
+
+    The one log reader of the library (`tf_lipschitz.reporting.read_csv_log` gives its columns).
 
     Args:
         path: The CSV file; a missing file has no rows.
+        index: The column every row must have ("step" for `StepLog`'s logs, "epoch" for Keras' `CSVLogger`),
+            or None for any numeric CSV.
 
     Returns:
-        One dict per row, with the key "step".
+        One dict per row.
 
     Raises:
-        ValueError: naming the file when it is not such a log (a cell that is not a number, no "step" column).
+        ValueError: naming the file when it is not such a log (a cell that is not a number, no `index` column).
 
     Example:
         >>> read_log("runs/toy/log.csv")[-1]["step"]  # doctest: +SKIP
@@ -102,12 +112,12 @@ def read_log(path: str) -> list[dict[str, float]]:
         return []
     try:
         with open(path, newline="") as handle:
-            rows = [{key: float(value) if value not in ("", None) else math.nan for key, value in row.items()}
+            rows = [{key: float(value) if value not in _MISSING else math.nan for key, value in row.items()}
                     for row in csv.DictReader(handle)]
     except (ValueError, TypeError, UnicodeDecodeError, csv.Error) as err:
         raise ValueError(f"{path} is not a log written by tf_lipschitz (a cell is not a number: {err})") from err
-    if rows and "step" not in rows[0]:
-        raise ValueError(f"{path} is not a log written by tf_lipschitz (no column 'step')")
+    if rows and index is not None and index not in rows[0]:
+        raise ValueError(f"{path} is not a log written by tf_lipschitz (no column {index!r})")
     return rows
 
 
@@ -342,7 +352,7 @@ def train_run(
         verbose: 0 silent; 1 or "auto": a progress bar on a terminal, plain lines otherwise; 2: plain lines.
         keep: Number of checkpoints kept on disk.
         resume_from: Run directory whose checkpoints to resume from, when it is not `run_dir`: a non-chief
-            worker writes into a temporary folder but resumes from the chief's (`tf_lipschitz.distribute`).
+            worker writes into a temporary folder but resumes from the chief's (`tf_lipschitz.training.distribute`).
         interruptible: On SIGINT (Ctrl-C) or SIGTERM (a cluster's preemption), finish the running batch, write
             the log row and a checkpoint of that step, and raise `TrainingInterrupted` (a second signal stops at
             once). Only in the main thread; the previous signal handlers are restored on return.

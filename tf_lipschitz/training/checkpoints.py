@@ -19,8 +19,8 @@ import tempfile
 import keras
 import tensorflow as tf
 
+from tf_lipschitz.foundations.validation import check_int
 from tf_lipschitz.models.diagnostics import nonfinite_logs
-from tf_lipschitz.validation import check_int
 
 __all__ = ["CheckpointCorruptedError", "CheckpointMismatchError", "RunCheckpoints", "CheckpointCallback"]
 

@@ -1,6 +1,6 @@
 """The `tf-lipschitz` command: `train` (the main job) and `evaluate` (IS/FID/KID on files or folders).
 
-Each sub-command lives beside the code it drives and registers itself with `add_parser(subparsers)`,
+Each sub-command is a module of `tf_lipschitz.commands` that registers itself with `add_parser(subparsers)`,
 setting the function that runs it as the `run` default. Only the module of the sub-command being run is
 imported, so `--help` and argument errors answer at once (TensorFlow is imported when a job starts).
 """
@@ -15,10 +15,10 @@ from typing import MutableMapping, Sequence
 
 # (sub-command, module providing `add_parser(subparsers)`, one-line help shown by `tf-lipschitz --help`)
 _SUBCOMMANDS = (
-    ("train", "tf_lipschitz.train_command", "train a Lipschitz-regularized GAN (default: 2-D WGAN-ALP)"),
-    ("evaluate", "tf_lipschitz.evaluation.command", "Inception Score, FID and KID of .npz files or image folders"),
-    ("fetch-inception", "tf_lipschitz.evaluation.fetch_command", "download and convert the FID/KID Inception (once)"),
-    ("inception-stats", "tf_lipschitz.evaluation.stats_command", "write the FID statistics of a real image set"),
+    ("train", "tf_lipschitz.commands.train", "train a Lipschitz-regularized GAN (default: 2-D WGAN-ALP)"),
+    ("evaluate", "tf_lipschitz.commands.evaluate", "Inception Score, FID and KID of .npz files or image folders"),
+    ("fetch-inception", "tf_lipschitz.commands.fetch_inception", "download and convert the FID/KID Inception (once)"),
+    ("inception-stats", "tf_lipschitz.commands.inception_stats", "write the FID statistics of a real image set"),
 )
 
 

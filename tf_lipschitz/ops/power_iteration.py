@@ -1,4 +1,4 @@
-"""Operator norms and Lipschitz bounds: the one power-iteration helper of the library.
+"""Power iteration and operator norms: the one power-iteration helper of the library.
 
 Every layer and callback that needs a top singular value goes through `power_iteration`:
 the spectral-normalized layers on the reshaped kernel, the Toeplitz-normalized convolution on
@@ -12,7 +12,6 @@ Reference:
 from __future__ import annotations
 
 import math
-import warnings
 from typing import Callable, Sequence
 
 import keras
@@ -23,6 +22,7 @@ from keras import ops
 __all__ = [
     "l2_normalize",
     "check_power_iterations",
+    "check_padding",
     "power_iteration",
     "spectral_norm",
     "conv_operator_norm",
@@ -32,9 +32,6 @@ __all__ = [
     "reshaped_kernel_bound",
     "reshaped_kernel_factor",
     "kernel_matrix",
-    "layer_lipschitz_bound",
-    "lipschitz_upper_bound",
-    "empirical_lipschitz",
 ]
 
 _EPS = 1e-12
@@ -176,7 +173,23 @@ def spectral_norm(matrix, *, power_iterations: int = 20, v=None, seed: int | Non
     )
 
 
-def _pair(value, name: str) -> tuple[int, int]:
+def check_pair(value, name: str) -> tuple[int, int]:
+    """A convolution's or pooling's size argument as a pair of positive ints (an int is used for both axes).
+
+    Args:
+        value: An int or a pair of ints.
+        name: The argument's name, for the message.
+
+    Returns:
+        A tuple of two ints.
+
+    Raises:
+        ValueError: naming the argument, for anything else.
+
+    Example:
+        >>> check_pair(2, "strides"), check_pair((1, 3), "pool_size")
+        ((2, 2), (1, 3))
+    """
     if isinstance(value, (int, np.integer)):
         value = (int(value), int(value))
     value = tuple(int(x) for x in value)
@@ -185,7 +198,22 @@ def _pair(value, name: str) -> tuple[int, int]:
     return value
 
 
-def _check_padding(padding: str) -> str:
+def check_padding(padding: str) -> str:
+    """Validates a convolution's padding for the operators of this module ("valid" or "same", any case).
+
+    Args:
+        padding: The received padding.
+
+    Returns:
+        The padding in lower case.
+
+    Raises:
+        ValueError: for any other padding.
+
+    Example:
+        >>> check_padding("SAME")
+        'same'
+    """
     padding = str(padding).lower()
     if padding not in VALID_PADDINGS:
         raise ValueError(f"`padding` must be one of {VALID_PADDINGS}. Received: padding={padding!r}")
@@ -269,9 +297,9 @@ def conv_operator(kernel, input_shape, strides=1, padding="same", dilation_rate=
         >>> tuple(op(ops.ones((1, 5, 5, 1))).shape), tuple(adj(ops.ones((1, 5, 5, 2))).shape)
         ((1, 5, 5, 2), (1, 5, 5, 1))
     """
-    strides = _pair(strides, "strides")
-    dilation_rate = _pair(dilation_rate, "dilation_rate")
-    padding = _check_padding(padding).upper()
+    strides = check_pair(strides, "strides")
+    dilation_rate = check_pair(dilation_rate, "dilation_rate")
+    padding = check_padding(padding).upper()
 
     def operator(x):
         return tf.nn.convolution(
@@ -342,8 +370,8 @@ def reshaped_kernel_factor(kernel_size, strides=1) -> float:
         >>> reshaped_kernel_factor(3)
         3.0
     """
-    kh, kw = _pair(kernel_size, "kernel_size")
-    sh, sw = _pair(strides, "strides")
+    kh, kw = check_pair(kernel_size, "kernel_size")
+    sh, sw = check_pair(strides, "strides")
     return math.sqrt(math.ceil(kh / sh) * math.ceil(kw / sw))
 
 
@@ -370,148 +398,3 @@ def reshaped_kernel_bound(kernel, strides=1, *, power_iterations: int = 50):
         raise ValueError(f"A Conv2D kernel must have rank 4. Received a kernel of shape {tuple(kernel.shape)}")
     sigma, _, _ = spectral_norm(kernel, power_iterations=power_iterations)
     return sigma * reshaped_kernel_factor(kernel.shape[:2], strides)
-
-
-# Max of |f'| (a true Lipschitz constant) of Keras' activations, rounded up.
-_ACTIVATION_LIPSCHITZ = {
-    "linear": 1.0, "relu": 1.0, "relu6": 1.0, "leaky_relu": 1.0, "tanh": 1.0, "elu": 1.0, "sigmoid": 0.25,
-    "softplus": 1.0, "softsign": 1.0, "softmax": 1.0, "log_sigmoid": 1.0, "hard_sigmoid": 1.0 / 6.0,
-    "silu": 1.1, "swish": 1.1, "gelu": 1.13, "selu": 1.7581, "hard_silu": 1.5, "hard_swish": 1.5, "mish": 1.09,
-}
-
-
-def _activation_bound(activation) -> float:
-    name = keras.activations.serialize(activation) if activation is not None else "linear"
-    if isinstance(name, dict):
-        name = name.get("config", {}).get("name", name.get("class_name"))
-    if name not in _ACTIVATION_LIPSCHITZ:
-        raise ValueError(f"No known Lipschitz constant for activation {name!r}; known: {sorted(_ACTIVATION_LIPSCHITZ)}")
-    return _ACTIVATION_LIPSCHITZ[name]
-
-
-def layer_lipschitz_bound(layer, *, power_iterations: int = 50, input_shape=None) -> float:
-    """A true upper bound of one layer's Lipschitz constant (L2 norm, inference mode), activation included.
-
-    Lipschitz layers answer with their own guarantee (`layer.lipschitz_bound()`); plain layers get an exact or
-    certified bound from the table of `tf_lipschitz.bounds` (SVD for Dense, the Fourier bound for convolutions,
-    known constants for activations and pooling).
-
-    Args:
-        layer: A built Keras layer.
-        power_iterations: Kept for compatibility and validated; no longer used, since the bounds of plain layers
-            are exact or certified instead of power-iteration estimates (which approach σ from below).
-        input_shape: The shape the layer is applied to; defaults to the shape it was built on.
-
-    Returns:
-        A float bound.
-
-    Raises:
-        ValueError: naming the layer, for a layer of unknown kind or without a static input shape.
-
-    Example:
-        >>> layer = keras.layers.Dense(2, use_bias=False); layer.build((None, 2))
-        >>> _ = layer.kernel.assign(np.diag([3.0, 1.0]).astype("float32"))
-        >>> round(layer_lipschitz_bound(layer), 3)
-        3.0
-    """
-    from tf_lipschitz import bounds  # bounds imports the layers, which import this module
-
-    check_power_iterations(power_iterations)
-    if input_shape is None and not isinstance(layer, keras.Model):
-        input_shape = (layer.get_build_config() or {}).get("input_shape")
-        if input_shape is None and layer.built and not isinstance(layer.input, (list, tuple)):
-            input_shape = tuple(layer.input.shape)  # parameter-free layers keep no build config
-    return bounds.layer_bound(layer, input_shape)
-
-
-def lipschitz_upper_bound(model, *, power_iterations: int = 50, warn_unconverged: bool = True) -> float:
-    """A true upper bound of a Sequential or functional model's Lipschitz constant (L2 norms, inference mode).
-
-    Follows the graph: the bound of a path is the product of its layers' bounds, residual additions add the
-    bounds of their branches, concatenations take the root of the sum of squares, pooling and activations
-    contribute their known constants (listed in `tf_lipschitz.bounds`). It warns when a normalized layer's
-    power iteration has not converged (an untrained model): its kernel is then normalized to more than its
-    target norm; `tf_lipschitz.layers.converge_power_iteration(model)` converges it first.
-
-    Args:
-        model: A built Sequential or functional `keras.Model` (nested models included).
-        power_iterations: Kept for compatibility (see `layer_lipschitz_bound`).
-        warn_unconverged: Warn when a normalized layer's power iteration has not converged (monitors that
-            bound a model during training turn this off).
-
-    Returns:
-        A float upper bound of ‖f‖_L with respect to the L2 norm.
-
-    Raises:
-        ValueError: naming the layer with no known bound, or for a subclassed model.
-
-    Example:
-        >>> m = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, use_bias=False)])
-        >>> _ = m.layers[0].kernel.assign([[3.0], [4.0]])
-        >>> round(lipschitz_upper_bound(m), 4)
-        5.0
-    """
-    from tf_lipschitz import bounds
-    from tf_lipschitz.layers.base import lipschitz_layers, power_iteration_gap
-
-    check_power_iterations(power_iterations)
-    behind = [(layer.name, gap) for layer in (lipschitz_layers(model) if warn_unconverged else [])
-              if layer.built and (gap := power_iteration_gap(layer, steps=5)) > 1e-3]
-    if behind:
-        warnings.warn(
-            f"lipschitz_upper_bound: the power iteration of {len(behind)} normalized layer(s) has not converged ("
-            + ", ".join(f"'{name}': 5 more steps raise its σ estimate by {gap:.2%}" for name, gap in behind)
-            + "), so their kernels are normalized to more than their target norm and the bound, true for the "
-            "model as it is, is larger than after training. For the bound of converged layers, call "
-            "tf_lipschitz.layers.converge_power_iteration(model) first.", stacklevel=2)
-    return bounds.model_bound(model)
-
-
-def empirical_lipschitz(model, x, *, training: bool = False) -> float:
-    """Empirical lower bound of a model's Lipschitz constant: the largest Jacobian norm over a batch.
-
-    For a scalar output this is max‖∇ₓf(x)‖₂; for vector outputs the top singular value of each sample's
-    Jacobian. The GradientTape lives here so layers stay backend-agnostic.
-
-    Args:
-        model: A callable Keras model or layer.
-        x: A batch of inputs.
-        training: Passed to the model.
-
-    Returns:
-        A float lower bound of ‖f‖_L (L2 norms).
-
-    Raises:
-        ValueError: for an empty batch, a non-float batch, or NaN/Inf values (with the count of bad samples).
-
-    Example:
-        >>> m = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, use_bias=False)])
-        >>> _ = m.layers[0].kernel.assign([[3.0], [4.0]])
-        >>> round(empirical_lipschitz(m, np.zeros((4, 2), "float32")), 4)
-        5.0
-    """
-    x = tf.convert_to_tensor(x)
-    if x.shape.rank is None or x.shape.rank < 1 or x.shape[0] == 0:
-        raise ValueError(f"`x` must be a non-empty batch. Received: x with shape {tuple(x.shape)}")
-    if not x.dtype.is_floating:
-        raise ValueError(f"`x` must be a floating-point batch (a Jacobian needs real inputs). Received: dtype={x.dtype.name}")
-    finite = tf.reduce_all(tf.math.is_finite(tf.reshape(x, (tf.shape(x)[0], -1))), axis=1)
-    if not bool(tf.reduce_all(finite)):
-        bad = int(tf.reduce_sum(tf.cast(~finite, tf.int32)))
-        raise ValueError(
-            f"`x` contains NaN or Inf values in {bad} of its {int(x.shape[0])} samples; the empirical Lipschitz "
-            "constant is only defined on finite inputs"
-        )
-    with tf.GradientTape(persistent=True) as tape:
-        tape.watch(x)
-        y = model(x, training=training)
-        y = tf.reshape(tf.cast(y, tf.float32), (tf.shape(y)[0], -1))
-    try:
-        jac = tape.batch_jacobian(y, x)
-    except tf.errors.InvalidArgumentError:
-        # The vectorized Jacobian needs batched kernels that some CPUs lack (without TensorFlow's oneDNN
-        # kernels a grouped convolution's input gradient has none): the same Jacobian, one output at a time.
-        jac = tape.batch_jacobian(y, x, experimental_use_pfor=False)
-    del tape
-    jac = tf.reshape(jac, (tf.shape(jac)[0], tf.shape(jac)[1], -1))
-    return float(tf.reduce_max(tf.linalg.svd(jac, compute_uv=False)))

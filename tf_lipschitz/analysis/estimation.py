@@ -12,7 +12,7 @@ Computing ‖f‖_L exactly is NP-hard even for ReLU networks (Virmaux and Scama
   maps between them are multiplied out): the smallest ρ
   such that a linear matrix inequality with one multiplier per neuron holds; √ρ bounds ‖f‖_L. It needs cvxpy
   (`pip install "tf-lipschitz[sdp]"`).
-* "upper": the layer-wise bound, the product of the layers' constants (`tf_lipschitz.ops.lipschitz_upper_bound`).
+* "upper": the layer-wise bound, the product of the layers' constants (`tf_lipschitz.analysis.bounds.lipschitz_upper_bound`).
 
 For every network lower ≤ ‖f‖_L ≤ lipsdp and lower ≤ ‖f‖_L ≤ upper; on every network we tried LipSDP was also
 below the layer-wise product, often several times (examples/lipschitz_estimation.py prints the table).
@@ -33,13 +33,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tf_lipschitz import ops as lip_ops
-from tf_lipschitz._optional import require
+from tf_lipschitz.analysis.bounds import lipschitz_upper_bound
+from tf_lipschitz.foundations.optional import require
+from tf_lipschitz.foundations.validation import check_choice, check_float, check_int
 from tf_lipschitz.layers.base import LipschitzLayer
-from tf_lipschitz.validation import check_choice, check_float, check_int
 
 __all__ = [
     "METHODS",
+    "empirical_lipschitz",
     "estimate_lipschitz",
     "lipschitz_lower_bound",
     "lipsdp",
@@ -53,6 +54,56 @@ _RANDOM_STEPS = 3  # random candidates per point and ascent step: they find the 
 
 
 # ------------------------------------------------------------------------------------------------ lower bound
+def empirical_lipschitz(model, x, *, training: bool = False) -> float:
+    """Empirical lower bound of a model's Lipschitz constant: the largest Jacobian norm over a batch.
+
+    For a scalar output this is max‖∇ₓf(x)‖₂; for vector outputs the top singular value of each sample's
+    Jacobian. The GradientTape lives here so layers stay backend-agnostic.
+
+    Args:
+        model: A callable Keras model or layer.
+        x: A batch of inputs.
+        training: Passed to the model.
+
+    Returns:
+        A float lower bound of ‖f‖_L (L2 norms).
+
+    Raises:
+        ValueError: for an empty batch, a non-float batch, or NaN/Inf values (with the count of bad samples).
+
+    Example:
+        >>> m = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, use_bias=False)])
+        >>> _ = m.layers[0].kernel.assign([[3.0], [4.0]])
+        >>> round(empirical_lipschitz(m, np.zeros((4, 2), "float32")), 4)
+        5.0
+    """
+    x = tf.convert_to_tensor(x)
+    if x.shape.rank is None or x.shape.rank < 1 or x.shape[0] == 0:
+        raise ValueError(f"`x` must be a non-empty batch. Received: x with shape {tuple(x.shape)}")
+    if not x.dtype.is_floating:
+        raise ValueError(f"`x` must be a floating-point batch (a Jacobian needs real inputs). Received: dtype={x.dtype.name}")
+    finite = tf.reduce_all(tf.math.is_finite(tf.reshape(x, (tf.shape(x)[0], -1))), axis=1)
+    if not bool(tf.reduce_all(finite)):
+        bad = int(tf.reduce_sum(tf.cast(~finite, tf.int32)))
+        raise ValueError(
+            f"`x` contains NaN or Inf values in {bad} of its {int(x.shape[0])} samples; the empirical Lipschitz "
+            "constant is only defined on finite inputs"
+        )
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        y = model(x, training=training)
+        y = tf.reshape(tf.cast(y, tf.float32), (tf.shape(y)[0], -1))
+    try:
+        jac = tape.batch_jacobian(y, x)
+    except tf.errors.InvalidArgumentError:
+        # The vectorized Jacobian needs batched kernels that some CPUs lack (without TensorFlow's oneDNN
+        # kernels a grouped convolution's input gradient has none): the same Jacobian, one output at a time.
+        jac = tape.batch_jacobian(y, x, experimental_use_pfor=False)
+    del tape
+    jac = tf.reshape(jac, (tf.shape(jac)[0], tf.shape(jac)[1], -1))
+    return float(tf.reduce_max(tf.linalg.svd(jac, compute_uv=False)))
+
+
 def _unit_rows(v):
     return v / tf.maximum(tf.norm(v, axis=1, keepdims=True), 1e-12)
 
@@ -131,7 +182,7 @@ def lipschitz_lower_bound(
 
     Raises:
         ValueError: for an empty batch, NaN or Inf in `x` (with the count of bad samples, as
-            `ops.empirical_lipschitz`), a non-finite Jacobian norm (NaN weights), or invalid counts.
+            `analysis.empirical_lipschitz`), a non-finite Jacobian norm (NaN weights), or invalid counts.
 
     Example:
         >>> m = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, use_bias=False)])
@@ -394,7 +445,7 @@ def estimate_lipschitz(model, x=None, method: str = "all", *, seed: int = 0, low
         model: A built Keras model.
         x: Starting points of the lower-bound search (needed for "lower" and "all").
         method: "lower" (`lipschitz_lower_bound`), "lipsdp" (`lipsdp`), "upper"
-            (`ops.lipschitz_upper_bound`, the layer-wise product) or "all".
+            (`analysis.lipschitz_upper_bound`, the layer-wise product) or "all".
         seed: Seed of the lower-bound search.
         lower_options: Further keyword arguments of `lipschitz_lower_bound` (steps, restarts, …).
         solver: The LipSDP solver, "CLARABEL" or "SCS".
@@ -419,7 +470,7 @@ def estimate_lipschitz(model, x=None, method: str = "all", *, seed: int = 0, low
     estimators = {
         "lower": lambda: lipschitz_lower_bound(model, x, seed=seed, **(lower_options or {})),
         "lipsdp": lambda: lipsdp(model, solver=solver),
-        "upper": lambda: float(lip_ops.lipschitz_upper_bound(model, power_iterations=power_iterations)),
+        "upper": lambda: float(lipschitz_upper_bound(model, power_iterations=power_iterations)),
     }
     if method != "all":
         return estimators[method]()

@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         0 on success; 2 on invalid images, arguments or a classifier that cannot be loaded (message on stderr).
 
     Example:
-        >>> from tf_lipschitz.cli import main
+        >>> from tf_lipschitz.commands.cli import main
         >>> main(["inception-stats", "--data", "mnist.npz", "--split", "test", "--out", "s.npz"])  # doctest: +SKIP
     """
     if not os.path.exists(args.data):

@@ -17,7 +17,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tf_lipschitz import bounds
+from tf_lipschitz.analysis import bounds
+from tf_lipschitz.foundations.validation import check_choice, check_float, check_int
 from tf_lipschitz.layers import (
     LipschitzLayer,
     NormalizedKernelMixin,
@@ -30,7 +31,7 @@ from tf_lipschitz.layers import (
     ToeplitzNormDepthwiseConv2D,
     ToeplitzNormSeparableConv2D,
 )
-from tf_lipschitz.validation import check_choice, check_float, check_int
+from tf_lipschitz.ops.layer_norms import as_float64
 
 __all__ = ["lipschitz_clone", "export_plain", "ConversionReport", "LayerReport"]
 
@@ -48,7 +49,6 @@ _REPLACEMENTS: dict[type, tuple[type, type]] = {
     L.SeparableConv2D: (ToeplitzNormSeparableConv2D, ToeplitzNormSeparableConv2D),
     L.Conv2DTranspose: (ToeplitzNormConv2DTranspose, ToeplitzNormConv2DTranspose),
 }
-_SCALE_NAME = {SpectralNormDense: "k_sn", SpectralNormConv2D: "k_sn"}  # the others take `k`
 
 
 @dataclasses.dataclass(frozen=True)
@@ -170,21 +170,21 @@ def _fold_plan(model, wanted: Callable) -> list:
 
 def _folded_weights(linear, bn) -> dict:
     """The linear layer's weights with the batch norm's inference affine map a·y + b merged in, by name."""
-    variance = bounds.as_float64(bn.moving_variance)
-    a = (bounds.as_float64(bn.gamma) if bn.scale else 1.0) / np.sqrt(variance + bn.epsilon)
-    b = (bounds.as_float64(bn.beta) if bn.center else 0.0) - a * bounds.as_float64(bn.moving_mean)
+    variance = as_float64(bn.moving_variance)
+    a = (as_float64(bn.gamma) if bn.scale else 1.0) / np.sqrt(variance + bn.epsilon)
+    b = (as_float64(bn.beta) if bn.center else 0.0) - a * as_float64(bn.moving_mean)
     name = "pointwise_kernel" if type(linear) is L.SeparableConv2D else "kernel"
-    kernel = bounds.as_float64(getattr(linear, name))
+    kernel = as_float64(getattr(linear, name))
     if type(linear) is L.DepthwiseConv2D:
         kernel = kernel * a.reshape(kernel.shape[-2:])
     elif type(linear) is L.Conv2DTranspose:
         kernel = kernel * a[:, None]
     else:
         kernel = kernel * a
-    bias = bounds.as_float64(linear.bias) if linear.use_bias else 0.0
+    bias = as_float64(linear.bias) if linear.use_bias else 0.0
     weights = {name: kernel, "bias": a * bias + b}
     if name == "pointwise_kernel":
-        weights["depthwise_kernel"] = bounds.as_float64(linear.depthwise_kernel)
+        weights["depthwise_kernel"] = as_float64(linear.depthwise_kernel)
     return weights
 
 
@@ -212,10 +212,10 @@ def lipschitz_clone(
     the plain classes are replaced (subclasses are kept):
 
     * Dense → `SpectralNormDense(k_sn)` (its reshaped-kernel norm is its operator norm);
-    * Conv2D → `SpectralNormConv2D(k_sn)` (method="spectral", bound k_sn·√n) or `ToeplitzNormConv2D(k=k_sn)`
+    * Conv2D → `SpectralNormConv2D(k_sn)` (method="spectral", bound k_sn·√n) or `ToeplitzNormConv2D(k_sn)`
       (method="toeplitz");
     * Conv1D, Conv3D, DepthwiseConv2D, SeparableConv2D, Conv2DTranspose → their Toeplitz-normalized counterparts
-      (`tf_lipschitz.layers.operator_norm`, k=k_sn) with either method: there the reshaped-kernel norm gives no
+      (`tf_lipschitz.layers.operator_norm`, same k_sn) with either method: there the reshaped-kernel norm gives no
       useful operator bound.
 
     Batch normalization is folded into the linear layer that feeds it (and only it): at inference a batch norm is
@@ -292,7 +292,7 @@ def lipschitz_clone(
         if id(layer) in folded_into:
             config["use_bias"] = True
         new_class = _REPLACEMENTS[type(layer)][column]
-        return new_class(power_iterations=power_iterations, **{_SCALE_NAME.get(new_class, "k"): k_sn}, **config)
+        return new_class(power_iterations=power_iterations, k_sn=k_sn, **config)
 
     serialized = keras.saving.serialize_keras_object(model)
     serialized["config"] = _rewrite_config(
@@ -434,7 +434,7 @@ def _scale_biases(clone, new_layers: list) -> tuple[float | None, list]:
     Each tensor of the clone carries the factor by which it is the original's tensor; a normalized layer
     multiplies it by its k/σ, and every bias is multiplied by the factor of its layer's output.
     """
-    gains = {id(layer): float(layer._scale()) / max(float(layer.operator_norm()), 1e-12) for layer in new_layers}
+    gains = {id(layer): float(layer.k_sn) / max(float(layer.operator_norm()), 1e-12) for layer in new_layers}
     state = {"gains": gains, "biases": {}, "broken": []}
     factors = _propagate(clone, [1.0] * len(bounds.model_io(clone)[0]), state, prefix="")
     exact = not state["broken"] and all(math.isclose(f, factors[0], rel_tol=1e-9) for f in factors)
@@ -479,7 +479,7 @@ def _call_factor(node: dict, incoming: list, state: dict, prefix: str) -> float:
     if bias is not None:
         done = state["biases"].get(id(layer))
         if done is None:
-            bias.assign(keras.ops.cast(bounds.as_float64(bias) * factor, bias.dtype))
+            bias.assign(keras.ops.cast(as_float64(bias) * factor, bias.dtype))
             state["biases"][id(layer)] = factor
         elif not math.isclose(done, factor, rel_tol=1e-9):
             state["broken"].append(f"{name}: a shared layer called at different factors")
