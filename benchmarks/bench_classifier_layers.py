@@ -21,6 +21,15 @@ clock, from `python benchmarks/bench_classifier_layers.py --jit --steps 8 --roun
 AOL costs a few percent over a plain convolution (its rescaling is a small convolution of the kernel with itself,
 independent of the batch); SLL runs two convolutions per layer (C and its transpose), hence about 2-2.8×. An exported
 AOL/spectral/Toeplitz model (`tf_lipschitz.analysis.convert.export_plain`) is a plain Conv2D model at inference.
+
+`--groupsort` measures GroupSort(2) as pairwise min/max (the library's path for group size 2) against the general
+`ops.sort` path, time / ops.sort, from `python benchmarks/bench_classifier_layers.py --groupsort --batch 128
+--steps 5 --rounds 5` (AMD EPYC, 2 cores shared with two other jobs, load average 2.7-3.7; 38 s CPU, 49 s wall):
+
+    |                                              | ops.sort | min/max |
+    | GroupSort(2) forward+backward, CPU time      |   1.00   |  0.50   |
+    | certified_classifier network, training step  |   1.00   |  0.82   |
+    | certified_classifier network, inference      |   1.00   |  0.94   |
 """
 
 from __future__ import annotations
@@ -41,7 +50,8 @@ sys.path.insert(0, os.path.dirname(__file__))
 from bench_layers import steps_for  # noqa: E402
 from timing import _sync, ratio_table  # noqa: E402
 
-from tf_lipschitz.layers import AOLConv2D, SLLConv2D, SpectralNormConv2D, ToeplitzNormConv2D  # noqa: E402
+from tf_lipschitz.layers import AOLConv2D, GroupSort, SLLConv2D, SpectralNormConv2D, ToeplitzNormConv2D  # noqa: E402
+from tf_lipschitz.layers.groupsort import _sorted_groups  # noqa: E402
 
 VARIANTS = {
     "plain Conv2D": lambda w: keras.layers.Conv2D(w, 3, padding="same", activation="relu"),
@@ -50,6 +60,52 @@ VARIANTS = {
     "SpectralNormConv2D": lambda w: SpectralNormConv2D(w, 3, padding="same", activation="relu"),
     "ToeplitzNormConv2D": lambda w: ToeplitzNormConv2D(w, 3, padding="same", activation="relu"),
 }
+
+
+class SortedPairs(keras.layers.Layer):
+    """GroupSort(2) through the general `ops.sort` path, the reference the pairwise min/max path replaced."""
+
+    def call(self, inputs):
+        return _sorted_groups(inputs, inputs.shape[-1], 2)
+
+
+def groupsort_rows(batch: int, steps: int, rounds: int) -> list:
+    """GroupSort(2) as pairwise min/max (the library's path) vs `ops.sort`, on the activations of
+    examples/certified_classifier.py: the activation alone on (batch, 28, 28, 16), and that example's whole AOL
+    network (training step and inference)."""
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "examples"))
+    import certified_classifier
+
+    x = tf.constant(np.random.default_rng(0).normal(size=(batch, 28, 28, 16)), tf.float32)
+    images = tf.constant(np.random.default_rng(1).uniform(size=(batch, 28, 28, 1)), tf.float32)
+    args = certified_classifier.build_parser().parse_args(["--data-file", "unused"])
+    candidates = {"activation": {}, "network": {}}
+    for name, make in (("ops.sort", SortedPairs), ("min/max", lambda: GroupSort(2))):
+        layer = make()
+
+        @tf.function
+        def activation_step(layer=layer):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                loss = tf.reduce_sum(layer(x) * x)
+            return tape.gradient(loss, x)
+
+        candidates["activation"][name] = activation_step
+        keras.utils.set_random_seed(0)
+        model = certified_classifier.build_model(args)
+        if name == "ops.sort":  # the same network with every GroupSort on the sort path
+            model = keras.models.clone_model(
+                model, clone_function=lambda l: SortedPairs() if isinstance(l, GroupSort) else l.__class__.from_config(
+                    l.get_config()))
+        candidates["network"][name] = steps_for(model, images, False)
+    rows = []
+    for label, group in (("GroupSort(2) forward+backward", {k: v for k, v in candidates["activation"].items()}),
+                         ("example network, training step", {k: v[0] for k, v in candidates["network"].items()}),
+                         ("example network, inference", {k: v[1] for k, v in candidates["network"].items()})):
+        print(f"timing {label} ...", file=sys.stderr)
+        wall, cpu = median_wall_and_cpu_times(group, steps=steps, rounds=rounds)
+        rows += [(f"{label}, CPU time", cpu), (f"{label}, wall clock", wall)]
+    return rows
 
 
 def stack(make_conv, size: int, width: int, depth: int) -> keras.Model:
@@ -111,7 +167,15 @@ def main(argv=None) -> str:
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--jit", action="store_true", help="also measure with XLA (jit_compile=True)")
+    parser.add_argument("--groupsort", action="store_true",
+                        help="instead: GroupSort(2) as pairwise min/max vs ops.sort (batch --batch)")
     args = parser.parse_args(argv)
+    if args.groupsort:
+        table = ratio_table(groupsort_rows(args.batch, args.steps, args.rounds), "ops.sort", ["ops.sort", "min/max"])
+        print(f"Time / ops.sort (batch {args.batch}, {os.cpu_count()} CPU cores, {cpu_name()}, median of "
+              f"{args.rounds} rounds x {args.steps} steps):\n")
+        print(table)
+        return table
 
     keras.utils.set_random_seed(0)
     shape = (args.batch, args.size, args.size, args.width)

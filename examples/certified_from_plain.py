@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tau", type=float, default=3.0, help="τ of the τ-scaled cross-entropy (default %(default)s)")
     parser.add_argument("--margin", type=float, default=1.0, help="margin of the hinge (default %(default)s)")
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default %(default)s)")
+    parser.add_argument("--finetune-lr", type=float, default=None,
+                        help="Adam learning rate of the fine-tuning (default: --lr)")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--width", type=int, default=32, help="channels of the first convolution (default %(default)s)")
     parser.add_argument("--limit", type=int, default=None, help="use at most this many training images")
@@ -70,9 +72,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     for flag in ("epochs", "finetune_epochs", "batch_size", "width"):
         if getattr(args, flag) < 1:
             parser.error(f"--{flag.replace('_', '-')} must be >= 1, got {getattr(args, flag)}")
-    for flag in ("tau", "margin", "lr"):
+    args.finetune_lr = args.lr if args.finetune_lr is None else args.finetune_lr
+    for flag in ("tau", "margin", "lr", "finetune_lr"):
         if not getattr(args, flag) > 0:
-            parser.error(f"--{flag} must be > 0, got {getattr(args, flag)}")
+            parser.error(f"--{flag.replace('_', '-')} must be > 0, got {getattr(args, flag)}")
     if not os.path.exists(args.data_file):
         parser.error(f"--data-file {args.data_file!r} does not exist")
     args.run_dir = args.run_dir or os.path.join("runs", f"certified_from_plain_{args.dataset}")
@@ -167,10 +170,11 @@ def main(argv: Sequence[str] | None = None) -> list[dict]:
     print(conversion)
     rows.append(evaluate("lipschitz_clone, before fine-tuning", clone, x_test, y_test, EPSILONS))
     loss = TauCategoricalCrossentropy(args.tau) if args.loss == "tau-ce" else MulticlassHinge(args.margin)
-    clone.compile(optimizer=keras.optimizers.Adam(args.lr), loss=loss)
+    clone.compile(optimizer=keras.optimizers.Adam(args.finetune_lr), loss=loss)
     clone.fit(x_train, y_train, batch_size=args.batch_size, epochs=args.finetune_epochs, verbose=2)
     label = f"τ-CE τ={args.tau:g}" if args.loss == "tau-ce" else f"multiclass hinge m={args.margin:g}"
-    rows.append(evaluate(f"clone fine-tuned {args.finetune_epochs} epochs ({label})", clone, x_test, y_test, EPSILONS))
+    rows.append(evaluate(f"clone fine-tuned {args.finetune_epochs} epochs ({label}, lr {args.finetune_lr:g})", clone,
+                         x_test, y_test, EPSILONS))
     seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu
     text = table(rows, EPSILONS)
     note = (f"{args.dataset}, plain training {args.epochs} epochs, fine-tuning {args.finetune_epochs} epochs; "

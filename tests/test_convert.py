@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from references import gradient_ascent_lipschitz, jacobian_matrix, top_singular_value
+from references import gradient_ascent_lipschitz, jacobian_matrix, toeplitz_matrix, top_singular_value
 from tf_lipschitz import analysis
 from tf_lipschitz.analysis.convert import export_plain, lipschitz_clone
 from tf_lipschitz.architectures import resnet_critic
@@ -106,8 +106,10 @@ def test_batch_norm_is_folded_exactly_and_the_operator_normalized(make, shape):
     jac = top_singular_value(jacobian_matrix(lambda t: model(t) - model(tf.zeros_like(t)), shape))
     x = rng.normal(size=(2,) + shape).astype("float32")
     zero = np.zeros_like(x)
-    np.testing.assert_allclose(clone(zero), model(zero), rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(clone(x) - clone(zero), (model(x) - model(zero)) * (1.5 / jac), rtol=2e-2, atol=2e-3)
+    # The bias is scaled with the kernel: the clone is the original affine map times k_sn / ‖J‖.
+    np.testing.assert_allclose(clone(zero), model(zero) * (1.5 / jac), rtol=2e-2, atol=2e-3)
+    np.testing.assert_allclose(clone(x), model(x) * (1.5 / jac), rtol=2e-2, atol=2e-3)
+    assert report.output_scale == pytest.approx(1.5 / jac, rel=2e-2)
     assert report.layers[[r.name for r in report.layers].index(linear.name)].bound == pytest.approx(1.5, rel=2e-2)
 
 
@@ -181,3 +183,77 @@ def test_resnet_critic_clone_is_bounded_and_below_gradient_ascent():
     assert len(report.replaced) == 11 and not report.unconstrained
     x0 = np.random.default_rng(8).normal(size=(2, 8, 8, 3)).astype("float32")
     assert gradient_ascent_lipschitz(clone, x0, steps=10) <= analysis.lipschitz_upper_bound(clone)
+
+
+def _plain_cnn():
+    """The plain CNN users write (as in examples/certified_from_plain.py), small."""
+    inputs = keras.Input((8, 8, 1))
+    h = L.Conv2D(4, 3, padding="same", name="conv1")(inputs)
+    h = L.BatchNormalization(name="bn1")(h)
+    h = L.ReLU(name="relu1")(h)
+    h = L.MaxPooling2D(2, name="pool1")(h)
+    h = L.Conv2D(6, 3, padding="same", activation="relu", name="conv2")(h)
+    h = L.Flatten(name="flatten")(h)
+    h = L.Dropout(0.3, name="dropout")(h)
+    h = L.Dense(8, activation="relu", name="dense")(h)
+    return keras.Model(inputs, L.Dense(5, name="logits")(h))
+
+
+def test_clone_of_a_relu_cnn_is_the_original_divided_by_the_product_of_the_layer_norms():
+    model = _plain_cnn()
+    rng = np.random.default_rng(11)
+    model.get_layer("bn1").set_weights([rng.uniform(0.5, 2, 4), rng.normal(size=4), rng.normal(size=4),
+                                        rng.uniform(0.2, 3, 4)])
+    for name in ("conv1", "conv2", "dense", "logits"):  # biases large enough to matter
+        layer = model.get_layer(name)
+        layer.bias.assign(rng.normal(size=layer.bias.shape).astype("float32"))
+    clone, report = lipschitz_clone(model, method="toeplitz", k_sn=1.0, return_report=True,
+                                    initial_power_iterations=500)
+    # Independent reference: each layer's operator norm by SVD of its explicit matrix (NumPy loops for the
+    # convolutions, the folded batch norm's per-channel scale a = γ/√(var+ε) multiplied into conv1's kernel).
+    gamma, beta, mean, var = model.get_layer("bn1").get_weights()
+    a = gamma / np.sqrt(var + model.get_layer("bn1").epsilon)
+    norms = [top_singular_value(toeplitz_matrix(model.get_layer("conv1").get_weights()[0] * a, 8, 8)),
+             top_singular_value(toeplitz_matrix(model.get_layer("conv2").get_weights()[0], 4, 4)),
+             top_singular_value(model.get_layer("dense").get_weights()[0]),
+             top_singular_value(model.get_layer("logits").get_weights()[0])]
+    x = rng.uniform(size=(64, 8, 8, 1)).astype("float32")
+    expected = np.asarray(model(x, training=False), np.float64) / np.prod(norms)
+    np.testing.assert_allclose(clone(x, training=False), expected, rtol=1e-3, atol=1e-3 * np.abs(expected).max())
+    np.testing.assert_array_equal(np.argmax(clone(x), 1), np.argmax(model(x), 1))  # clean accuracy unchanged
+    assert report.output_scale == pytest.approx(1 / np.prod(norms), rel=1e-3)
+    assert report.nonhomogeneous == () and "clone(x) = " in str(report)
+    np.testing.assert_array_equal(model.get_layer("logits").bias, model.get_layer("logits").get_weights()[1])
+
+
+def test_clone_scales_k_sn_and_a_kept_layers_bias_and_names_what_breaks_the_proportion():
+    rng = np.random.default_rng(12)
+    inputs = keras.Input((3,))
+    h = L.Dense(4, activation="relu", name="first")(inputs)
+    h = L.Dense(4, name="kept")(h)
+    model = keras.Model(inputs, L.Dense(2, name="last")(h))
+    for layer in model.layers[1:]:
+        layer.bias.assign(rng.normal(size=layer.bias.shape).astype("float32"))
+    with pytest.warns(UserWarning, match="kept"):
+        clone, report = lipschitz_clone(model, k_sn=2.0, return_report=True, initial_power_iterations=300,
+                                        layer_filter=lambda layer: layer.name != "kept")
+    norms = [top_singular_value(model.get_layer(n).get_weights()[0]) for n in ("first", "last")]
+    x = rng.normal(size=(16, 3)).astype("float32")
+    np.testing.assert_allclose(clone(x), model(x) * (2 / norms[0]) * (2 / norms[1]), rtol=1e-4, atol=1e-5)
+
+    tanh = keras.Sequential([keras.Input((3,)), L.Dense(4, activation="tanh", name="squash"), L.Dense(2)])
+    assert lipschitz_clone(tanh, return_report=True)[1].output_scale is None
+    assert lipschitz_clone(tanh, return_report=True)[1].nonhomogeneous == ("squash: activation 'tanh'",)
+    _, report = lipschitz_clone(_small_resnet(), method="toeplitz", return_report=True)
+    assert report.output_scale is None and [r.split(":")[0] for r in report.nonhomogeneous] == ["add"]
+    assert "not proportional" in str(report)
+
+
+def test_export_plain_of_a_functional_model_with_an_unnamed_input():
+    inputs = keras.Input((4,))  # no name: clone_model renames the input layer
+    model = keras.Model(inputs, SpectralNormDense(2, name="lip")(L.Dense(3, name="plain")(inputs)))
+    plain = export_plain(model)
+    x = np.random.default_rng(13).normal(size=(5, 4)).astype("float32")
+    np.testing.assert_allclose(plain(x), model(x), rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(plain.get_layer("plain").kernel, model.get_layer("plain").kernel)
+    assert not any(isinstance(layer, LipschitzLayer) for layer in plain.layers)

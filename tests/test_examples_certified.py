@@ -76,4 +76,8 @@ def test_certified_from_plain_clones_folds_and_fine_tunes(tiny_npz, tmp_path, ca
     assert "2 folded" in out and "0 unconstrained" in out
     # The clone's proven bound is about 1 (normalized layers; power iteration not fully converged after training).
     assert rows[1]["lipschitz"] == pytest.approx(1.0, abs=0.1)
+    # The clone scales its biases with the norms (a ReLU/max-pooling CNN): the plain network's predictions, and
+    # certificates no smaller than the plain network's (its bound multiplies the unfolded batch norms' bounds).
+    assert rows[1]["clean_accuracy"] == rows[0]["clean_accuracy"]
+    assert rows[1]["mean_radius"] >= rows[0]["mean_radius"] * (1 - 1e-2)
     assert all(0.0 <= r["certified_1.58"] <= r["certified_0.1"] <= r["clean_accuracy"] for r in rows)

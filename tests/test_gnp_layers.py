@@ -32,16 +32,41 @@ def test_group_sort_matches_a_numpy_sort_within_each_group(group_size):
     np.testing.assert_array_equal(np.sort(got, -1), np.sort(x.reshape(got.shape), -1))
 
 
-def test_group_sort_jacobian_is_a_permutation_matrix():
+@pytest.mark.parametrize("group_size", [2, 4])
+def test_group_sort_jacobian_is_a_permutation_matrix(group_size):
     x = tf.constant(np.random.default_rng(1).normal(size=(3, 8)).astype("float32"))
     with tf.GradientTape() as tape:
         tape.watch(x)
-        y = GroupSort(4)(x)
+        y = GroupSort(group_size)(x)
     jac = tape.batch_jacobian(y, x).numpy()
     for j in jac:
         assert set(np.unique(j)) == {0.0, 1.0}
         np.testing.assert_array_equal(j.sum(0), 1.0)
         np.testing.assert_array_equal(j.sum(1), 1.0)
+
+
+def test_max_min_path_equals_the_sort_path_values_and_gradients():
+    # group_size=2 runs as elementwise min/max; the reference is the general ops.sort path on the same input.
+    from tf_lipschitz.layers.groupsort import _max_min, _sorted_groups
+
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(3, 5, 5, 8)).astype("float32")
+    x[0, 0, 0, :2] = 0.5  # a tie: both paths return the same values
+    x = tf.constant(x)
+    weights = tf.constant(rng.normal(size=x.shape).astype("float32"))
+    results = []
+    for path in (lambda t: _max_min(t, 8), lambda t: _sorted_groups(t, 8, 2)):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = path(x)
+            loss = tf.reduce_sum(y * weights)
+        results.append((y.numpy(), tape.gradient(loss, x).numpy()))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    np.testing.assert_array_equal(np.asarray(group_sort(x, 2)), results[1][0])
+    untied = np.ones(x.shape, bool)
+    untied[0, 0, 0, :2] = False  # at a tie the two paths may route the gradient to different entries of the pair
+    np.testing.assert_array_equal(results[0][1][untied], results[1][1][untied])
+    np.testing.assert_array_equal(results[0][1][~untied].sum(), results[1][1][~untied].sum())
 
 
 def test_group_sort_validates_and_round_trips(tmp_path):

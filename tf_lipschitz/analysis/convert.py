@@ -9,6 +9,7 @@ types.
 from __future__ import annotations
 
 import dataclasses
+import math
 import warnings
 from typing import Callable
 
@@ -20,6 +21,7 @@ from tf_lipschitz.analysis import bounds
 from tf_lipschitz.foundations.validation import check_choice, check_float, check_int
 from tf_lipschitz.layers import (
     LipschitzLayer,
+    NormalizedKernelMixin,
     SpectralNormConv2D,
     SpectralNormDense,
     ToeplitzNormConv1D,
@@ -79,9 +81,16 @@ class ConversionReport:
 
     Attributes:
         layers: One `LayerReport` per layer, in graph order.
+        output_scale: The factor c with clone(x) = c · model(x) at inference, as cloned (before any training): the
+            product of k_sn/σ over the normalized layers on every path; None when a layer breaks the proportion
+            (see `nonhomogeneous`) or the outputs have different factors.
+        nonhomogeneous: Names of the layers through which the clone is not proportional to the original, each with
+            why ("name: reason").
     """
 
     layers: tuple
+    output_scale: float | None = None
+    nonhomogeneous: tuple = ()
 
     @property
     def replaced(self) -> list:
@@ -107,6 +116,10 @@ class ConversionReport:
         lines.append(f"{len(self.replaced)} replaced, {len(self.folded)} folded, "
                      f"{len(self.layers) - len(self.replaced) - len(self.folded)} kept, "
                      f"{len(self.unconstrained)} unconstrained")
+        if self.output_scale is not None:
+            lines.append(f"clone(x) = {self.output_scale:.4g} · original(x) at inference (biases scaled with the norms)")
+        else:
+            lines.append("clone(x) is not proportional to original(x): " + "; ".join(self.nonhomogeneous))
         return "\n".join(lines)
 
 
@@ -213,6 +226,24 @@ def lipschitz_clone(
     per-sample function and have no Lipschitz constant. The clone therefore trains without batch norm. A batch
     norm with no foldable predecessor is kept and reported as unconstrained.
 
+    Biases are scaled with the norms, so that the clone computes the original function divided by the product of
+    the norms: a normalized layer computes (k_sn/σ)·W, and its bias is multiplied by the product of k_sn/σ over
+    itself and every normalized layer before it (a kept linear layer's bias by the product before it). Then
+    clone(x) = c · model(x) at inference with c = ∏ k_sn/σᵢ (`ConversionReport.output_scale`), and the clone's
+    predictions, hence its clean accuracy, are the original's, exactly where every layer commutes with positive
+    scaling (f(c·x) = c·f(x), c > 0): Dense/convolutions (bias scaled), folded batch norms, ReLU (no threshold or
+    cap), LeakyReLU, PReLU, linear, GroupSort and `InvertibleDownSampling`, max/average/global pooling, Flatten,
+    Reshape, Permute, padding, cropping, up-sampling, Dropout and the noise layers (identity at inference),
+    Rescaling without offset, and merges of inputs with equal factors (Add, Concatenate, …). Anything else breaks
+    the proportion and is named in `ConversionReport.nonhomogeneous`: tanh, sigmoid, GELU, SiLU, ELU, softplus,
+    ReLU6 and softmax (they see their original input divided by c, a different point of their curve); a batch
+    norm that is not folded (its shift is not scaled); L2-norm pooling (its ε); a merge of branches with different
+    factors, as in a residual block whose branch is normalized and whose shortcut is not; a shared layer called at
+    different factors. Past such a layer the biases keep being divided by the running product (at a merge, the
+    largest of its inputs'), so every layer still sees its bias in the proportion the original had. With a positive
+    factor c the argmax is unchanged: a ReLU/max-pooling CNN keeps its clean accuracy through `lipschitz_clone`,
+    and its certified radius (which divides the margin c·m by the bound ≈ 1 of the clone) is the plain network's.
+
     New layers start from a converged power iteration (`initial_power_iterations` updates), so their reported
     bounds are already ≈ k_sn. Layers left unconstrained (trainable weights or no known bound) raise a
     `UserWarning` naming them, or a `ValueError` with `strict=True`.
@@ -270,7 +301,8 @@ def lipschitz_clone(
     clone = keras.saving.deserialize_keras_object(serialized)
     new_layers = _transfer_weights(model, clone, folded_into)
     _converge(new_layers, initial_power_iterations)
-    report = ConversionReport(tuple(_report_rows(model, clone, plan, wanted)))
+    output_scale, nonhomogeneous = _scale_biases(clone, new_layers)
+    report = ConversionReport(tuple(_report_rows(model, clone, plan, wanted)), output_scale, tuple(nonhomogeneous))
     if report.unconstrained:
         message = (f"lipschitz_clone left {len(report.unconstrained)} layer(s) unconstrained: "
                    f"{', '.join(report.unconstrained)}")
@@ -356,6 +388,104 @@ def _converge(layers: list, steps: int) -> None:
     iterate()
 
 
+# Parameter-free Keras layers that commute with positive scaling, f(c·x) = c·f(x) for c > 0 (at inference).
+_HOMOGENEOUS = (
+    L.InputLayer, L.Identity, L.Flatten, L.Reshape, L.Permute, L.RepeatVector,
+    L.ZeroPadding1D, L.ZeroPadding2D, L.ZeroPadding3D, L.Cropping1D, L.Cropping2D, L.Cropping3D,
+    L.UpSampling1D, L.UpSampling2D, L.UpSampling3D,
+    L.Dropout, L.SpatialDropout1D, L.SpatialDropout2D, L.SpatialDropout3D, L.GaussianNoise, L.GaussianDropout,
+    L.AlphaDropout, L.ActivityRegularization,
+    L.MaxPooling1D, L.MaxPooling2D, L.MaxPooling3D, L.AveragePooling1D, L.AveragePooling2D, L.AveragePooling3D,
+    L.GlobalMaxPooling1D, L.GlobalMaxPooling2D, L.GlobalMaxPooling3D,
+    L.GlobalAveragePooling1D, L.GlobalAveragePooling2D, L.GlobalAveragePooling3D,
+    L.LeakyReLU, L.PReLU,
+)
+_HOMOGENEOUS_ACTIVATIONS = ("linear", "relu", "leaky_relu")
+
+
+def _homogeneous_activation(activation) -> bool:
+    return activation is None or keras.activations.serialize(activation) in _HOMOGENEOUS_ACTIVATIONS
+
+
+def _why_not_homogeneous(layer) -> str | None:
+    """None if the layer (its bias scaled) commutes with positive scaling, else the reason."""
+    if type(layer) in _REPLACEMENTS or isinstance(layer, NormalizedKernelMixin):
+        if _homogeneous_activation(layer.activation):
+            return None
+        return f"activation {keras.activations.serialize(layer.activation)!r}"
+    if (type(layer) in _HOMOGENEOUS or bounds.is_merge(layer)  # a merge: when its inputs' factors agree
+            or (isinstance(layer, LipschitzLayer) and layer.positively_homogeneous)):
+        return None
+    if type(layer) is L.ReLU:
+        return None if layer.threshold == 0 and layer.max_value is None else "ReLU with a threshold or a cap"
+    if type(layer) is L.Activation:
+        return None if _homogeneous_activation(layer.activation) else (
+            f"activation {keras.activations.serialize(layer.activation)!r}")
+    if type(layer) is L.Rescaling:
+        return None if np.all(np.asarray(layer.offset) == 0) else "Rescaling with an offset"
+    if type(layer) is L.BatchNormalization:
+        return "batch norm not folded (its shift is not scaled)"
+    return f"{type(layer).__name__} does not commute with positive scaling"
+
+
+def _scale_biases(clone, new_layers: list) -> tuple[float | None, list]:
+    """Scales the clone's biases so that clone(x) = c · original(x); returns (c or None, nonhomogeneous layers).
+
+    Each tensor of the clone carries the factor by which it is the original's tensor; a normalized layer
+    multiplies it by its k/σ, and every bias is multiplied by the factor of its layer's output.
+    """
+    gains = {id(layer): float(layer.k_sn) / max(float(layer.operator_norm()), 1e-12) for layer in new_layers}
+    state = {"gains": gains, "biases": {}, "broken": []}
+    factors = _propagate(clone, [1.0] * len(bounds.model_io(clone)[0]), state, prefix="")
+    exact = not state["broken"] and all(math.isclose(f, factors[0], rel_tol=1e-9) for f in factors)
+    if not exact and not state["broken"]:
+        state["broken"].append("the outputs have different factors")
+    return (factors[0] if exact else None), state["broken"]
+
+
+def _propagate(model, incoming: list, state: dict, prefix: str) -> list:
+    """The factors of `model`'s outputs given its inputs' factors, scaling the biases on the way."""
+    inputs, outputs = bounds.model_io(model)
+    factors = {ref[:2]: factor for ref, factor in zip(inputs, incoming)}
+    pending = [node for node in bounds.graph_nodes(model) if not isinstance(node["layer"], L.InputLayer)]
+    while pending:  # calls in dependency order, as in `bounds.model_bound`
+        ready = [node for node in pending if all(ref[:2] in factors for ref in node["inputs"])]
+        if not ready:
+            raise ValueError(f"Layer {pending[0]['name']!r} reads a tensor that is never computed")
+        for node in ready:
+            factors[(node["name"], node["node"])] = _call_factor(node, [factors[r[:2]] for r in node["inputs"]],
+                                                                 state, prefix)
+        pending = [node for node in pending if (node["name"], node["node"]) not in factors]
+    return [factors[ref[:2]] for ref in outputs]
+
+
+def _call_factor(node: dict, incoming: list, state: dict, prefix: str) -> float:
+    layer, name = node["layer"], prefix + node["name"]
+    if isinstance(layer, keras.Model):
+        outputs = _propagate(layer, incoming, state, prefix=name + "/")
+        if len(set(outputs)) > 1:
+            state["broken"].append(f"{name}: outputs with different factors")
+        return min(outputs)
+    factor = min(incoming)  # the largest divisor: see the docstring of lipschitz_clone
+    if len(incoming) > 1 and not all(math.isclose(f, factor, rel_tol=1e-9) for f in incoming):
+        state["broken"].append(f"{name}: merges inputs with different factors "
+                               f"({', '.join(f'{f:.3g}' for f in incoming)})")
+    factor *= state["gains"].get(id(layer), 1.0)
+    why = _why_not_homogeneous(layer)
+    if why is not None:
+        state["broken"].append(f"{name}: {why}")
+    bias = getattr(layer, "bias", None) if (type(layer) in _REPLACEMENTS
+                                            or isinstance(layer, NormalizedKernelMixin)) else None
+    if bias is not None:
+        done = state["biases"].get(id(layer))
+        if done is None:
+            bias.assign(keras.ops.cast(as_float64(bias) * factor, bias.dtype))
+            state["biases"][id(layer)] = factor
+        elif not math.isclose(done, factor, rel_tol=1e-9):
+            state["broken"].append(f"{name}: a shared layer called at different factors")
+    return factor
+
+
 def _report_rows(model, clone, plan: dict, wanted: Callable, prefix: str = ""):
     shapes = {node["name"]: node["input_shapes"][0] for node in reversed(bounds.graph_nodes(model))
               if node["input_shapes"]}
@@ -431,6 +561,8 @@ def export_plain(model: keras.Model) -> keras.Model:
 
 def _copy_plain_weights(source_model, clone) -> None:
     for src in source_model.layers:
+        if not src.weights:  # e.g. an unnamed Input, which clone_model renames
+            continue
         dst = clone.get_layer(src.name)
         if isinstance(src, keras.Model):
             _copy_plain_weights(src, dst)

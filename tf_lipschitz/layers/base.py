@@ -109,7 +109,13 @@ class LipschitzLayer:
 
     `tf_lipschitz.analysis.lipschitz_upper_bound` and `tf_lipschitz.analysis.export_plain` ask these two methods
     and never switch on layer types, so a new Lipschitz layer works with both by implementing them.
+
+    A parameter-free layer that commutes with positive scaling (f(c·x) = c·f(x) for c > 0: GroupSort, a
+    permutation of the entries) sets the class attribute `positively_homogeneous = True`; `lipschitz_clone` reads it
+    to keep a clone proportional to the original network.
     """
+
+    positively_homogeneous: bool = False
 
     def lipschitz_bound(self) -> float:
         """A true upper bound of the layer's L2 Lipschitz constant in inference mode, activation included.

@@ -220,6 +220,8 @@ class InvertibleDownSampling(LipschitzLayer, keras.layers.Layer):
         Jacobsen, Smeulders and Oyallon, "i-RevNet: Deep Invertible Networks", ICLR 2018.
     """
 
+    positively_homogeneous = True  # a permutation of the entries
+
     def __init__(self, pool_size=2, data_format=None, **kwargs):
         super().__init__(**kwargs)
         self.pool_size = lip_ops.check_pair(pool_size, "pool_size")
