@@ -1,21 +1,8 @@
 """True upper bounds of Lipschitz constants (L2 norms) of Keras layers and of whole functional graphs.
 
 A Lipschitz layer (`tf_lipschitz.layers.LipschitzLayer`) states its own bound. A plain Keras layer gets one from
-the table of `tf_lipschitz.ops.layer_norms`, each a true upper bound in inference mode (exact where marked):
-
-* Dense: ‖W‖₂ by SVD (exact); Conv1D/2D/3D, DepthwiseConv1D/2D, SeparableConv1D/2D and Conv1D/2D/3DTranspose: the
-  certified Fourier bound of `tf_lipschitz.ops.certified.conv_norm_bound` on the layer's input (or, for a transposed
-  convolution, output) shape. Either times the activation's constant.
-* BatchNormalization: maxᶜ |γ_c| / √(var_c + ε) (exact at inference; batch statistics are not a per-sample map).
-* Activations: ReLU, ReLU6, LeakyReLU(|slope| ≤ 1), tanh, ELU(α ≤ 1), softplus, softsign, softmax: 1;
-  sigmoid: 1/4; hard_sigmoid: 1/6; SiLU/swish: 1.0998 (max of its derivative); GELU: 1.1290; SELU: 1.7581;
-  hard_silu: 1.5; linear: 1. LeakyReLU/ELU/PReLU with a larger slope: that slope.
-* Shape-only and inference-identity layers (Flatten, Reshape, Permute, ZeroPadding, Cropping, Dropout and the
-  noise layers, Identity, InputLayer, GlobalMaxPooling): 1. RepeatVector(n): √n. UpSampling (nearest), size s:
-  √(s₁·…·s_d) (exact). Rescaling: max |scale|.
-* MaxPooling with pool p and strides s: √(∏⌈pᵢ/sᵢ⌉), the most windows a pixel can be the maximum of (exact for
-  overlapping windows too: one spike moves every window it lies in). AveragePooling: the exact norm of its
-  averaging matrix (`certified.average_pooling_norm`). GlobalAveragePooling over N positions: 1/√N (exact).
+the table of `tf_lipschitz.ops.layer_norms` (listed in its docstring: Dense and convolutions, BatchNormalization,
+activations, shape-only layers, pooling), each a true upper bound in inference mode.
 
 A graph combines them: along a path the bounds multiply; Add/Subtract add the bounds of their inputs,
 Average adds and divides by the number of inputs, Concatenate/Maximum/Minimum take √(Σ Lᵢ²); several model inputs

@@ -23,6 +23,7 @@ __all__ = [
     "l2_normalize",
     "check_power_iterations",
     "check_padding",
+    "check_pair",
     "power_iteration",
     "spectral_norm",
     "conv_operator_norm",
